@@ -1,0 +1,47 @@
+# auscult: two commands on a fresh machine (Python 3.10+ and the package registries):
+#   make demo   set up .venv, run the whole workflow on built-in synthetic data
+#   make test   set up .venv, run the test suite
+# Others: make bench (throughput figures), make lint, make quick (real data, 2 CPU cores),
+# make lock (re-pin requirements.lock after editing requirements.in).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CORES  ?= 2
+# Installed-state stamp: changes whenever the lock file or the package metadata change.
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+# Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
+RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
+
+.PHONY: install demo test quick bench lint lock clean-demo
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml -- all
+	@echo
+	@echo "Demo tables (data=synthetic, budget=demo): $(CURDIR)/reports/tables/"
+	@ls reports/tables/*.md
+	@echo "Figures: $(CURDIR)/reports/figures/   Report: $(CURDIR)/reports/report.html"
+
+test: install
+	$(RUN) $(BIN)/python -m pytest -ra
+
+quick: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml -- all
+
+bench: install
+	$(RUN) $(BIN)/python benchmarks/run_all.py
+
+lint: install
+	$(BIN)/ruff check src tests workflow benchmarks
+
+lock: install
+	$(BIN)/python -m pip install -q -r requirements.in
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock

@@ -1,0 +1,265 @@
+"""Reading, checking, resampling and cropping audio recordings.
+
+Every dataset in this project ships 16-bit PCM, but the copies people actually have differ:
+WAV or lossless FLAC re-encodings, 24- and 32-bit PCM (ICBHI), sample rates from 2 kHz to
+44.1 kHz. This module is the one place that turns any of those into float32 samples, and
+that turns a broken file into an :class:`AudioError` naming the file and the problem
+instead of a silent short read or a libsndfile message without a path.
+
+Loading is meant to be bit-compatible with ``librosa.load(path, sr=sr)`` (soundfile decode
+to float32, channel mean, soxr "HQ" resampling), which is what the reproduced papers used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+__all__ = [
+    "AudioError",
+    "AudioInfo",
+    "FIX_LENGTH_MODES",
+    "fix_length",
+    "load_clip",
+    "probe",
+    "read_audio",
+    "resample",
+    "sha256_file",
+]
+
+# soundfile subtype -> bits per sample. Anything else (ADPCM, u-law, ...) is refused: none of
+# the datasets uses it and a lossy codec would change the samples the papers worked on.
+_BIT_DEPTH = {
+    "PCM_S8": 8,
+    "PCM_U8": 8,
+    "PCM_16": 16,
+    "PCM_24": 24,
+    "PCM_32": 32,
+    "FLOAT": 32,
+    "DOUBLE": 64,
+}
+# soundfile major formats we accept, and the name reported for them. WAVEX is a WAV file
+# with a WAVE_FORMAT_EXTENSIBLE header (common for 24-bit files); it is still a WAV.
+_FORMATS = {"WAV": "WAV", "WAVEX": "WAV", "RF64": "WAV", "FLAC": "FLAC"}
+
+FIX_LENGTH_MODES = ("end", "center", "repeat")
+
+# Extra source audio read by load_clip(mode="end") beyond the clip length, so that the
+# resampler's filter sees the same neighbourhood as when the whole file is resampled.
+_RESAMPLE_MARGIN_S = 0.5
+
+
+class AudioError(ValueError):
+    """A recording cannot be used; the message names the file and what is wrong."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says about its audio."""
+
+    path: str
+    sample_rate: int
+    n_frames: int
+    channels: int
+    subtype: str  # soundfile subtype, e.g. 'PCM_16', 'PCM_24', 'FLOAT'
+    bit_depth: int | None  # bits per sample; None if unknown
+    format: str  # 'WAV' or 'FLAC'
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.sample_rate
+
+
+def _check_riff(path: Path, size: int) -> None:
+    """Walk the RIFF chunks of a WAV file and fail if the data chunk is cut short.
+
+    libsndfile accepts a WAV whose ``data`` chunk declares more bytes than the file holds
+    and silently returns fewer frames, so a truncated download would pass unnoticed.
+    """
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if header[:4] != b"RIFF":
+            return  # RF64/other containers: leave to libsndfile
+        if len(header) < 12 or header[8:12] != b"WAVE":
+            raise AudioError(path, "not a WAV file (RIFF header without WAVE id)")
+        pos = 12
+        while True:
+            f.seek(pos)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                raise AudioError(path, "truncated WAV: no data chunk before end of file")
+            chunk_id, chunk_size = struct.unpack("<4sI", chunk)
+            if chunk_id == b"data":
+                available = size - (pos + 8)
+                if chunk_size > available:
+                    raise AudioError(
+                        path,
+                        f"truncated WAV: data chunk declares {chunk_size} bytes "
+                        f"but the file holds only {available}",
+                    )
+                return
+            # Chunks are word aligned: an odd-sized chunk is followed by a pad byte.
+            pos += 8 + chunk_size + (chunk_size & 1)
+            if pos > size:
+                raise AudioError(path, f"truncated WAV: chunk {chunk_id!r} runs past end of file")
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Read and validate the header of a WAV or FLAC file (no samples are decoded).
+
+    Raises :class:`AudioError` for a missing or empty file, a file that is not audio, a
+    truncated WAV, a recording with no frames, or an unsupported sample encoding.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "file not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    _check_riff(path, size)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(path, f"not a readable audio file ({e})") from None
+    fmt = _FORMATS.get(info.format)
+    if fmt is None:
+        raise AudioError(path, f"unsupported container {info.format!r} (expected WAV or FLAC)")
+    if info.subtype not in _BIT_DEPTH:
+        raise AudioError(
+            path, f"unsupported sample encoding {info.subtype!r} (expected PCM or float)"
+        )
+    if info.samplerate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.samplerate}")
+    if info.frames <= 0:
+        raise AudioError(path, "no audio frames (zero-length recording)")
+    return AudioInfo(
+        path=str(path),
+        sample_rate=int(info.samplerate),
+        n_frames=int(info.frames),
+        channels=int(info.channels),
+        subtype=info.subtype,
+        bit_depth=_BIT_DEPTH[info.subtype],
+        format=fmt,
+    )
+
+
+def read_audio(
+    path: str | os.PathLike, *, max_seconds: float | None = None, mono: bool = True
+) -> tuple[np.ndarray, int]:
+    """Decode a recording to float32 at its native sample rate.
+
+    PCM is scaled to [-1, 1) exactly as soundfile (and so librosa) does; float files are
+    returned as stored. With ``mono`` (default) channels are averaged and the result has
+    shape ``(n,)``; otherwise it is ``(channels, n)``, librosa's layout. ``max_seconds``
+    reads only the start of the file (``int(max_seconds * sr)`` frames, as librosa's
+    ``duration``). Returns ``(samples, sample_rate)``.
+    """
+    info = probe(path)
+    expected = info.n_frames
+    frames = -1
+    if max_seconds is not None:
+        if max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        frames = min(int(max_seconds * info.sample_rate), info.n_frames)
+        expected = frames
+    try:
+        x, sr = sf.read(info.path, frames=frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(path, f"cannot decode audio ({e})") from None
+    if x.shape[0] != expected:
+        # A corrupt FLAC stream (or a WAV rewritten under us) decodes short.
+        raise AudioError(path, f"decoded {x.shape[0]} frames, header declares {expected}")
+    if mono:
+        y = x[:, 0] if x.shape[1] == 1 else np.mean(x, axis=1)
+        return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+    return np.ascontiguousarray(x.T, dtype=np.float32), int(sr)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample a 1-D signal with soxr "HQ"; the same result as ``librosa.resample``.
+
+    As librosa does (``fix=True``), the output has exactly ``ceil(len(x) * sr_out / sr_in)``
+    samples. Returns float32; a no-op (apart from the dtype) when the rates are equal.
+    """
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"resample expects a 1-D signal, got shape {x.shape}")
+    if sr_in <= 0 or sr_out <= 0:
+        raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    if sr_in == sr_out:
+        return x.astype(np.float32, copy=False)
+    n_out = int(np.ceil(x.shape[0] * float(sr_out) / sr_in))
+    y = soxr.resample(np.ascontiguousarray(x, dtype=np.float32), sr_in, sr_out, quality="HQ")
+    return fix_length(np.asarray(y, dtype=np.float32), n_out, mode="end")
+
+
+def fix_length(x: np.ndarray, n: int, mode: str = "end") -> np.ndarray:
+    """Crop or zero-pad the last axis of ``x`` to exactly ``n`` samples.
+
+    - ``'end'``: keep the first ``n`` samples, zero-pad at the end (AudioFuse).
+    - ``'center'``: crop equally from start and end, or zero-pad equally on both sides; an
+      odd difference puts the extra sample at the end (Koike et al.).
+    - ``'repeat'``: repeat the signal cyclically, then keep the first ``n`` samples
+      (ICBHI AST); an empty signal gives zeros.
+    """
+    if mode not in FIX_LENGTH_MODES:
+        raise ValueError(f"unknown fix_length mode {mode!r}; expected one of {FIX_LENGTH_MODES}")
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"target length must be >= 0, got {n}")
+    x = np.asarray(x)
+    length = x.shape[-1]
+    if length == n:
+        return x
+    if mode == "repeat" and length > 0:
+        reps = -(-n // length)  # ceil division
+        tiled = np.tile(x, (1,) * (x.ndim - 1) + (reps,))
+        return tiled[..., :n]
+    if length > n:
+        start = (length - n) // 2 if mode == "center" else 0
+        return x[..., start : start + n]
+    missing = n - length
+    left = missing // 2 if mode == "center" else 0
+    pad = [(0, 0)] * (x.ndim - 1) + [(left, missing - left)]
+    return np.pad(x, pad, mode="constant")
+
+
+def load_clip(
+    path: str | os.PathLike, *, sr: int, seconds: float, mode: str = "end"
+) -> np.ndarray:
+    """Load one fixed-length mono clip: exactly ``round(sr * seconds)`` float32 samples.
+
+    Equivalent to ``librosa.load(path, sr=sr)`` followed by :func:`fix_length` (to within
+    float rounding). For ``mode='end'`` only the first ``seconds`` + 0.5 s of the source
+    are decoded and resampled, which is much faster on long recordings and gives the same
+    samples because the resampling filter is far shorter than the margin.
+    """
+    if mode not in FIX_LENGTH_MODES:
+        raise ValueError(f"unknown fix_length mode {mode!r}; expected one of {FIX_LENGTH_MODES}")
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    n = int(round(sr * seconds))
+    max_seconds = seconds + _RESAMPLE_MARGIN_S if mode == "end" else None
+    x, sr_in = read_audio(path, max_seconds=max_seconds)
+    return fix_length(resample(x, sr_in, sr), n, mode=mode).astype(np.float32, copy=False)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in ``chunk``-byte blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

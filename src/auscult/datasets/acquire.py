@@ -1,0 +1,418 @@
+"""Getting a dataset onto disk: from the offline mirror, or from its canonical URLs.
+
+Either way the result is a folder laid out like the mirror (``<mirror>/<dataset>/``), with
+a ``SHA256SUMS`` file that has been verified and an ``ACQUIRED.json`` record of where the
+files came from. The folder is assembled in a temporary sibling and renamed into place at
+the end, so a folder with ``ACQUIRED.json`` is always complete. Partial downloads are kept
+outside it (``.<dest>-downloads/``) and resumed by the next attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from auscult.atomic import atomic_dir, write_json, write_text
+from auscult.audio import sha256_file
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "MissingFileError",
+    "SumsFileError",
+    "acquire",
+    "download",
+    "mirror_root",
+    "verify_sha256sums",
+    "write_sha256sums",
+]
+
+MIRROR_ENV = "AUSCULT_DATA_MIRROR"
+ACQUIRED_FILE = "ACQUIRED.json"
+_CHUNK = 1 << 16
+_USER_AGENT = "auscult-acquire/0.1"
+
+
+class ChecksumError(ValueError):
+    """A file's sha256 differs from the expected one."""
+
+    def __init__(self, path: str | os.PathLike, expected: str, actual: str):
+        self.path, self.expected, self.actual = os.fspath(path), expected, actual
+        super().__init__(f"{self.path}: sha256 mismatch: expected {expected}, got {actual}")
+
+
+class MissingFileError(ValueError):
+    """A file listed in a checksum file (or asked for) is absent."""
+
+
+class SumsFileError(ValueError):
+    """A checksum file is malformed (names the file and line)."""
+
+
+class DownloadError(OSError):
+    """A download failed; the message names the URL and the problem."""
+
+
+class _Interrupted(Exception):
+    """The connection ended before the announced number of bytes arrived (retryable)."""
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _make_progress(total: int | None, initial: int, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is an optional (workflow) dependency
+        return None
+    # disable=None: tqdm turns itself off when stderr is not a terminal (CI, Snakemake logs).
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=None if enabled else True,
+        file=sys.stderr,
+    )
+
+
+def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool) -> None:
+    """One HTTP(S)/file attempt: append to ``part`` from its current size to the end."""
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        status = getattr(response, "status", None)
+        length = response.headers.get("Content-Length")
+        remaining = int(length) if length is not None else None
+        if offset and status == 206:
+            start = _content_range_start(response.headers.get("Content-Range"))
+            if start != offset:
+                raise DownloadError(
+                    f"{url}: asked to resume at byte {offset}, server answered "
+                    f"Content-Range {response.headers.get('Content-Range')!r}"
+                )
+            mode = "ab"
+        else:
+            # 200 (or a file:// URL): the server ignored the Range request; start over.
+            offset, mode = 0, "wb"
+        total = offset + remaining if remaining is not None else None
+        bar = _make_progress(total, offset, part.name.removesuffix(".part"), progress)
+        received = 0
+        try:
+            with open(part, mode) as out:
+                while block := response.read(_CHUNK):
+                    out.write(block)
+                    received += len(block)
+                    if bar is not None:
+                        bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+        # http.client returns b'' on a connection closed early instead of raising.
+        if remaining is not None and received < remaining:
+            raise _Interrupted(f"connection closed after {received} of {remaining} bytes")
+
+
+def _content_range_start(value: str | None) -> int | None:
+    # 'bytes 100-999/1000' -> 100
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (AttributeError, IndexError, ValueError):
+        return None
+
+
+def _complete_size(value: str | None) -> int | None:
+    # 416 answers carry 'bytes */1000' -> 1000
+    try:
+        return int(value.split("/")[1])
+    except (AttributeError, IndexError, ValueError):
+        return None
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    retries: int = 3,
+    timeout: float = 60,
+    progress: bool = True,
+    backoff: float = 1.0,
+) -> Path:
+    """Download ``url`` to ``dest`` (resuming a partial download) and return ``dest``.
+
+    Bytes go to ``dest + '.part'``; an existing ``.part`` is resumed with an HTTP Range
+    request (a server answering 200 instead of 206 restarts it). Connection errors,
+    early closes and 5xx answers are retried ``retries`` more times, waiting ``backoff``,
+    2 x ``backoff``, ... seconds (at most 30). With ``sha256`` the finished file is checked:
+    on a mismatch it is deleted and :class:`ChecksumError` raised. Only a complete,
+    verified file is moved (``os.replace``) to ``dest``. If ``dest`` already exists and
+    matches ``sha256`` (or no sha256 is given) nothing is downloaded.
+    ``file://`` URLs are accepted (copied, no resume).
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if sha256 is None or sha256_file(dest) == sha256.lower():
+            return dest
+        dest.unlink()  # stale or corrupt earlier download
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_suffix(dest.suffix + ".part")
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https", "file"):
+        raise DownloadError(f"{url}: unsupported URL scheme {scheme!r}")
+
+    attempt = 0
+    while True:
+        try:
+            _fetch_once(url, part, timeout=timeout, progress=progress)
+            break
+        except urllib.error.HTTPError as e:
+            if e.code == 416 and part.exists():
+                if _complete_size(e.headers.get("Content-Range")) == part.stat().st_size:
+                    break  # the .part already holds the whole file
+                # Range not satisfiable: the .part is no prefix of this file; start over.
+                part.unlink()
+                error = f"HTTP 416 on resume ({e.reason})"
+            elif e.code < 500:
+                raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+            else:
+                error = f"HTTP {e.code} {e.reason}"
+        except urllib.error.URLError as e:
+            if scheme == "file":
+                raise DownloadError(f"{url}: {e.reason}") from None
+            error = f"{e.reason}"
+        except (_Interrupted, ConnectionError, TimeoutError) as e:
+            error = f"{type(e).__name__}: {e}"
+        except http.client.HTTPException as e:
+            error = f"{type(e).__name__}: {e}"
+        if attempt >= retries:
+            kept = f"; partial download kept in {part}" if part.exists() else ""
+            raise DownloadError(f"{url}: failed after {attempt + 1} attempt(s): {error}{kept}")
+        time.sleep(min(backoff * 2**attempt, 30.0))
+        attempt += 1
+
+    if sha256 is not None:
+        actual = sha256_file(part)
+        if actual != sha256.lower():
+            part.unlink()
+            raise ChecksumError(f"{dest} (from {url})", sha256.lower(), actual)
+    os.replace(part, dest)
+    return dest
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def _normalise_rel(path: str) -> str:
+    rel = path.strip()
+    while rel.startswith("./"):
+        rel = rel[2:]
+    return rel
+
+
+def read_sha256sums(sums_path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum``-style file into {relative posix path: sha256}."""
+    if not sums_path.is_file():
+        raise MissingFileError(f"{sums_path}: checksum file not found")
+    sums: dict[str, str] = {}
+    with open(sums_path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            digest, sep, name = line.partition(" ")
+            name = name[1:] if name[:1] in (" ", "*") else name  # text or binary marker
+            rel = _normalise_rel(name)
+            digest = digest.lower()
+            if (
+                not sep
+                or len(digest) != 64
+                or any(c not in "0123456789abcdef" for c in digest)
+                or not rel
+            ):
+                raise SumsFileError(f"{sums_path}:{line_no}: not '<sha256>  <path>': {line!r}")
+            pure = PurePosixPath(rel)
+            if pure.is_absolute() or ".." in pure.parts:
+                raise SumsFileError(f"{sums_path}:{line_no}: path escapes the folder: {rel!r}")
+            sums[rel] = digest
+    return sums
+
+
+def verify_sha256sums(
+    root: Path, sums_file: str = "SHA256SUMS", *, only: Iterable[str] | None = None
+) -> int:
+    """Check files under ``root`` against ``root/sums_file``; return how many were checked.
+
+    ``only`` restricts the check to these relative paths (each must be listed). Raises
+    :class:`MissingFileError` for a listed file that is absent and :class:`ChecksumError`
+    for the first file whose content differs.
+    """
+    root = Path(root)
+    sums_path = root / sums_file
+    sums = read_sha256sums(sums_path)
+    if only is None:
+        names = sorted(sums)
+    else:
+        names = [_normalise_rel(str(n)) for n in only]
+        unlisted = [n for n in names if n not in sums]
+        if unlisted:
+            raise MissingFileError(f"{sums_path}: does not list {unlisted[:5]}")
+    for name in names:
+        path = root / name
+        if not path.is_file():
+            raise MissingFileError(f"{path}: listed in {sums_path} but missing")
+        actual = sha256_file(path)
+        if actual != sums[name]:
+            raise ChecksumError(path, sums[name], actual)
+    return len(names)
+
+
+def write_sha256sums(root: Path, sums_file: str = "SHA256SUMS") -> Path:
+    """Write ``root/sums_file`` listing every other file under ``root`` (sorted, './' paths)."""
+    root = Path(root)
+    lines = [
+        f"{sha256_file(p)}  ./{p.relative_to(root).as_posix()}\n"
+        for p in _files(root)
+        if p.relative_to(root).as_posix() not in (sums_file, ACQUIRED_FILE)
+    ]
+    out = root / sums_file
+    write_text(out, "".join(lines))
+    return out
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
+
+
+# --------------------------------------------------------------------------- acquire
+
+
+def mirror_root() -> Path | None:
+    """The offline mirror named by ``$AUSCULT_DATA_MIRROR``, or None when it is unset."""
+    value = os.environ.get(MIRROR_ENV)
+    if not value:
+        return None
+    root = Path(value)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{MIRROR_ENV}={value}: not a directory")
+    return root
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # A hard link costs no space; the mirror is read-only so sharing inodes is safe.
+        os.link(src, dst)
+    except OSError:  # other filesystem, or links not permitted
+        shutil.copy2(src, dst)
+
+
+def _extract(archive: Path, target: Path, strip_prefix: str = "") -> int:
+    """Extract a zip into ``target``, dropping ``strip_prefix``; refuse unsafe paths."""
+    n = 0
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as e:
+        raise DownloadError(f"{archive}: not a valid zip archive ({e})") from None
+    with zf:
+        for member in zf.infolist():
+            name = member.filename
+            if strip_prefix:
+                if not name.startswith(strip_prefix):
+                    continue  # e.g. a stray top-level README next to the data folder
+                name = name[len(strip_prefix) :]
+            pure = PurePosixPath(name)
+            if not name or pure.is_absolute() or ".." in pure.parts:
+                if name:
+                    raise DownloadError(f"{archive}: unsafe member path {member.filename!r}")
+                continue
+            if pure.parts[0] in ("__MACOSX",):
+                continue
+            out = target.joinpath(*pure.parts)
+            if member.is_dir():
+                out.mkdir(parents=True, exist_ok=True)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+            n += 1
+    return n
+
+
+def acquire(
+    dataset: str,
+    dest: Path,
+    *,
+    mirror: Path | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
+    """Put ``dataset`` into ``dest`` and return ``dest``.
+
+    With a mirror (``mirror`` or ``$AUSCULT_DATA_MIRROR``) the files of
+    ``mirror/<dataset>/`` are hard-linked (or copied) and checked against its
+    ``SHA256SUMS``. Without one, the archives in the dataset module's ``SOURCES`` are
+    downloaded (resumably) to ``<dest.parent>/.<dest.name>-downloads/`` and extracted, and
+    a ``SHA256SUMS`` of the result is written. A ``dest`` that already holds an
+    ``ACQUIRED.json`` for this dataset is left alone unless ``force``.
+    """
+    from . import get_dataset  # late import: the registry imports the adapters
+
+    module = get_dataset(dataset)
+    dest = Path(dest)
+    marker = dest / ACQUIRED_FILE
+    if marker.is_file() and not force:
+        try:
+            if json.loads(marker.read_text()).get("dataset") == dataset:
+                return dest
+        except (OSError, ValueError):
+            pass  # unreadable marker: acquire again
+    if mirror is None:
+        mirror = mirror_root()
+
+    with atomic_dir(dest) as tmp:
+        if mirror is not None:
+            src = Path(mirror) / dataset
+            if not src.is_dir():
+                raise MissingFileError(f"{src}: the mirror has no folder for {dataset!r}")
+            for path in _files(src):
+                _link_or_copy(path, tmp / path.relative_to(src))
+            source, origin = "mirror", str(src)
+        else:
+            downloads = dest.parent / f".{dest.name}-downloads"
+            for spec in module.SOURCES:
+                archive = download(
+                    spec["url"],
+                    downloads / spec["archive_name"],
+                    sha256=spec.get("sha256"),
+                    progress=progress,
+                )
+                _extract(archive, tmp / spec.get("extract_to", "."), spec.get("strip_prefix", ""))
+            if not (tmp / "SHA256SUMS").is_file():
+                write_sha256sums(tmp)
+            source, origin = "url", [spec["url"] for spec in module.SOURCES]
+        n_checked = verify_sha256sums(tmp)
+        record = {
+            "dataset": dataset,
+            "source": source,
+            "origin": origin,
+            "n_files": n_checked,
+            "sha256sums_sha256": hashlib.sha256((tmp / "SHA256SUMS").read_bytes()).hexdigest(),
+        }
+        write_json(tmp / ACQUIRED_FILE, record)
+    return dest

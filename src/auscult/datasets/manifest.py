@@ -1,0 +1,79 @@
+"""The manifest table every dataset adapter returns, and helpers shared by the adapters.
+
+A manifest has one row per labelled recording and exactly :data:`MANIFEST_COLUMNS`, so the
+feature and training stages never need to know which dataset they are reading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from auscult.audio import AudioError, probe, sha256_file
+
+MANIFEST_COLUMNS = [
+    "record_id",
+    "dataset",
+    "audio_path",
+    "label",
+    "original_class",
+    "subset",
+    "patient_id",
+    "official_split",
+    "sample_rate",
+    "n_frames",
+    "duration_s",
+    "bit_depth",
+    "sha256",
+]
+
+_DTYPES = {
+    "label": "int64",
+    "sample_rate": "int64",
+    "n_frames": "int64",
+    "duration_s": "float64",
+    "bit_depth": "int64",
+}
+
+# Canonical archives hold .wav; the offline mirror holds lossless .flac with the same stem.
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+class ManifestError(ValueError):
+    """A dataset folder does not match what its adapter expects (names the file and row)."""
+
+
+def find_audio(folder: Path, stem: str) -> Path | None:
+    """Return ``folder/stem.wav`` or ``folder/stem.flac`` (preferring .wav), or None."""
+    for suffix in AUDIO_SUFFIXES:
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def audio_columns(root: Path, audio: Path, *, where: str, hash_audio: bool) -> dict:
+    """Probe one recording and return its manifest columns from audio_path to sha256.
+
+    ``where`` names the label row the recording came from, for the error message.
+    """
+    try:
+        info = probe(audio)
+    except AudioError as e:
+        raise ManifestError(f"{where}: {e}") from e
+    return {
+        "audio_path": audio.relative_to(root).as_posix(),
+        "sample_rate": info.sample_rate,
+        "n_frames": info.n_frames,
+        "duration_s": info.duration_s,
+        "bit_depth": info.bit_depth,
+        "sha256": sha256_file(audio) if hash_audio else "",
+    }
+
+
+def to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows -> manifest DataFrame with the standard columns, dtypes and order."""
+    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    df = df.astype(_DTYPES)
+    return df.sort_values("record_id", kind="stable").reset_index(drop=True)

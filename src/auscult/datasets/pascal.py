@@ -1,0 +1,139 @@
+"""PASCAL Classifying Heart Sounds Challenge 2011, in the Kaggle layout.
+
+Layout (Kaggle ``kinguistics/heartbeat-sounds``, and the offline mirror)::
+
+    root/set_a.csv  root/set_b.csv     dataset,fname,label,sublabel
+    root/set_a/<class>__<timestamp>.wav|flac                       (44.1 kHz)
+    root/set_b/<class>__<patient>_<timestamp>_<site>.wav|flac      (4 kHz)
+
+Rows with an empty label are the unlabelled challenge test recordings and are dropped.
+Binary label as in AudioFuse: normal -> 0; murmur, extrahls, extrastole and artifact -> 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .manifest import AUDIO_SUFFIXES, ManifestError, audio_columns, find_audio, to_frame
+
+NAME = "pascal"
+
+# The Kaggle copy needs a (free) Kaggle account: a download without credentials may be
+# refused, in which case fetch the zip by hand or use a mirror. No published checksum.
+SOURCES = [
+    {
+        "url": "https://www.kaggle.com/api/v1/datasets/download/kinguistics/heartbeat-sounds",
+        "sha256": None,
+        "archive_name": "heartbeat-sounds.zip",
+        "extract_to": ".",
+    },
+]
+
+SUBSETS = ("set_a", "set_b")
+CLASSES = {"normal": 0, "murmur": 1, "extrahls": 1, "extrastole": 1, "artifact": 1}
+
+_NOISY = re.compile(r"^Btraining_([a-z]+)_Btraining_(.+)$")
+_PLAIN = re.compile(r"^Btraining_([a-z]+)_(.+)$")
+_SET_B_PATIENT = re.compile(r"^[a-z]+_[a-z]*_(\d+)_")
+
+
+def normalise_fname(fname: str) -> str:
+    """Map a ``fname`` of the Kaggle CSVs to the relative path of the file on disk.
+
+    The set B names in the CSVs keep the original challenge prefix, the files do not::
+
+        set_b/Btraining_extrastole_127_..._C2.wav               -> set_b/extrastole__127_..._C2.wav
+        set_b/Btraining_normal_Btraining_noisynormal_101_....wav -> set_b/normal_noisynormal_101_....wav
+
+    Other names are returned unchanged.
+    """
+    folder, sep, base = fname.strip().replace("\\", "/").rpartition("/")
+    if m := _NOISY.match(base):
+        base = f"{m[1]}_{m[2]}"
+    elif m := _PLAIN.match(base):
+        base = f"{m[1]}__{m[2]}"
+    return f"{folder}{sep}{base}"
+
+
+def _resolve(root: Path, fname: str) -> Path | None:
+    """Find the audio file a CSV ``fname`` names, trying the normalised name first."""
+    for candidate in (normalise_fname(fname), fname.strip()):
+        rel = Path(candidate)
+        found = find_audio(root / rel.parent, rel.stem)
+        if found is not None:
+            return found
+    # Last resort: a case-insensitive match of the normalised stem in the same folder.
+    rel = Path(normalise_fname(fname))
+    folder = root / rel.parent
+    if folder.is_dir():
+        wanted = rel.stem.lower()
+        matches = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in AUDIO_SUFFIXES and p.stem.lower() == wanted
+        )
+        if matches:
+            return matches[0]
+    return None
+
+
+def set_b_patient_id(stem: str) -> str:
+    """The patient number in a set B file stem ('extrastole__127_1306..._C2' -> '127')."""
+    m = _SET_B_PATIENT.match(stem)
+    return m[1] if m else ""
+
+
+def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
+    """One row per labelled PASCAL recording of set A and set B."""
+    root = Path(root)
+    rows = []
+    seen: dict[str, str] = {}
+    for subset in SUBSETS:
+        table = root / f"{subset}.csv"
+        if not table.is_file():
+            raise ManifestError(f"{table}: label file not found (is this a PASCAL Kaggle root?)")
+        with open(table, newline="") as f:
+            reader = csv.DictReader(f)
+            missing_cols = {"fname", "label"} - set(reader.fieldnames or ())
+            if missing_cols:
+                raise ManifestError(f"{table}: missing column(s) {sorted(missing_cols)}")
+            # Line 1 is the header, so data row i is on line i + 1.
+            for line_no, row in enumerate(reader, start=2):
+                original_class = (row["label"] or "").strip()
+                if not original_class:
+                    continue  # unlabelled challenge test recording
+                fname = (row["fname"] or "").strip()
+                where = f"{table}:{line_no} (fname {fname})"
+                if original_class not in CLASSES:
+                    raise ManifestError(
+                        f"{where}: unknown label {original_class!r}; expected {sorted(CLASSES)}"
+                    )
+                audio = _resolve(root, fname)
+                if audio is None:
+                    raise ManifestError(
+                        f"{where}: no audio file for it (tried {normalise_fname(fname)} "
+                        f"as .wav/.flac)"
+                    )
+                record_id = audio.stem
+                if record_id in seen:
+                    raise ManifestError(f"{where}: recording {record_id} already in {seen[record_id]}")
+                seen[record_id] = where
+                rows.append(
+                    {
+                        "record_id": record_id,
+                        "dataset": NAME,
+                        "label": CLASSES[original_class],
+                        "original_class": original_class,
+                        "subset": subset,
+                        "patient_id": set_b_patient_id(record_id) if subset == "set_b" else "",
+                        "official_split": "labelled",
+                        **audio_columns(root, audio, where=where, hash_audio=hash_audio),
+                    }
+                )
+    if not rows:
+        raise ManifestError(f"{root}: no labelled recordings in {', '.join(SUBSETS)}")
+    return to_frame(rows)

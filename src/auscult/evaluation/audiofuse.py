@@ -1,0 +1,158 @@
+"""AudioFuse evaluation protocols for one trained (variant, seed).
+
+- ``physionet_test``: the 301 official validation records, threshold chosen on the
+  validation split carved from training (never on test); also at the fixed 0.5.
+- ``pascal_zero_shot``: the PhysioNet model, unchanged, on all 585 labelled PASCAL
+  recordings (true zero-shot), PhysioNet validation threshold.
+- ``pascal_head_retrained``: the paper's protocol: frozen backbone, head re-trained on
+  PASCAL, scored on a stratified 15 % split (88 recordings; not grouped by patient, as in
+  the paper). ``pascal_head_retrained_grouped`` is the same with patients kept on one side.
+  ``pascal_zero_shot_split`` scores the zero-shot model on the same 15 % for comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from auscult import splits
+from auscult.atomic import write_csv, write_json
+from auscult.evaluation.metrics import binary_metrics, choose_threshold
+from auscult.features.store import load_arrays, read_index
+from auscult.training.audiofuse import protocol_splits
+
+log = logging.getLogger(__name__)
+
+
+class _Take(nn.Module):
+    """Backbone stand-in for head-only training on precomputed embeddings."""
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["z"]
+
+
+class HeadOnly(nn.Module):
+    """A model's head trained on cached backbone embeddings (the backbone stays frozen)."""
+
+    inputs = ("z",)
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.backbone = _Take()
+        self.head = head
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.backbone(batch))
+
+
+@torch.no_grad()
+def embed(model: nn.Module, data: dict[str, np.ndarray], *, batch_size: int, device: str) -> np.ndarray:
+    """Backbone embeddings (B, D) in eval mode."""
+    model.eval().to(device)
+    n = len(next(iter(data.values())))
+    out = []
+    for i in range(0, n, batch_size):
+        batch = {k: torch.as_tensor(np.asarray(v[i : i + batch_size], dtype=np.float32), device=device)
+                 for k, v in data.items()}
+        out.append(model.backbone(batch).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _predict_head(head_model: HeadOnly, z: np.ndarray, device: str) -> np.ndarray:
+    from auscult.training.loop import predict_scores
+
+    return predict_scores(head_model, {"z": z}, batch_size=256, device=device)
+
+
+def run_evaluation(
+    *,
+    model_file: str | Path,
+    train_summary: str | Path,
+    model_cfg: dict,
+    eval_params: dict,
+    train_features: str | Path,
+    transfer_features: str | Path,
+    seed: int,
+    out_metrics: str | Path,
+    out_predictions: str | Path,
+    workdir: str | Path,
+    threads: int = 1,
+    device: str | None = None,
+) -> dict:
+    from auscult.models import build_model, count_trainable
+    from auscult.training.loop import predict_scores, train_binary
+    from auscult.training.seeding import seed_everything
+
+    t0 = time.perf_counter()
+    torch.set_num_threads(max(1, int(threads)))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ev, hr = eval_params["evaluation"], eval_params["head_retrain"]
+    summary = json.loads(Path(train_summary).read_text())
+
+    model = build_model(model_cfg)
+    model.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True))
+    model.eval()
+    bs = 64
+    metrics: dict = {"seed": seed, "n_params": count_trainable(model), "train": summary}
+    preds: list[pd.DataFrame] = []
+
+    def record(name: str, df: pd.DataFrame, scores: np.ndarray, thr: float, dataset: str) -> None:
+        metrics[name] = binary_metrics(df["label"].to_numpy(), scores, thr)
+        metrics[name + "@0.5"] = binary_metrics(df["label"].to_numpy(), scores, 0.5)
+        preds.append(pd.DataFrame({"protocol": name, "dataset": dataset, "record_id": df["record_id"],
+                                   "label": df["label"].to_numpy(), "score": scores, "threshold": thr}))
+
+    # --- PhysioNet: threshold on the carved validation split, scored on the official test
+    index = read_index(train_features)
+    parts = protocol_splits(index, eval_params["split"], None)
+    scores = {}
+    for part in ("val", "test"):
+        _, x = load_arrays(train_features, model.inputs, parts[part]["record_id"].tolist())
+        scores[part] = predict_scores(model, x, batch_size=bs, device=device)
+    thr = choose_threshold(parts["val"]["label"].to_numpy(), scores["val"], ev["threshold_rule"])
+    metrics["threshold"] = {"rule": ev["threshold_rule"], "value": thr, "chosen_on": "physionet validation split"}
+    record("physionet_val", parts["val"], scores["val"], thr, "physionet2016")
+    record("physionet_test", parts["test"], scores["test"], thr, "physionet2016")
+
+    # --- PASCAL zero-shot on every labelled recording
+    pascal, x_pascal = load_arrays(transfer_features, model.inputs)
+    z = embed(model, x_pascal, batch_size=bs, device=device)
+    zero_shot = HeadOnly(copy.deepcopy(model.head))
+    s_zero = _predict_head(zero_shot, z, device)
+    record("pascal_zero_shot", pascal, s_zero, thr, "pascal")
+
+    # --- PASCAL head re-trained (paper protocol) and its patient-grouped clean variant
+    for name, group in (("pascal_head_retrained", None), ("pascal_head_retrained_grouped", "patient_id")):
+        rest, test = splits.carve(pascal, hr["test_fraction"], hr["seed"], group=group)
+        train, val = splits.carve(rest, hr["val_fraction"], hr["seed"], group=group)
+        splits.assert_disjoint(train, test, what=f"{name} train/test", patients=group is not None)
+        rows = pascal.reset_index(drop=True)
+        pos = pd.Series(range(len(rows)), index=rows["record_id"])
+        zi = {k: z[pos.loc[df["record_id"]].to_numpy()] for k, df in (("train", train), ("val", val), ("test", test))}
+        seed_everything(seed)
+        head_model = HeadOnly(copy.deepcopy(model.head))
+        train_binary(head_model, {"z": zi["train"]}, train["label"].to_numpy(), {"z": zi["val"]},
+                     val["label"].to_numpy(), hr["training"], Path(workdir) / name, seed=seed,
+                     device=device, progress=False)
+        head_model.load_state_dict(torch.load(Path(workdir) / name / "model.pt", map_location="cpu",
+                                              weights_only=True))
+        thr_hr = choose_threshold(val["label"].to_numpy(), _predict_head(head_model, zi["val"], device),
+                                  ev["threshold_rule"])
+        record(name, test, _predict_head(head_model, zi["test"], device), thr_hr, "pascal")
+        if group is None:
+            s_split = s_zero[pos.loc[test["record_id"]].to_numpy()]
+            record("pascal_zero_shot_split", test, s_split, thr, "pascal")
+
+    metrics["wall_s"] = round(time.perf_counter() - t0, 2)
+    metrics["device"] = device
+    write_csv(out_predictions, pd.concat(preds, ignore_index=True))
+    write_json(out_metrics, metrics)
+    return metrics

@@ -1,0 +1,297 @@
+"""Binary classification metrics, threshold rules and bootstrap confidence intervals.
+
+Conventions: label 1 = abnormal = positive class; a recording is predicted positive when
+``score >= threshold``. Undefined ratios follow scikit-learn where it has a convention
+(precision, F1 and MCC are 0 when their denominator is 0) and are NaN otherwise
+(sensitivity without positives, specificity without negatives, AUC with one class).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+THRESHOLD_RULES = ("youden", "max_mcc", "max_f1", "fixed_0.5")
+# Keys of binary_metrics that depend on a threshold (everything except 'auc').
+THRESHOLD_METRICS = (
+    "mcc", "f1", "accuracy", "sensitivity", "specificity", "uar", "precision", "kappa",
+)
+_TIE_TOL = 1e-12
+
+
+class DegenerateMetricWarning(UserWarning):
+    """A metric is undefined for the given labels (e.g. AUC with a single class)."""
+
+
+# --------------------------------------------------------------------------- input checks
+def _as_labels(y_true) -> np.ndarray:
+    y = np.asarray(y_true)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D, got shape {y.shape}")
+    if y.dtype == bool:
+        return y.astype(np.int8)
+    if y.size and not np.isin(y, (0, 1)).all():
+        bad = np.unique(y[~np.isin(y, (0, 1))])[:5]
+        raise ValueError(f"y_true must contain only 0/1 labels, found {bad.tolist()}")
+    return y.astype(np.int8)
+
+
+def _as_scores(y_score, n: int) -> np.ndarray:
+    s = np.asarray(y_score, dtype=np.float64)
+    if s.ndim != 1 or s.shape[0] != n:
+        raise ValueError(f"y_score must be 1-D with {n} entries (like y_true), got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError("y_score contains NaN or infinite values")
+    return s
+
+
+# --------------------------------------------------------------------------- AUC
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties get the average rank (like scipy.stats.rankdata 'average')."""
+    _, inv, cnt = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(cnt)
+    return (ends - (cnt - 1) / 2.0)[inv.reshape(-1)]
+
+
+def roc_auc(y_true, y_score) -> float:
+    """ROC-AUC by the Mann-Whitney rank statistic (ties count 1/2); equals
+    ``sklearn.metrics.roc_auc_score``. NaN (with a DegenerateMetricWarning) for one class."""
+    y = _as_labels(y_true)
+    s = _as_scores(y_score, y.shape[0])
+    return _auc_unchecked(y, s, warn=True)
+
+
+def _auc_unchecked(y: np.ndarray, s: np.ndarray, warn: bool = True) -> float:
+    n_pos = int(y.sum())
+    n_neg = y.shape[0] - n_pos
+    if n_pos == 0 or n_neg == 0:
+        if warn:
+            warnings.warn(
+                f"ROC-AUC is undefined with a single class (n_pos={n_pos}, n_neg={n_neg}); "
+                "returning NaN",
+                DegenerateMetricWarning,
+                stacklevel=3,
+            )
+        return float("nan")
+    ranks = _average_ranks(s)
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+# --------------------------------------------------------------------------- threshold metrics
+def _confusion(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
+    pred = s >= threshold
+    pos = y == 1
+    tp = int(np.count_nonzero(pred & pos))
+    fp = int(np.count_nonzero(pred & ~pos))
+    fn = int(np.count_nonzero(~pred & pos))
+    tn = int(y.shape[0] - tp - fp - fn)
+    return tp, fp, tn, fn
+
+
+def _div(a: float, b: float, undefined: float) -> float:
+    return float(a / b) if b else undefined
+
+
+def metrics_from_confusion(tp: int, fp: int, tn: int, fn: int) -> dict[str, float]:
+    """Threshold metrics from a confusion matrix (abnormal = positive)."""
+    n = tp + fp + tn + fn
+    p, neg = tp + fn, tn + fp
+    pp = tp + fp  # predicted positive
+    sens = _div(tp, p, float("nan"))
+    spec = _div(tn, neg, float("nan"))
+    prec = _div(tp, pp, 0.0)
+    f1 = _div(2 * tp, 2 * tp + fp + fn, 0.0)
+    acc = _div(tp + tn, n, float("nan"))
+    denom = math.sqrt(float(pp) * float(p) * float(neg) * float(tn + fn))
+    mcc = _div(float(tp) * tn - float(fp) * fn, denom, 0.0)
+    # Cohen's kappa: (p_o - p_e) / (1 - p_e)
+    if n:
+        p_o = (tp + tn) / n
+        p_e = (pp * p + (tn + fn) * neg) / (n * n)
+        kappa = _div(p_o - p_e, 1.0 - p_e, 0.0)
+    else:
+        kappa = float("nan")
+    return {
+        "mcc": mcc,
+        "f1": f1,
+        "accuracy": acc,
+        "sensitivity": sens,
+        "specificity": spec,
+        "uar": (sens + spec) / 2.0,
+        "precision": prec,
+        "kappa": kappa,
+    }
+
+
+def binary_metrics(y_true, y_score, threshold: float) -> dict:
+    """All metrics for one set of scores.
+
+    Keys: auc, mcc, f1 (abnormal = positive class), accuracy, sensitivity (recall of class
+    1), specificity (recall of class 0), uar (mean of the two recalls), precision, kappa,
+    tp, fp, tn, fn, threshold, n, n_pos. Predicted positive means ``score >= threshold``.
+    """
+    y = _as_labels(y_true)
+    s = _as_scores(y_score, y.shape[0])
+    threshold = float(threshold)
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    tp, fp, tn, fn = _confusion(y, s, threshold)
+    out: dict = {"auc": _auc_unchecked(y, s, warn=True)}
+    out.update(metrics_from_confusion(tp, fp, tn, fn))
+    out.update(tp=tp, fp=fp, tn=tn, fn=fn, threshold=threshold, n=int(y.shape[0]),
+               n_pos=int(y.sum()))
+    return out
+
+
+# --------------------------------------------------------------------------- thresholds
+def _candidates(s: np.ndarray) -> np.ndarray:
+    """The lowest score (everything positive) and the midpoints between sorted unique scores."""
+    u = np.unique(s)
+    return np.concatenate([u[:1], (u[:-1] + u[1:]) / 2.0])
+
+
+def choose_threshold(y_true, y_score, rule: str) -> float:
+    """Pick a decision threshold on (validation) scores.
+
+    Rules: 'youden' (max TPR - FPR), 'max_mcc', 'max_f1', 'fixed_0.5'. Candidates are the
+    midpoints between consecutive sorted unique scores plus the lowest score (predict all
+    positive); among candidates whose value is within 1e-12 of the best, the lowest
+    threshold wins, so the choice is deterministic.
+    """
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"unknown threshold rule {rule!r}; choose one of {list(THRESHOLD_RULES)}")
+    if rule == "fixed_0.5":
+        return 0.5
+    y = _as_labels(y_true)
+    s = _as_scores(y_score, y.shape[0])
+    if y.shape[0] == 0:
+        raise ValueError("choose_threshold needs at least one score")
+    n_pos = int(y.sum())
+    n_neg = y.shape[0] - n_pos
+    if rule == "youden" and (n_pos == 0 or n_neg == 0):
+        warnings.warn(
+            f"Youden's J is undefined with a single class (n_pos={n_pos}, n_neg={n_neg}); "
+            "returning threshold 0.5",
+            DegenerateMetricWarning,
+            stacklevel=2,
+        )
+        return 0.5
+    cand = _candidates(s)
+    pos_sorted = np.sort(s[y == 1])
+    neg_sorted = np.sort(s[y == 0])
+    tp = (n_pos - np.searchsorted(pos_sorted, cand, side="left")).astype(np.float64)
+    fp = (n_neg - np.searchsorted(neg_sorted, cand, side="left")).astype(np.float64)
+    fn = n_pos - tp
+    tn = n_neg - fp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if rule == "youden":
+            value = tp / n_pos - fp / n_neg
+        elif rule == "max_f1":
+            denom = 2 * tp + fp + fn
+            value = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
+        else:  # max_mcc
+            denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+            value = np.where(denom > 0, (tp * tn - fp * fn) / np.where(denom > 0, denom, 1), 0.0)
+    best = np.max(value)
+    idx = int(np.flatnonzero(value >= best - _TIE_TOL)[0])  # candidates are ascending
+    return float(cand[idx])
+
+
+# --------------------------------------------------------------------------- bootstrap
+def _metric_fn(metric: str | Callable) -> tuple[Callable, bool]:
+    """(fn(y, s, threshold) -> float, needs_threshold)."""
+    if callable(metric):
+        return (lambda y, s, t: float(metric(y, s))), False
+    if metric == "auc":
+        return (lambda y, s, t: _auc_unchecked(y, s, warn=False)), False
+    if metric in THRESHOLD_METRICS:
+        def fn(y, s, t):
+            return metrics_from_confusion(*_confusion(y, s, t))[metric]
+        return fn, True
+    raise ValueError(
+        f"unknown metric {metric!r}; choose 'auc', one of {list(THRESHOLD_METRICS)} or a callable"
+    )
+
+
+def bootstrap_ci(
+    metric: str | Callable,
+    y_true,
+    scores: Sequence[np.ndarray] | np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    threshold: Sequence[float] | float | None = None,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of a metric averaged over seeds.
+
+    ``scores`` holds one score array per seed (a single 1-D array is one seed). Each
+    bootstrap replicate resamples the test items with replacement *within each class*
+    (class counts are kept, so AUC is always defined), computes the metric for every seed's
+    scores on that resample and averages over seeds. ``metric`` is a key of
+    :func:`binary_metrics` ('auc', 'mcc', 'f1', ...) or ``callable(y_true, y_score)``.
+    Threshold metrics need ``threshold``: one per seed (or one float for all).
+    Returns ``(low, high)`` = the ``alpha/2`` and ``1 - alpha/2`` percentiles.
+    """
+    y = _as_labels(y_true)
+    if isinstance(scores, np.ndarray) and scores.ndim == 1:
+        scores = [scores]
+    score_list = [_as_scores(s, y.shape[0]) for s in scores]
+    if not score_list:
+        raise ValueError("bootstrap_ci needs at least one score array")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    fn, needs_thr = _metric_fn(metric)
+    if needs_thr:
+        if threshold is None:
+            raise ValueError(f"metric {metric!r} needs a threshold per seed")
+        if np.ndim(threshold) == 0:
+            thresholds = [float(threshold)] * len(score_list)
+        else:
+            thresholds = [float(t) for t in threshold]
+        if len(thresholds) != len(score_list):
+            raise ValueError(
+                f"got {len(thresholds)} thresholds for {len(score_list)} score arrays"
+            )
+    else:
+        thresholds = [0.5] * len(score_list)  # unused
+    pos_idx = np.flatnonzero(y == 1)
+    neg_idx = np.flatnonzero(y == 0)
+    if metric == "auc" and (pos_idx.size == 0 or neg_idx.size == 0):
+        warnings.warn(
+            "bootstrap CI of ROC-AUC is undefined with a single class; returning (nan, nan)",
+            DegenerateMetricWarning,
+            stacklevel=2,
+        )
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    stacked = np.stack(score_list)  # (n_seeds, n)
+    values = np.empty(int(n_boot), dtype=np.float64)
+    for b in range(int(n_boot)):
+        idx = np.concatenate([
+            rng.choice(pos_idx, size=pos_idx.size, replace=True),
+            rng.choice(neg_idx, size=neg_idx.size, replace=True),
+        ])
+        yb = y[idx]
+        sb = stacked[:, idx]
+        values[b] = np.mean([fn(yb, sb[k], thresholds[k]) for k in range(len(score_list))])
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi)
+
+
+def relative_change(new: float, ref: float) -> float:
+    """Relative change in percent: ``(new - ref) / ref * 100`` (NaN with a warning if ref = 0)."""
+    new, ref = float(new), float(ref)
+    if ref == 0:
+        warnings.warn("relative_change: reference is 0; returning NaN", DegenerateMetricWarning,
+                      stacklevel=2)
+        return float("nan")
+    return (new - ref) / ref * 100.0

@@ -1,0 +1,60 @@
+"""Model registry: ``build_model(cfg)`` dispatches on ``cfg['arch']``.
+
+Only torch/numpy (and the standard library) are imported under ``auscult.models`` so that
+training runs on a machine without the audio stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from torch import nn
+
+from .audiofuse import AudioFuse, build_audiofuse
+
+ModelBuilder = Callable[[Mapping], nn.Module]
+
+_REGISTRY: dict[str, ModelBuilder] = {"audiofuse": build_audiofuse}
+
+
+def register_model(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: register ``builder(cfg) -> nn.Module`` under ``arch``."""
+
+    def deco(builder: ModelBuilder) -> ModelBuilder:
+        if arch in _REGISTRY and _REGISTRY[arch] is not builder:
+            raise ValueError(f"model arch '{arch}' is already registered")
+        _REGISTRY[arch] = builder
+        return builder
+
+    return deco
+
+
+def available_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_model(cfg: Mapping) -> nn.Module:
+    """Build the model named by ``cfg['arch']``. Seed torch first: initialisation (and the
+    frozen random positional embedding of AudioFuse) draws from the global generator."""
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"model config must be a mapping, got {type(cfg).__name__}")
+    if "arch" not in cfg:
+        raise KeyError(f"model config: missing key 'arch' (one of {available_models()})")
+    arch = cfg["arch"]
+    if arch not in _REGISTRY:
+        raise ValueError(f"model config: unknown arch {arch!r}; known: {available_models()}")
+    return _REGISTRY[arch](cfg)
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of trainable parameter elements (buffers such as BN running stats excluded)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = [
+    "AudioFuse",
+    "available_models",
+    "build_model",
+    "count_trainable",
+    "register_model",
+]

@@ -1,0 +1,123 @@
+"""Load, merge, validate and digest experiment parameters.
+
+``params.yaml`` is the single source of truth; overlays (``config/demo.yaml``,
+``config/quick.yaml``) are deep-merged on top, exactly as ``snakemake --configfile`` does.
+The merged result is validated against ``workflow/schemas/params.schema.yaml`` (closed
+objects, every key required), so a typo fails before any job runs, naming the key.
+
+``digest`` gives the short content hash that every artifact path carries: a path is a
+function of exactly the parameters that produced it, so a parameter change can never
+reuse a stale artifact, also in a fresh clone without Snakemake's metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+
+
+class ParamsError(ValueError):
+    """Parameters are missing, unknown or of the wrong type; the message names the key."""
+
+
+def deep_merge(base: Mapping, overlay: Mapping) -> dict:
+    """Recursively merge ``overlay`` into a copy of ``base`` (dicts merge, the rest replaces)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: parameter file not found") from None
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = ()) -> dict:
+    """Read ``path``, merge ``overlays`` in order, validate, return the config."""
+    config = read_yaml(path)
+    for overlay in overlays:
+        config = deep_merge(config, read_yaml(overlay))
+    validate(config)
+    return config
+
+
+def validate(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> None:
+    """Raise ParamsError listing every schema violation with its dotted key path."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key(e)}: {_explain(e)}" for e in errors]
+        raise ParamsError("invalid parameters:\n" + "\n".join(lines))
+    _check_cross_references(config)
+
+
+def _key(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def _explain(error) -> str:
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown key(s) {extra}; allowed: {sorted(error.schema.get('properties', {}))}"
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required but missing")
+    if error.validator == "not" and "synthetic" in str(error.schema):
+        return "'synthetic' settings are only allowed with source: synthetic"
+    return error.message
+
+
+def _check_cross_references(config: Mapping) -> None:
+    """Checks a JSON schema cannot express: table rows must name defined variants."""
+    af = config.get("audiofuse", {})
+    variants = set(af.get("variants", {}))
+    for table, rows in af.get("tables", {}).items():
+        unknown = [r for r in rows if r not in variants]
+        if unknown:
+            raise ParamsError(
+                f"audiofuse.tables.{table}: unknown variant(s) {unknown}; "
+                f"defined in audiofuse.variants: {sorted(variants)}"
+            )
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(obj: Any, length: int = 8) -> str:
+    """Short, stable content hash of a JSON-serialisable parameter slice."""
+    return hashlib.sha1(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def model_config(paper_cfg: Mapping, variant: str) -> dict:
+    """The full model config of one variant: ``model`` with the variant's overrides merged."""
+    try:
+        overrides = paper_cfg["variants"][variant]
+    except KeyError:
+        raise ParamsError(f"unknown variant {variant!r}; defined: {sorted(paper_cfg['variants'])}") from None
+    return deep_merge(paper_cfg["model"], overrides)

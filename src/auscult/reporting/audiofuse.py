@@ -1,0 +1,163 @@
+"""AudioFuse tables T1-T3 from per-seed evaluation results.
+
+Called by the `tables` rule (workflow/rules/report.smk). Each cell is the mean ± std over
+seeds of one entry of ``results/audiofuse/<variant>/<digest>/seed<k>/metrics.json``
+(written by auscult.evaluation.audiofuse.run_evaluation), with a bootstrap CI over the
+test recordings from the matching ``predictions.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from auscult.evaluation.metrics import bootstrap_ci
+from auscult.reporting.tables import Cell, load_json
+
+T1, T2, T3 = "audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation"
+
+# protocol key in metrics.json -> label printed in the tables
+PROTOCOLS = {
+    "physionet_test": "test, threshold from validation split",
+    "physionet_test@0.5": "test, threshold 0.5",
+    "pascal_zero_shot": "zero-shot, all 585",
+    "pascal_zero_shot_split": "zero-shot, same stratified 15 %",
+    "pascal_head_retrained": "head re-trained, stratified 15 % (paper protocol)",
+    "pascal_head_retrained_grouped": "head re-trained, patient-grouped 15 % (clean)",
+}
+
+
+class SeedResults:
+    """All seeds of one variant: metrics dicts and predictions, loaded once."""
+
+    def __init__(self, metrics_files: Sequence[str], prediction_files: Sequence[str]):
+        self.metrics = [load_json(p) for p in metrics_files]
+        self.predictions = [pd.read_csv(p, dtype={"record_id": str}) for p in prediction_files]
+
+    def values(self, protocol: str, metric: str) -> list[float]:
+        return [float(m[protocol][metric]) for m in self.metrics]
+
+    def ci(self, protocol: str, metric: str, boot: Mapping) -> tuple[float, float] | None:
+        """Bootstrap CI of the seed-mean metric over the protocol's test recordings."""
+        per_seed = []
+        for p in self.predictions:
+            d = p[p["protocol"] == protocol].sort_values("record_id")
+            per_seed.append(d)
+        if not per_seed or per_seed[0].empty:
+            return None
+        ids = per_seed[0]["record_id"].to_numpy()
+        if any(not np.array_equal(d["record_id"].to_numpy(), ids) for d in per_seed):
+            return None  # seeds scored different recordings; no paired CI
+        lo, hi = bootstrap_ci(
+            metric, per_seed[0]["label"].to_numpy(), [d["score"].to_numpy() for d in per_seed],
+            n_boot=boot["n_boot"], seed=boot["seed"], alpha=boot["alpha"],
+            threshold=[float(d["threshold"].iloc[0]) for d in per_seed],
+        )
+        return float(lo), float(hi)
+
+
+def _row_label(paper: Mapping, table: str, key: str) -> str:
+    return paper.get(table, {}).get("rows", {}).get(key, {}).get("label", key)
+
+
+def _paper(paper: Mapping, table: str, key: str, metric: str) -> float | None:
+    return paper.get(table, {}).get("rows", {}).get(key, {}).get(metric)
+
+
+def t1_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper: Mapping,
+             boot: Mapping) -> list[Cell]:
+    cells = []
+    for v in variants:
+        r, label = results[v], _row_label(paper, T1, v)
+        for proto in ("physionet_test", "physionet_test@0.5"):
+            for metric in ("auc", "mcc", "f1", "accuracy"):
+                if metric == "auc" and proto.endswith("@0.5"):
+                    continue  # threshold-free
+                cells.append(Cell(T1, label, v, metric, PROTOCOLS[proto], r.values(proto, metric),
+                                  paper=_paper(paper, T1, v, metric) if proto == "physionet_test" else None,
+                                  ci=r.ci(proto, metric, boot)))
+    return cells
+
+
+def t2_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper: Mapping,
+             boot: Mapping) -> list[Cell]:
+    cells = []
+    for v in variants:
+        r, label = results[v], _row_label(paper, T2, v)
+        ref = r.values("physionet_test", "auc")
+        for proto in ("pascal_zero_shot", "pascal_head_retrained", "pascal_head_retrained_grouped",
+                      "pascal_zero_shot_split"):
+            auc = r.values(proto, "auc")
+            # The paper's number is its "zero-shot" claim, produced by the head-retrained protocol:
+            # print it beside both.
+            compare = proto in ("pascal_zero_shot", "pascal_head_retrained")
+            cells.append(Cell(T2, label, v, "auc", PROTOCOLS[proto], auc,
+                              paper=_paper(paper, T2, v, "auc") if compare else None,
+                              ci=r.ci(proto, "auc", boot)))
+            rel = [(a - b) / b * 100 for a, b in zip(auc, ref, strict=True)]
+            cells.append(Cell(T2, label, v, "rel_change_%", PROTOCOLS[proto], rel,
+                              paper=_paper(paper, T2, v, "rel_change") if compare else None))
+    return cells
+
+
+def vit_shape(model_cfg: Mapping) -> str:
+    return f"{model_cfg['vit']['depth']}x{model_cfg['vit']['heads']}"
+
+
+def t3_cells(results: Mapping[str, SeedResults], variants: Sequence[str], model_cfgs: Mapping[str, Mapping],
+             paper: Mapping, boot: Mapping) -> list[Cell]:
+    cells = []
+    for v in variants:
+        r, shape = results[v], vit_shape(model_cfgs[v])
+        cells.append(Cell(T3, shape, v, "params", "trainable, PyTorch count",
+                          [float(m["n_params"]) for m in r.metrics], paper=_paper(paper, T3, shape, "params")))
+        for metric in ("auc", "accuracy", "mcc"):
+            cells.append(Cell(T3, shape, v, metric, PROTOCOLS["physionet_test"],
+                              r.values("physionet_test", metric), paper=_paper(paper, T3, shape, metric),
+                              ci=r.ci("physionet_test", metric, boot)))
+    return cells
+
+
+NOTES = {
+    T1: [
+        "Threshold for MCC/F1/accuracy chosen on a validation split carved (stratified) from the 2939 "
+        "training recordings; checkpoints and early stopping use the same split. The 301 test records "
+        "are never used for selection. The paper hard-codes 0.549, probably tuned on its test set; "
+        "rows at the fixed threshold 0.5 are given too.",
+        "Test set = the 301 official PhysioNet validation records. With the real mirror, that list is "
+        "reconstructed (297 names from a public copy, 4 training-e names inferred); see the data README.",
+        "weights = scratch: AudioFuse is trained from random initialisation, as in the paper.",
+    ],
+    T2: [
+        "Two protocols side by side. The paper calls its number zero-shot, but its released evaluation "
+        "scores a model whose head was re-trained on PASCAL, on a stratified 15 % split (88 recordings). "
+        "'zero-shot, all 585' is the true zero-shot number; the paper's value is printed beside both.",
+        "rel_change_% = (AUC on PASCAL − AUC on PhysioNet test) / AUC on PhysioNet test × 100, per seed.",
+        "Head re-training: backbone frozen (BatchNorm statistics too), head initialised from the "
+        "PhysioNet model, trained on the rest of PASCAL with an inner validation split for early "
+        "stopping and the threshold. The paper's split ignores patients (PASCAL set B has several "
+        "recordings per patient); the 'patient-grouped' row keeps each patient on one side.",
+    ],
+    T3: [
+        "params: exact trainable parameter count of the model built here (frozen positional "
+        "embedding); the README rounds these (its 4x8 and 8x8 figures are 1.4 % and 0.6 % above the "
+        "exact per-block growth).",
+        "ROC-AUC / accuracy / MCC on the PhysioNet test set; thresholds from the validation split.",
+    ],
+}
+
+
+def build_tables(
+    results: Mapping[str, SeedResults],
+    tables_cfg: Mapping[str, Sequence[str]],
+    model_cfgs: Mapping[str, Mapping],
+    paper: Mapping,
+    boot: Mapping,
+) -> dict[str, list[Cell]]:
+    return {
+        T1: t1_cells(results, tables_cfg["t1_physionet"], paper, boot),
+        T2: t2_cells(results, tables_cfg["t2_pascal"], paper, boot),
+        T3: t3_cells(results, tables_cfg["t3_vit_ablation"], model_cfgs, paper, boot),
+    }

@@ -1,0 +1,97 @@
+"""Figures: ROC curves (T1), the depth x heads ablation (T3), the domain-shift comparison (T2).
+
+Drawn from the tables' long CSVs and the evaluation predictions; headless (Agg backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auscult.atomic import atomic_path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
+
+
+def roc_curves(predictions: Mapping[str, Sequence[pd.DataFrame]], labels: Mapping[str, str], out: str | Path,
+               *, protocol: str = "physionet_test", title: str = "") -> None:
+    """One panel: a thin ROC line per seed and the vertically averaged curve per variant."""
+    from sklearn.metrics import roc_curve
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    grid = np.linspace(0, 1, 201)
+    for i, (variant, frames) in enumerate(predictions.items()):
+        colour = f"C{i}"
+        tprs = []
+        for df in frames:
+            d = df[df["protocol"] == protocol]
+            fpr, tpr, _ = roc_curve(d["label"], d["score"])
+            ax.plot(fpr, tpr, color=colour, alpha=0.25, lw=0.8)
+            tprs.append(np.interp(grid, fpr, tpr))
+        ax.plot(grid, np.mean(tprs, axis=0), color=colour, lw=2, label=f"{labels.get(variant, variant)}")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, out)
+    plt.close(fig)
+
+
+def ablation_plot(t3: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
+    """ROC-AUC against exact parameter count, ours (mean ± std) and the paper's."""
+    plt = _plt()
+    params = t3[t3["metric"] == "params"].set_index("row")
+    auc = t3[t3["metric"] == "auc"].set_index("row")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = params.loc[auc.index, "mean"] / 1e6
+    ax.errorbar(x, auc["mean"], yerr=auc["std"], fmt="o-", capsize=3, label="this pipeline")
+    if auc["paper"].notna().any():
+        px = params.loc[auc.index, "paper"] / 1e6
+        ax.plot(px, auc["paper"], "s--", color="grey", label="paper")
+    for row, xi, yi in zip(auc.index, x, auc["mean"], strict=True):
+        ax.annotate(row, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set(xlabel="trainable parameters (M)", ylabel="ROC-AUC (PhysioNet test)", title=title)
+    ax.legend(fontsize=8)
+    _save(fig, out)
+    plt.close(fig)
+
+
+def domain_shift_plot(t1: pd.DataFrame, t2: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
+    """Grouped bars per model: PhysioNet AUC and PASCAL AUC under each protocol."""
+    plt = _plt()
+    phys = t1[(t1["metric"] == "auc")].drop_duplicates("row").set_index("row")
+    shift = t2[t2["metric"] == "auc"]
+    protocols = list(dict.fromkeys(shift["protocol"]))
+    rows = list(phys.index)
+    series = [("PhysioNet test", phys["mean"], phys["std"], phys["paper"])]
+    for proto in protocols:
+        s = shift[shift["protocol"] == proto].set_index("row").reindex(rows)
+        series.append((f"PASCAL: {proto}", s["mean"], s["std"], s["paper"]))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(series)
+    xs = np.arange(len(rows))
+    for i, (name, mean, std, paper) in enumerate(series):
+        ax.bar(xs + i * width, mean, width, yerr=std, capsize=2, label=name)
+        ax.scatter(xs + i * width, paper, marker="_", s=200, color="k", zorder=3)
+    ax.set_xticks(xs + width * (len(series) - 1) / 2, rows, fontsize=8)
+    ax.set(ylabel="ROC-AUC", ylim=(0, 1), title=title)
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.text(1.01, 0.02, "black ticks: paper values", transform=ax.transAxes, fontsize=7)
+    _save(fig, out)
+    plt.close(fig)

@@ -1,0 +1,85 @@
+"""AudioFuse training protocol (P1): PhysioNet 2016, official validation records as test.
+
+Train on the 2939 non-test recordings minus a stratified validation split carved from
+them (checkpoint selection, early stopping, thresholds); the 301 test records are never
+seen before evaluation. Only torch/numpy/pandas/scikit-learn are imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from auscult import splits
+from auscult.atomic import write_csv, write_json
+from auscult.features.store import load_arrays, read_index
+
+log = logging.getLogger(__name__)
+
+
+def protocol_splits(index: pd.DataFrame, split_cfg: dict, max_train_records: int | None) -> dict[str, pd.DataFrame]:
+    """train / val / test record tables for the AudioFuse PhysioNet protocol."""
+    test = index[index["official_split"] == "test"].reset_index(drop=True)
+    pool = index[index["official_split"] == "train"].reset_index(drop=True)
+    if test.empty or pool.empty:
+        raise ValueError("feature index needs official_split 'train' and 'test' rows (PhysioNet protocol)")
+    rest, val = splits.carve(pool, split_cfg["val_fraction"], split_cfg["seed"])
+    train = splits.subsample(rest, max_train_records, split_cfg["seed"])
+    splits.assert_disjoint(train, val, what="train/val")
+    splits.assert_disjoint(train, test, what="train/test")
+    splits.assert_disjoint(val, test, what="val/test")
+    return {"train": train, "val": val, "test": test}
+
+
+def run_training(
+    features_dir: str | Path,
+    train_params: dict,
+    out_dir: str | Path,
+    *,
+    seed: int,
+    threads: int = 1,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train one variant for one seed; write model.pt, history.csv, train_summary.json."""
+    import torch
+
+    from auscult.models import build_model, count_trainable
+    from auscult.training.loop import train_binary
+    from auscult.training.seeding import seed_everything
+
+    torch.set_num_threads(max(1, int(threads)))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out_dir = Path(out_dir)
+    index = read_index(features_dir)
+    parts = protocol_splits(index, train_params["split"], train_params["max_train_records"])
+    write_csv(
+        out_dir / "split.csv",
+        pd.concat([df[["record_id", "label"]].assign(part=name) for name, df in parts.items()]),
+    )
+    seed_everything(seed)
+    model = build_model(train_params["model"])
+    t0 = time.perf_counter()
+    _, x_train = load_arrays(features_dir, model.inputs, parts["train"]["record_id"].tolist())
+    _, x_val = load_arrays(features_dir, model.inputs, parts["val"]["record_id"].tolist())
+    log.info("loaded %d train / %d val recordings in %.1f s", len(parts["train"]), len(parts["val"]),
+             time.perf_counter() - t0)
+    summary = train_binary(
+        model,
+        x_train,
+        parts["train"]["label"].to_numpy(),
+        x_val,
+        parts["val"]["label"].to_numpy(),
+        train_params["training"],
+        out_dir,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    summary = dict(summary, seed=seed, n_params=count_trainable(model), threads=int(threads),
+                   n_test=len(parts["test"]))
+    write_json(out_dir / "train_summary.json", summary)
+    return summary

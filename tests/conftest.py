@@ -1,0 +1,31 @@
+"""Shared fixtures.
+
+Tests that read the real dataset mirror use the ``mirror_root`` fixture: they run whenever
+``AUSCULT_DATA_MIRROR`` names a directory laid out like ``../shared/data`` and are skipped
+with a clear reason otherwise, so ``make test`` passes for a user without the mirror.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def mirror_root() -> Path:
+    value = os.environ.get("AUSCULT_DATA_MIRROR")
+    if not value:
+        pytest.skip("AUSCULT_DATA_MIRROR is not set: no real-data mirror to read")
+    root = Path(value)
+    if not root.is_dir():
+        pytest.skip(f"AUSCULT_DATA_MIRROR={value} is not a directory")
+    return root

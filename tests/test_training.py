@@ -1,0 +1,236 @@
+"""Training loop: outputs, determinism, exact resume, early stopping, head-only training."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from auscult.models import build_model
+from auscult.training import (
+    HISTORY_COLUMNS,
+    predict_scores,
+    seed_everything,
+    train_binary,
+    validate_train_cfg,
+)
+
+MODEL = {
+    "arch": "audiofuse",
+    "branches": ["spec", "wave"],
+    "vit": {"img_size": 32, "patch": 8, "width": 16, "depth": 1, "heads": 2, "mlp_dim": 32,
+            "dropout": 0.2, "attn_dropout": 0.2, "pos_emb": "frozen_random", "ln_eps": 1.0e-6},
+    "wave_cnn": {"channels": [4, 8, 8], "kernel": 8, "stride": 1, "pool": 4, "out_dim": 8,
+                 "bn_momentum": 0.01, "bn_eps": 1.0e-3},
+    "head": {"hidden": 16, "dropout": 0.5},
+    "init": "glorot",
+}
+
+TRAIN = {
+    "optimizer": "adamw",
+    "lr": 3.0e-3,
+    "weight_decay": 1.0e-4,
+    "batch_size": 8,
+    "max_epochs": 4,
+    "patience": 15,
+    "monitor": "val_loss",
+    "lr_plateau": {"factor": 0.5, "patience": 1, "min_lr": 1.0e-6},
+    "class_balance": "pos_weight",
+    "amp": True,
+    "trainable": "all",
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = 44
+    y = np.array([0, 1] * 4 + list((rng.random(n - 8) < 0.3).astype(int)))
+    spec = rng.random((n, 32, 32)).astype(np.float16)
+    spec[y == 1, :8] += np.float16(0.5)  # learnable signal in the low "mel" rows
+    wave = rng.standard_normal((n, 256)).astype(np.float32)
+    wave[y == 1] *= 1.5
+    tr = {"spec": spec[:32], "wave": wave[:32]}
+    va = {"spec": spec[32:], "wave": wave[32:]}
+    return tr, y[:32], va, y[32:]
+
+
+def _train(data, out, *, seed=1, cfg=TRAIN, model_cfg=MODEL, **kw):
+    seed_everything(0)
+    model = build_model(model_cfg)
+    tr, ytr, va, yva = data
+    summary = train_binary(model, tr, ytr, va, yva, cfg, out, seed=seed, progress=False, **kw)
+    return model, summary
+
+
+def _state(out):
+    return torch.load(out / "model.pt", weights_only=True)
+
+
+def _history(out):
+    return pd.read_csv(out / "history.csv").drop(columns="seconds")
+
+
+def _same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_outputs_and_summary(data, tmp_path):
+    model, summary = _train(data, tmp_path)
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert list(hist.columns) == HISTORY_COLUMNS
+    assert hist["epoch"].tolist() == [1, 2, 3, 4]
+    assert (tmp_path / "checkpoints" / "last.pt").exists()
+    assert json.loads((tmp_path / "train_summary.json").read_text()) == summary
+    for key in ("best_epoch", "best_val_auc", "epochs_run", "stopped_early", "n_train", "n_val",
+                "pos_weight", "wall_s", "samples_per_s", "device", "torch_version"):
+        assert key in summary, key
+    ytr = data[1]
+    assert summary["pos_weight"] == pytest.approx((ytr == 0).sum() / (ytr == 1).sum())
+    assert summary["n_train"] == 32 and summary["n_val"] == 12
+    assert summary["epochs_run"] == 4 and not summary["stopped_early"]
+    assert summary["device"] == "cpu" and summary["amp"] is False  # amp ignored on CPU
+    best = hist.loc[hist["val_loss"].idxmin()]
+    assert summary["best_epoch"] == best["epoch"]
+    assert summary["best_val_auc"] == pytest.approx(best["val_auc"])
+    # the returned model holds the best weights, in eval mode
+    assert not model.training
+    assert _same_state({k: v for k, v in model.state_dict().items()}, _state(tmp_path))
+    # predict_scores: sigmoid probabilities of the eval-mode logits
+    va = data[2]
+    p = predict_scores(model, va, batch_size=5)
+    assert p.shape == (12,) and ((p > 0) & (p < 1)).all()
+    with torch.no_grad():
+        logits = model({k: torch.from_numpy(v.astype(np.float32)) for k, v in va.items()})
+    assert np.allclose(p, torch.sigmoid(logits).numpy(), atol=1e-6)
+
+
+def test_same_seed_identical_different_seed_differs(data, tmp_path):
+    _train(data, tmp_path / "a", seed=3)
+    _train(data, tmp_path / "b", seed=3)
+    _train(data, tmp_path / "c", seed=4)
+    assert _same_state(_state(tmp_path / "a"), _state(tmp_path / "b"))
+    pd.testing.assert_frame_equal(_history(tmp_path / "a"), _history(tmp_path / "b"))
+    assert not _same_state(_state(tmp_path / "a"), _state(tmp_path / "c"))
+    assert not _history(tmp_path / "a").equals(_history(tmp_path / "c"))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _raise_after_epoch_2(epoch, row):
+    if epoch == 2:
+        raise _Interrupt
+
+
+def test_resume_is_identical_to_uninterrupted(data, tmp_path):
+    _, full = _train(data, tmp_path / "full", seed=5)
+    with pytest.raises(_Interrupt):
+        _train(data, tmp_path / "resumed", seed=5, on_epoch_end=_raise_after_epoch_2)
+    assert not (tmp_path / "resumed" / "model.pt").exists()
+    _, resumed = _train(data, tmp_path / "resumed", seed=5)
+    assert resumed["resumed_from_epoch"] == 2
+    assert _same_state(_state(tmp_path / "full"), _state(tmp_path / "resumed"))
+    pd.testing.assert_frame_equal(_history(tmp_path / "full"), _history(tmp_path / "resumed"))
+    assert resumed["best_epoch"] == full["best_epoch"]
+    # A finished run is not trained again: calling once more returns the same result.
+    _, again = _train(data, tmp_path / "resumed", seed=5)
+    assert again["resumed_from_epoch"] == 4 and again["best_epoch"] == full["best_epoch"]
+    assert _same_state(_state(tmp_path / "full"), _state(tmp_path / "resumed"))
+
+
+def test_resume_refuses_a_different_run(data, tmp_path):
+    with pytest.raises(_Interrupt):
+        _train(data, tmp_path, seed=5, on_epoch_end=_raise_after_epoch_2)
+    with pytest.raises(ValueError, match="different run"):
+        _train(data, tmp_path, seed=6)
+    with pytest.raises(ValueError, match="different run"):
+        _train(data, tmp_path, seed=5, cfg={**TRAIN, "lr": 1e-3})
+
+
+class _Constant(nn.Module):
+    """Same logit for every item: validation AUC is exactly 0.5 in every epoch."""
+
+    inputs = ("x",)
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        return self.bias.expand(batch["x"].shape[0]) + 0.0 * batch["x"].sum(dim=1)
+
+
+def test_early_stopping_ties_and_lr_plateau(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 3)).astype(np.float32)
+    y = np.array([0, 1] * 10)
+    cfg = {**TRAIN, "monitor": "val_auc", "patience": 3, "max_epochs": 50,
+           "lr_plateau": {"factor": 0.5, "patience": 0, "min_lr": 1.0e-3}}
+    summary = train_binary(_Constant(), {"x": x}, y, {"x": x}, y, cfg, tmp_path, seed=0,
+                           progress=False)
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert (hist["val_auc"] == 0.5).all()
+    assert summary["best_epoch"] == 1  # ties keep the earlier epoch
+    assert summary["stopped_early"] and summary["epochs_run"] == 4
+    assert hist["lr"].tolist() == pytest.approx([3e-3, 3e-3, 1.5e-3, 1e-3])  # min_lr clamps
+
+
+def test_head_only_training_freezes_backbone(data, tmp_path):
+    seed_everything(0)
+    model = build_model(MODEL)
+    before = copy.deepcopy(model.state_dict())
+    tr, ytr, va, yva = data
+    summary = train_binary(model, tr, ytr, va, yva, {**TRAIN, "trainable": "head"}, tmp_path,
+                           seed=0, progress=False)
+    after = model.state_dict()
+    assert summary["n_trainable_params"] == sum(p.numel() for p in model.head.parameters())
+    for k in before:
+        if k.startswith("backbone."):  # weights and BN running stats untouched
+            assert torch.equal(before[k], after[k]), k
+    assert not torch.equal(before["head.fc.weight"], after["head.fc.weight"])
+
+
+def test_memmap_float16_inputs(data, tmp_path):
+    tr, ytr, va, yva = data
+    mm = {}
+    for k, arr in tr.items():
+        m = np.lib.format.open_memmap(tmp_path / f"{k}.npy", mode="w+", dtype=np.float16,
+                                      shape=arr.shape)
+        m[:] = arr
+        m.flush()
+        mm[k] = np.load(tmp_path / f"{k}.npy", mmap_mode="r")
+    seed_everything(0)
+    model = build_model(MODEL)
+    cfg = {**TRAIN, "max_epochs": 1}
+    summary = train_binary(model, mm, ytr, va, yva, cfg, tmp_path / "run", seed=0, progress=False)
+    assert summary["epochs_run"] == 1
+    assert np.isfinite(pd.read_csv(tmp_path / "run" / "history.csv")["train_loss"]).all()
+
+
+def test_config_validation(data, tmp_path):
+    validate_train_cfg(TRAIN)
+    bad = {k: v for k, v in TRAIN.items() if k != "patience"}
+    with pytest.raises(KeyError, match="patience"):
+        validate_train_cfg(bad)
+    with pytest.raises(ValueError, match="unknown key.*warmup"):
+        validate_train_cfg({**TRAIN, "warmup": 5})
+    with pytest.raises(KeyError, match="min_lr"):
+        validate_train_cfg({**TRAIN, "lr_plateau": {"factor": 0.5, "patience": 2}})
+    with pytest.raises(ValueError, match="monitor"):
+        validate_train_cfg({**TRAIN, "monitor": "val_acc"})
+    with pytest.raises(ValueError, match="batch_size"):
+        validate_train_cfg({**TRAIN, "batch_size": 0})
+    tr, ytr, va, yva = data
+    with pytest.raises(KeyError, match="wave"):
+        train_binary(build_model(MODEL), {"spec": tr["spec"]}, ytr, va, yva, TRAIN, tmp_path,
+                     seed=0, progress=False)
+    with pytest.raises(ValueError, match="rows"):
+        train_binary(build_model(MODEL), tr, ytr[:-1], va, yva, TRAIN, tmp_path, seed=0,
+                     progress=False)

@@ -1,0 +1,88 @@
+# P1 AudioFuse (Siddiqui & Saha 2025): one training job per (variant, seed), one evaluation
+# job per (variant, seed) covering PhysioNet test, PASCAL zero-shot and PASCAL head-retrained.
+# DVC stages `audiofuse_train@<variant>` and `audiofuse_eval@<variant>` run these rules.
+
+
+def af_features(role):
+    ds = AF["train_dataset"] if role == "train" else AF["transfer_dataset"]
+    return cross_stage(layout.features_dir(config, ds, AF["features"]))
+
+
+rule audiofuse_train:
+    input:
+        features=af_features("train"),
+        code=src_files("models/audiofuse", "training/loop", "splits", "features/store"),
+    output:
+        model="runs/audiofuse/{variant}/{dig}/seed{seed}/model.pt",
+        history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",
+        summary="runs/audiofuse/{variant}/{dig}/seed{seed}/train_summary.json",
+    params:
+        train=lambda w: layout.train_slice(config, w.variant),
+    threads: 2
+    log:
+        "runs/audiofuse/{variant}/logs/{dig}-seed{seed}.log",
+    benchmark:
+        "runs/audiofuse/{variant}/benchmarks/{dig}-seed{seed}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPUS_PER_TRAINING_JOB,
+    script:
+        "../scripts/audiofuse_train.py"
+
+
+def af_eval_input(w):
+    run = layout.run_dir(config, w.variant, w.seed)
+    return {
+        "model": cross_stage(f"{run}/model.pt"),
+        "summary": cross_stage(f"{run}/train_summary.json"),
+        "train_features": af_features("train"),
+        "transfer_features": af_features("transfer"),
+    }
+
+
+rule audiofuse_evaluate:
+    input:
+        unpack(af_eval_input),
+        code=src_files("evaluation/metrics", "evaluation/audiofuse"),
+    output:
+        metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
+        predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",
+    params:
+        model=lambda w: model_config(AF, w.variant),
+        evaluation=lambda w: layout.eval_slice(config),
+        train=lambda w: layout.train_slice(config, w.variant),
+    threads: 2
+    log:
+        "results/audiofuse/{variant}/logs/{dig}-seed{seed}.log",
+    benchmark:
+        "results/audiofuse/{variant}/benchmarks/{dig}-seed{seed}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=GPUS_PER_TRAINING_JOB,
+    script:
+        "../scripts/audiofuse_evaluate.py"
+
+
+def af_runs(variant):
+    return [f"{layout.run_dir(config, variant, s)}/model.pt" for s in AF["seeds"]]
+
+
+def af_results(variant):
+    return [f"{layout.result_dir(config, variant, s)}/metrics.json" for s in AF["seeds"]]
+
+
+for _v in AF_VARIANTS:
+
+    rule:
+        name:
+            f"audiofuse_train_{_v}"
+        input:
+            af_runs(_v),
+
+    rule:
+        name:
+            f"audiofuse_eval_{_v}"
+        input:
+            af_results(_v),

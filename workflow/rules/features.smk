@@ -1,0 +1,47 @@
+# Feature caches: resample, segment and featurise every recording of a dataset into a few
+# shard files. DVC stage `features@<dataset>` runs these rules.
+
+
+def features_input(w):
+    ddig = layout.dataset_digest(config, w.ds)
+    return {
+        "manifest": cross_stage(f"data/manifests/{w.ds}/{ddig}.csv"),
+        "raw": cross_stage(f"data/raw/{w.ds}/{ddig}"),
+    }
+
+
+rule features:
+    input:
+        unpack(features_input),
+        code=src_files("features/build", "features/store", "features/audiofuse", "audio"),
+    output:
+        directory("data/features/{ds}/{recipe}-{dig}"),
+    params:
+        recipe_params=lambda w: config["features"][w.recipe],
+    threads: 8
+    log:
+        "data/features/{ds}/logs/{recipe}-{dig}.log",
+    benchmark:
+        "data/features/{ds}/benchmarks/{recipe}-{dig}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/features.py"
+
+
+def features_needed(ds):
+    """Feature caches of dataset `ds` that the enabled papers use."""
+    out = []
+    if "audiofuse" in config["papers"] and ds in (AF["train_dataset"], AF["transfer_dataset"]):
+        out.append(layout.features_dir(config, ds, AF["features"]))
+    return out
+
+
+for _ds in DATASETS:
+
+    rule:
+        name:
+            f"features_{_ds}"
+        input:
+            features_needed(_ds),

@@ -1,0 +1,26 @@
+"""Rule `figures`: ROC curves, the ablation plot and the domain-shift comparison."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from auscult import runlog
+from auscult.reporting import figures
+from auscult.reporting.tables import paper_values
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = runlog.setup(runlog.job_log(smk))
+out = Path(smk.output[0])
+tables = Path(smk.input.tables)
+t1 = pd.read_csv(tables / "audiofuse_t1_physionet.csv")
+t2 = pd.read_csv(tables / "audiofuse_t2_pascal.csv")
+t3 = pd.read_csv(tables / "audiofuse_t3_vit_ablation.csv")
+tag = f"{t1['data'].iloc[0]} data, {t1['budget'].iloc[0]} budget"
+labels = {k: v["label"] for k, v in paper_values()["audiofuse_t1_physionet"]["rows"].items()}
+preds = {v: [pd.read_csv(p, dtype={"record_id": str}) for p in smk.input[f"predictions_{v}"]]
+         for v in smk.params.t1_variants}
+figures.roc_curves(preds, labels, out / "audiofuse_t1_roc.png", title=f"AudioFuse T1 ROC, PhysioNet test ({tag})")
+figures.ablation_plot(t3, out / "audiofuse_t3_ablation.png", title=f"AudioFuse T3 depth x heads ({tag})")
+figures.domain_shift_plot(t1, t2, out / "audiofuse_t2_domain_shift.png",
+                          title=f"AudioFuse T2 domain shift ({tag})")
+log.info("figures written to %s", out)
