@@ -39,6 +39,15 @@ KERAS_BN_MOVING = 2 * (64 + 128 + 256)  # 896 moving mean/variance entries, buff
 PER_BLOCK = 297_024  # LN 384 + MHA 148 224 + LN 384 + Dense 74 112 + Dense 73 920
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Small models gain nothing from threads; 2 threads on 2 busy cores are much slower.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def variant(base: dict = PAPER, **changes) -> dict:
     cfg = copy.deepcopy(base)
     for dotted, value in changes.items():

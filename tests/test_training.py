@@ -46,25 +46,44 @@ TRAIN = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Tiny models gain nothing from threads, and 2 threads on 2 busy cores are ~10x slower.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
-    n = 44
-    y = np.array([0, 1] * 4 + list((rng.random(n - 8) < 0.3).astype(int)))
-    spec = rng.random((n, 32, 32)).astype(np.float16)
-    spec[y == 1, :8] += np.float16(0.5)  # learnable signal in the low "mel" rows
-    wave = rng.standard_normal((n, 256)).astype(np.float32)
-    wave[y == 1] *= 1.5
+    y = np.array([1] * 10 + [0] * 22 + [1] * 4 + [0] * 8)
+    y[:32], y[32:] = rng.permutation(y[:32]), rng.permutation(y[32:])
+    spec = rng.random((44, 32, 32)).astype(np.float16)
+    spec[y == 1, :8] += np.float16(0.3)  # learnable signal in the low "mel" rows
+    wave = rng.standard_normal((44, 256)).astype(np.float32)
+    wave[y == 1] *= 1.3
     tr = {"spec": spec[:32], "wave": wave[:32]}
     va = {"spec": spec[32:], "wave": wave[32:]}
     return tr, y[:32], va, y[32:]
 
 
-def _train(data, out, *, seed=1, cfg=TRAIN, model_cfg=MODEL, **kw):
+def _train(data, out, *, seed=1, cfg=TRAIN, model_cfg=MODEL, on_epoch_end=None, states=None):
+    """Build the tiny model (init seed 0) and train it; ``states`` collects the raw weights
+    after every epoch."""
     seed_everything(0)
     model = build_model(model_cfg)
     tr, ytr, va, yva = data
-    summary = train_binary(model, tr, ytr, va, yva, cfg, out, seed=seed, progress=False, **kw)
+
+    def callback(epoch, row):
+        if states is not None:
+            states[epoch] = copy.deepcopy(model.state_dict())
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+
+    summary = train_binary(model, tr, ytr, va, yva, cfg, out, seed=seed, progress=False,
+                           on_epoch_end=callback)
     return model, summary
 
 
@@ -130,12 +149,17 @@ def _raise_after_epoch_2(epoch, row):
 
 
 def test_resume_is_identical_to_uninterrupted(data, tmp_path):
-    _, full = _train(data, tmp_path / "full", seed=5)
+    full_states, resumed_states = {}, {}
+    _, full = _train(data, tmp_path / "full", seed=5, states=full_states)
     with pytest.raises(_Interrupt):
-        _train(data, tmp_path / "resumed", seed=5, on_epoch_end=_raise_after_epoch_2)
+        _train(data, tmp_path / "resumed", seed=5, on_epoch_end=_raise_after_epoch_2,
+               states=resumed_states)
     assert not (tmp_path / "resumed" / "model.pt").exists()
-    _, resumed = _train(data, tmp_path / "resumed", seed=5)
+    _, resumed = _train(data, tmp_path / "resumed", seed=5, states=resumed_states)
     assert resumed["resumed_from_epoch"] == 2
+    assert sorted(resumed_states) == [1, 2, 3, 4]
+    for epoch in (1, 2, 3, 4):  # raw weights after every epoch, not only the best ones
+        assert _same_state(full_states[epoch], resumed_states[epoch]), epoch
     assert _same_state(_state(tmp_path / "full"), _state(tmp_path / "resumed"))
     pd.testing.assert_frame_equal(_history(tmp_path / "full"), _history(tmp_path / "resumed"))
     assert resumed["best_epoch"] == full["best_epoch"]

@@ -236,9 +236,7 @@ def fix_length(x: np.ndarray, n: int, mode: str = "end") -> np.ndarray:
     return np.pad(x, pad, mode="constant")
 
 
-def load_clip(
-    path: str | os.PathLike, *, sr: int, seconds: float, mode: str = "end"
-) -> np.ndarray:
+def load_clip(path: str | os.PathLike, *, sr: int, seconds: float, mode: str = "end") -> np.ndarray:
     """Load one fixed-length mono clip: exactly ``round(sr * seconds)`` float32 samples.
 
     Equivalent to ``librosa.load(path, sr=sr)`` followed by :func:`fix_length` (to within

@@ -114,10 +114,22 @@ def digest(obj: Any, length: int = 8) -> str:
     return hashlib.sha1(canonical_json(obj).encode()).hexdigest()[:length]
 
 
+# model sections that only matter when the named branch is used
+BRANCH_SECTIONS = {"spec": "vit", "wave": "wave_cnn"}
+
+
 def model_config(paper_cfg: Mapping, variant: str) -> dict:
-    """The full model config of one variant: ``model`` with the variant's overrides merged."""
+    """The model config of one variant: ``model`` with the variant's overrides merged.
+
+    Sections of unused branches are dropped, so that (for example) a change to the wave
+    CNN changes the ViT-only variant's digest not at all and never retrains it.
+    """
     try:
         overrides = paper_cfg["variants"][variant]
     except KeyError:
         raise ParamsError(f"unknown variant {variant!r}; defined: {sorted(paper_cfg['variants'])}") from None
-    return deep_merge(paper_cfg["model"], overrides)
+    cfg = deep_merge(paper_cfg["model"], overrides)
+    for branch, section in BRANCH_SECTIONS.items():
+        if branch not in cfg["branches"]:
+            cfg.pop(section, None)
+    return cfg

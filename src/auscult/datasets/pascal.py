@@ -96,7 +96,7 @@ def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
         table = root / f"{subset}.csv"
         if not table.is_file():
             raise ManifestError(f"{table}: label file not found (is this a PASCAL Kaggle root?)")
-        with open(table, newline="") as f:
+        with open(table, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing_cols = {"fname", "label"} - set(reader.fieldnames or ())
             if missing_cols:
@@ -120,7 +120,9 @@ def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
                     )
                 record_id = audio.stem
                 if record_id in seen:
-                    raise ManifestError(f"{where}: recording {record_id} already in {seen[record_id]}")
+                    raise ManifestError(
+                        f"{where}: recording {record_id} already in {seen[record_id]}"
+                    )
                 seen[record_id] = where
                 rows.append(
                     {

@@ -50,7 +50,7 @@ def read_reference(path: Path) -> list[tuple[str, int, str, int]]:
     if not path.is_file():
         raise ManifestError(f"{path}: REFERENCE.csv not found")
     out = []
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         for line_no, row in enumerate(csv.reader(f), start=1):
             row = [c.strip() for c in row]
             if not any(row):
@@ -88,7 +88,7 @@ def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
             where = f"{ref}:{line_no} (record {record})"
             if record in seen:
                 raise ManifestError(f"{where}: record already listed in {seen[record]}")
-            seen[record] = f"{ref}"
+            seen[record] = str(ref)
             audio = find_audio(subset, record)
             if audio is None:
                 raise ManifestError(f"{where}: no audio file {record}.wav or {record}.flac")

@@ -93,7 +93,7 @@ def heart_sound(
             i0, i1 = int((t + 0.06) * sr), int((s2 - 0.01) * sr)
             if i1 > i0:
                 # crescendo-decrescendo ("diamond") shape over systole
-                murmur_env[i0:min(i1, n)] = (murmur * a1 * np.hanning(i1 - i0))[: max(0, n - i0)]
+                murmur_env[i0 : min(i1, n)] = (murmur * a1 * np.hanning(i1 - i0))[: max(0, n - i0)]
         step = period * (1 + rng.normal(0, 0.03))
         if irregular and rng.random() < irregular:
             step = period * rng.uniform(0.5, 0.7)  # premature beat

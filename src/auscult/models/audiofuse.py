@@ -19,23 +19,17 @@ Configuration (every key is required; unknown keys are rejected)::
 ``vit`` is required only when ``spec`` is a branch and ``wave_cnn`` only when ``wave`` is;
 a block for an unused branch is rejected, so a config never carries dead settings.
 
-Parameter counts (PyTorch ``count_trainable``; Keras ``count_params`` also counts the 896 BN
-moving statistics of the wave branch, which are buffers here):
+Parameter counts with the paper config (PyTorch ``count_trainable``). Keras ``count_params``
+also counts the 896 BatchNorm moving statistics of the wave branch (2 x (64 + 128 + 256)),
+which are buffers in PyTorch, so PyTorch = Keras - 896 whenever the wave branch is used:
 
-==========================  ==========  ===========  ===================================
-model (paper config)        Keras       PyTorch      derivation
-==========================  ==========  ===========  ===================================
-fusion 6x8, frozen pos-emb  2 556 481   2 555 585    ViT 1 831 872 + wave 675 072 + head
-                                                     49 537 - 896 BN moving stats
-fusion 6x8, learnable pos   --          2 593 217    + 196 x 192 = 37 632
-fusion 4x8 / 8x8 / 12x6     1 962 433.. 1 961 537 /  +- n x 297 024 per block (heads do
-                                        3 149 633 /  not change the count because
-                                        4 337 729    key_dim = width / heads)
-ViT-only 6x8                1 869 121   1 869 121    1 831 872 + Dense 192->192 (37 056)
-                                                     + Dense 192->1 (193); no BN
-CNN-only                    687 745     686 849      675 072 + Dense 64->192 (12 480)
-                                                     + 193 - 896 BN moving stats
-==========================  ==========  ===========  ===================================
+- fusion 6x8, frozen pos-emb: 2 555 585 (Keras 2 556 481) = ViT 1 831 872 + wave 675 072
+  + head 49 537 - 896
+- fusion 6x8, learnable pos-emb: 2 593 217 (+ 196 x 192 = 37 632)
+- fusion 4x8 / 8x8 / 12x6: 1 961 537 / 3 149 633 / 4 337 729 (Keras 1 962 433 / 3 150 529 /
+  4 338 625): +- 297 024 per block; heads do not change the count since key_dim = width/heads
+- ViT-only 6x8: 1 869 121 (= Keras; no BN) = 1 831 872 + Dense 192->192 (37 056) + 193
+- CNN-only: 686 849 (Keras 687 745) = 675 072 + Dense 64->192 (12 480) + 193 - 896
 """
 
 from __future__ import annotations

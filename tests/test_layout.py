@@ -1,0 +1,65 @@
+"""Artifact paths carry exactly the parameters behind them."""
+
+import copy
+
+import pytest
+
+from auscult import layout
+from auscult.params import load_params
+
+
+@pytest.fixture(scope="module")
+def paper(repo_root):
+    return load_params(repo_root / "params.yaml")
+
+
+def test_budgets_never_collide(repo_root, paper):
+    demo = load_params(repo_root / "params.yaml", [repo_root / "config/demo.yaml"])
+    quick = load_params(repo_root / "params.yaml", [repo_root / "config/quick.yaml"])
+    for v in paper["audiofuse"]["variants"]:
+        paths = {layout.run_dir(c, v, 42) for c in (paper, demo, quick)}
+        assert len(paths) == 3
+    # quick uses the real data: same raw data and features as the paper budget
+    assert layout.raw_dir(quick, "physionet2016") == layout.raw_dir(paper, "physionet2016")
+    assert layout.features_dir(quick, "pascal", "audiofuse") == layout.features_dir(paper, "pascal", "audiofuse")
+    assert layout.raw_dir(demo, "physionet2016") != layout.raw_dir(paper, "physionet2016")
+
+
+def test_one_variant_change_touches_only_that_variant(paper):
+    changed = copy.deepcopy(paper)
+    changed["audiofuse"]["variants"]["cnn_only"]["head"] = {"dropout": 0.3}
+    for v in paper["audiofuse"]["variants"]:
+        same = layout.run_dir(paper, v, 1) == layout.run_dir(changed, v, 1)
+        assert same == (v != "cnn_only"), v
+    assert layout.features_dir(paper, "physionet2016", "audiofuse") == layout.features_dir(
+        changed, "physionet2016", "audiofuse")
+
+
+def test_unused_branch_settings_do_not_retrain(paper):
+    changed = copy.deepcopy(paper)
+    changed["audiofuse"]["model"]["wave_cnn"]["stride"] = 4
+    assert layout.run_dir(paper, "vit_only", 1) == layout.run_dir(changed, "vit_only", 1)
+    assert layout.run_dir(paper, "cnn_only", 1) != layout.run_dir(changed, "cnn_only", 1)
+    assert layout.run_dir(paper, "audiofuse", 1) != layout.run_dir(changed, "audiofuse", 1)
+
+
+def test_upstream_changes_propagate(paper):
+    changed = copy.deepcopy(paper)
+    changed["features"]["audiofuse"]["logmel"]["hop_length"] = 256
+    assert layout.raw_dir(paper, "physionet2016") == layout.raw_dir(changed, "physionet2016")
+    assert layout.features_dir(paper, "physionet2016", "audiofuse") != layout.features_dir(
+        changed, "physionet2016", "audiofuse")
+    assert layout.run_dir(paper, "audiofuse", 1) != layout.run_dir(changed, "audiofuse", 1)
+    assert layout.result_dir(paper, "audiofuse", 1) != layout.result_dir(changed, "audiofuse", 1)
+
+
+def test_evaluation_change_keeps_checkpoints(paper):
+    changed = copy.deepcopy(paper)
+    changed["audiofuse"]["evaluation"]["threshold_rule"] = "max_mcc"
+    assert layout.run_dir(paper, "audiofuse", 1) == layout.run_dir(changed, "audiofuse", 1)
+    assert layout.result_dir(paper, "audiofuse", 1) != layout.result_dir(changed, "audiofuse", 1)
+
+
+def test_seed_is_in_the_path_not_the_digest(paper):
+    a, b = layout.run_dir(paper, "audiofuse", 1), layout.run_dir(paper, "audiofuse", 2)
+    assert a.rsplit("/", 1)[0] == b.rsplit("/", 1)[0] and a != b

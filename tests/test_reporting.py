@@ -1,0 +1,78 @@
+"""Tables are computed from results; published values only appear beside ours."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auscult.evaluation.metrics import binary_metrics
+from auscult.reporting import audiofuse
+from auscult.reporting.tables import Cell, long_frame, paper_values, render_markdown, write_table
+from auscult.reporting.provenance import deviations
+
+CTX = {"data": "synthetic", "weights": "scratch", "budget": "demo"}
+
+
+def test_cell_statistics_and_delta():
+    rec = Cell("t", "row", "v", "auc", "test", [0.8, 0.9, 1.0], paper=0.86).as_record(CTX)
+    assert rec["mean"] == pytest.approx(0.9) and rec["std"] == pytest.approx(0.1)
+    assert rec["n_seeds"] == 3 and rec["delta"] == pytest.approx(0.04)
+    assert rec["data"] == "synthetic" and rec["budget"] == "demo"
+
+
+def _fake_results(tmp_path, variant, seeds=(1, 2)):
+    """metrics.json + predictions.csv as the evaluation job writes them, from random scores."""
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 20)
+    mfiles, pfiles = [], []
+    for s in seeds:
+        metrics, preds = {"seed": s, "n_params": 1000 + s, "train": {"device": "cpu", "wall_s": 1.0}}, []
+        for proto in audiofuse.PROTOCOLS:
+            score = np.clip(y * 0.3 + rng.random(len(y)) * 0.7, 0, 1)
+            metrics[proto] = binary_metrics(y, score, 0.5)
+            preds.append(pd.DataFrame({"protocol": proto, "record_id": [f"r{i:02d}" for i in range(len(y))],
+                                       "label": y, "score": score, "threshold": 0.5}))
+        (tmp_path / f"{variant}{s}.json").write_text(json.dumps(metrics))
+        pd.concat(preds).to_csv(tmp_path / f"{variant}{s}.csv", index=False)
+        mfiles.append(tmp_path / f"{variant}{s}.json")
+        pfiles.append(tmp_path / f"{variant}{s}.csv")
+    return audiofuse.SeedResults(mfiles, pfiles)
+
+
+def test_tables_are_computed_from_results(tmp_path):
+    variants = ["vit_only", "cnn_only", "audiofuse"]
+    results = {v: _fake_results(tmp_path, v) for v in variants}
+    model_cfgs = {v: {"vit": {"depth": 6, "heads": 8}} for v in variants}
+    tables = audiofuse.build_tables(
+        results, {"t1_physionet": variants, "t2_pascal": variants, "t3_vit_ablation": ["audiofuse"]},
+        model_cfgs, paper_values(), {"n_boot": 50, "seed": 0, "alpha": 0.05})
+    t1 = long_frame(tables[audiofuse.T1], CTX)
+    row = t1[(t1["variant"] == "audiofuse") & (t1["metric"] == "auc")
+             & (t1["protocol"] == audiofuse.PROTOCOLS["physionet_test"])].iloc[0]
+    expected = np.mean([m["physionet_test"]["auc"] for m in results["audiofuse"].metrics])
+    assert row["mean"] == pytest.approx(expected)
+    assert row["paper"] == pytest.approx(0.8608) and row["delta"] == pytest.approx(expected - 0.8608)
+    assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    t2 = long_frame(tables[audiofuse.T2], CTX)
+    assert set(t2["metric"]) == {"auc", "rel_change_%"}
+    t3 = long_frame(tables[audiofuse.T3], CTX)
+    assert list(t3["row"].unique()) == ["6x8"]
+    write_table(tmp_path / "out", "t1", t1, title="T1", notes=["n"], provenance={"git commit": "abc"})
+    md = (tmp_path / "out" / "t1.md").read_text()
+    assert "0.8608" in md and "data = synthetic" in md and "git commit" in md
+    csv = pd.read_csv(tmp_path / "out" / "t1.csv")
+    for col in ["table", "row", "metric", "mean", "std", "n_seeds", "paper", "delta", "data", "weights", "budget"]:
+        assert col in csv.columns
+    assert (tmp_path / "out" / "t1.tex").read_text().startswith("%")
+
+
+def test_markdown_marks_missing_paper_values():
+    df = long_frame([Cell("t", "r", "v", "mcc", "test, threshold 0.5", [0.1, 0.3])], CTX)
+    md = render_markdown(df, title="x", notes=[], provenance={})
+    assert "0.2000 ± 0.1414" in md and "| – |" in md
+
+
+def test_deviations_list_budget_changes():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 3}
+    assert deviations({"a": {"b": 2, "c": [1, 2]}, "d": 3}, base) == ["a.b: 1 → 2"]
