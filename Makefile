@@ -10,6 +10,8 @@ BIN    := $(VENV)/bin
 CORES  ?= 2
 # Installed-state stamp: changes whenever the lock file or the package metadata change.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+# Demo models are tiny: one thread per job lets jobs run side by side.
+DEMO_THREADS := --set-threads audiofuse_train=1 audiofuse_evaluate=1
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 
@@ -24,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: install
-	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml -- all
+	$(RUN) $(BIN)/snakemake --cores $(CORES) $(DEMO_THREADS) --configfile config/demo.yaml -- all
 	@echo
 	@echo "Demo tables (data=synthetic, budget=demo): $(CURDIR)/reports/tables/"
 	@ls reports/tables/*.md

@@ -22,7 +22,12 @@ PAPER = "audiofuse"
 
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
-    return digest({"dataset": dataset, **config["datasets"][dataset]})
+    params = config["datasets"][dataset]
+    if params["source"] == "synthetic":
+        from auscult.datasets.synthetic import GENERATOR_VERSION
+
+        params = {**params, "generator_version": GENERATOR_VERSION}
+    return digest({"dataset": dataset, **params})
 
 
 def raw_dir(config: Mapping, dataset: str) -> str:

@@ -28,11 +28,15 @@ wildcard_constraints:
 
 
 def cross_stage(path):
-    """Inputs from another stage are content-addressed (digest in the path): their mtime is
-    irrelevant, and after `dvc pull` it is arbitrary, so never let it trigger a re-run."""
-    return ancient(path)
+    """An input from another stage. Its path carries a digest of its parameters, so its
+    mtime says nothing (and after `dvc pull` it is arbitrary): when it exists, ignore the
+    mtime (ancient). When it does not exist it stays a plain input, so Snakemake builds it
+    and re-runs the consumer; a missing ancient() input would leave a stale output alone."""
+    return ancient(path) if os.path.exists(path) else path
 
 
 def src_files(*modules):
-    """Library modules a rule runs, as inputs, so editing them re-runs the rule."""
-    return [f"src/auscult/{m}.py" for m in modules]
+    """Library modules a rule runs. Listed so the DAG names its code; checkout mtimes are
+    arbitrary, so they never trigger re-runs here: DVC tracks their content (dvc.yaml deps),
+    and `snakemake -R <rule>` forces a re-run after editing them outside DVC."""
+    return [ancient(f"src/auscult/{m}.py") for m in modules]
