@@ -7,7 +7,13 @@ import soundfile as sf
 
 from auscult.features.audiofuse import extract, logmel_image, resize_bilinear
 from auscult.features.build import build_feature_cache
-from auscult.features.store import FeatureStoreError, load_arrays, read_index, read_meta, write_store
+from auscult.features.store import (
+    FeatureStoreError,
+    load_arrays,
+    read_index,
+    read_meta,
+    write_store,
+)
 
 CFG = {"sample_rate": 22050, "clip_seconds": 5.0, "crop": "end",
        "logmel": {"n_fft": 2048, "hop_length": 512, "n_mels": 224, "top_db": 80.0, "resize": [224, 224]},

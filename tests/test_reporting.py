@@ -8,8 +8,8 @@ import pytest
 
 from auscult.evaluation.metrics import binary_metrics
 from auscult.reporting import audiofuse
-from auscult.reporting.tables import Cell, long_frame, paper_values, render_markdown, write_table
 from auscult.reporting.provenance import deviations
+from auscult.reporting.tables import Cell, long_frame, paper_values, render_markdown, write_table
 
 CTX = {"data": "synthetic", "weights": "scratch", "budget": "demo"}
 

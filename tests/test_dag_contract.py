@@ -1,0 +1,108 @@
+"""Contract between dvc.yaml and the Snakemake rules.
+
+- stage outputs are disjoint;
+- every params key a stage declares exists in params.yaml;
+- every file (and log) the workflow can produce lies under exactly one stage's outputs,
+  and that stage's `--allowed-rules` contains the rule that produces it;
+- every stage's target names a rule it is allowed to run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def expand_stages(repo: Path) -> dict[str, dict]:
+    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    stages = {}
+    for name, spec in dvc["stages"].items():
+        if "foreach" not in spec:
+            stages[name] = spec
+            continue
+        source = spec["foreach"].strip("${} ")
+        keys = params
+        for part in source.split("."):
+            keys = keys[part]
+        for key in keys:
+            text = yaml.safe_dump(spec["do"]).replace("${key}", key)
+            stages[f"{name}@{key}"] = yaml.safe_load(text)
+    return stages
+
+
+def outs(stage: dict) -> list[str]:
+    items = list(stage.get("outs", [])) + list(stage.get("metrics", []))
+    return [next(iter(o)) if isinstance(o, dict) else o for o in items]
+
+
+def allowed_rules(stage: dict) -> tuple[set[str], list[str]]:
+    cmd = " ".join(stage["cmd"].split())
+    m = re.search(r"--allowed-rules (.*?) -- (.*)$", cmd)
+    assert m, f"stage cmd must be 'snakemake ... --allowed-rules <rules> -- <targets>': {cmd}"
+    return set(m.group(1).split()), m.group(2).split()
+
+
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+@pytest.fixture(scope="module")
+def stages(repo_root):
+    return expand_stages(repo_root)
+
+
+def test_stage_outputs_are_disjoint(stages):
+    all_outs = [(name, o) for name, s in stages.items() for o in outs(s)]
+    for i, (a, oa) in enumerate(all_outs):
+        for b, ob in all_outs[i + 1:]:
+            assert not (under(oa, ob) or under(ob, oa)), f"{a}:{oa} overlaps {b}:{ob}"
+
+
+def test_stage_params_exist(stages, repo_root):
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    for name, s in stages.items():
+        for key in s.get("params", []):
+            node = params
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{name}: params key {key} not in params.yaml"
+                node = node[part]
+
+
+@pytest.mark.parametrize("overlay", [None, "config/demo.yaml"])
+def test_every_output_belongs_to_one_stage_that_may_run_its_rule(stages, repo_root, tmp_path, overlay):
+    for name in ["Snakefile", "params.yaml", "workflow", "config", "profiles", "src"]:
+        src = repo_root / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / name)
+    args = [str(BIN / "snakemake"), "--cores", "1", "--summary"]
+    if overlay:
+        args += ["--configfile", overlay]
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run([*args, "--", "all"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [ln.split("\t") for ln in out.stdout.splitlines()[1:] if "\t" in ln]
+    assert len(rows) > 20
+    for output_file, _, rule, logs, *_ in rows:
+        files = [output_file] + ([lf for lf in logs.split(",") if lf.strip() and lf != "-"])
+        for f in files:
+            owners = [n for n, s in stages.items() if any(under(f.strip(), o) for o in outs(s))]
+            assert len(owners) == 1, f"{f} (rule {rule}) is owned by {owners or 'no stage'}"
+            allowed, _ = allowed_rules(stages[owners[0]])
+            assert rule in allowed, f"{f}: stage {owners[0]} may not run rule {rule}"
+
+
+def test_stage_targets_are_allowed(stages):
+    for name, s in stages.items():
+        allowed, targets = allowed_rules(s)
+        for t in targets:
+            if "/" not in t:
+                assert t in allowed, f"{name}: target rule {t} is not in --allowed-rules"
