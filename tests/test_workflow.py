@@ -98,3 +98,28 @@ def test_bad_parameter_fails_before_any_job(demo_run, tmp_path):
     out = snakemake(demo_run, "-n", *DEMO, str(overlay), "--", "all", check=False)
     assert out.returncode != 0
     assert "audiofuse.training: unknown key(s) ['learning_rate']" in out.stdout + out.stderr
+
+
+def test_dvc_sees_metrics_and_params(demo_run, repo_root):
+    import json
+
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def run(*cmd):
+        out = subprocess.run(cmd, cwd=demo_run, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, f"{cmd}: {out.stdout}\n{out.stderr}"
+        return out.stdout
+
+    shutil.copy2(repo_root / "dvc.yaml", demo_run / "dvc.yaml")
+    run("git", "init", "-q")
+    run(str(BIN / "dvc"), "init", "-q")
+    run("git", "add", "params.yaml", "dvc.yaml", ".dvc")
+    run("git", "commit", "-qm", "base")
+    metrics = json.loads(run(str(BIN / "dvc"), "metrics", "show", "--json"))
+    text = json.dumps(metrics)
+    assert "audiofuse_t1_physionet" in text and "auc" in text
+    params = (demo_run / "params.yaml").read_text().replace("lr: 3.0e-4", "lr: 1.0e-4", 1)
+    (demo_run / "params.yaml").write_text(params)
+    diff = json.loads(run(str(BIN / "dvc"), "params", "diff", "--json"))
+    assert diff["params.yaml"]["audiofuse.training.lr"] == {"old": 0.0003, "new": 0.0001}

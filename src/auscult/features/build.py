@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auscult.features import audiofuse
+from auscult.features import audiofuse, koike
 from auscult.features.store import write_store
 
 # recipe name (a key of params.yaml `features`) -> per-recording extractor
 RECIPES: dict[str, Callable[[str, dict], dict[str, np.ndarray]]] = {
     "audiofuse": audiofuse.extract,
+    "koike": koike.extract,
 }
 
 

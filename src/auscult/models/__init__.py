@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from torch import nn
 
 from .audiofuse import AudioFuse, build_audiofuse
+from .cnn14 import build_cnn14
+from .imagenet import build_imagenet
 
 ModelBuilder = Callable[[Mapping], nn.Module]
 
@@ -27,6 +29,11 @@ def register_model(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
         return builder
 
     return deco
+
+
+# Koike et al. 2020 (paper P2) models.
+register_model("cnn14")(build_cnn14)
+register_model("imagenet")(build_imagenet)
 
 
 def available_models() -> list[str]:
