@@ -18,7 +18,14 @@ def setup(log_file: str | Path | None, name: str = "auscult") -> logging.Logger:
         handlers=handlers,
         force=True,
     )
-    return logging.getLogger(name)
+    log = logging.getLogger(name)
+
+    def log_uncaught(exc_type, exc, tb):
+        # Tracebacks land in the job's log file too, not only on the terminal.
+        log.critical("job failed", exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = log_uncaught
+    return log
 
 
 def job_log(smk) -> str | None:

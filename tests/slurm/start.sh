@@ -21,6 +21,7 @@ chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/
 chmod 0700 /etc/munge && chmod 0400 /etc/munge/munge.key
 if ! pgrep -x munged > /dev/null; then
     /usr/sbin/munged --force 2>/dev/null || sudo -u munge /usr/sbin/munged --force
+    touch "$state/munged.started"   # stop.sh stops only a munged this script started
 fi
 /usr/sbin/slurmctld -c          # -c: start from a clean state
 /usr/sbin/slurmd

@@ -70,7 +70,9 @@ def af_runs(variant):
 
 
 def af_results(variant):
-    return [f"{layout.result_dir(config, variant, s)}/metrics.json" for s in AF["seeds"]]
+    # Both outputs: a stray metrics.json without its predictions must not read as done.
+    return [f"{layout.result_dir(config, variant, s)}/{name}" for s in AF["seeds"]
+            for name in ("metrics.json", "predictions.csv")]
 
 
 for _v in AF_VARIANTS:

@@ -18,9 +18,14 @@ rule acquire:
         "../scripts/acquire.py"
 
 
+def manifest_input(w):
+    # A function, so cross_stage sees the concrete path (a wildcard pattern never exists).
+    return {"raw": cross_stage(f"data/raw/{w.ds}/{w.dig}")}
+
+
 rule manifest:
     input:
-        raw=cross_stage("data/raw/{ds}/{dig}"),
+        unpack(manifest_input),
         code=src_files("datasets/physionet2016", "datasets/pascal", "audio"),
     output:
         "data/manifests/{ds}/{dig}.csv",
