@@ -43,7 +43,7 @@ def bench_features(workers: int) -> None:
           f"(manifest without hashing {t_manifest:.1f} s; cache {size:.2f} GiB)")
 
 
-def bench_training(overlays: list[str], label: str, threads: int, steps: int = 3) -> None:
+def bench_training(overlays: list[str], label: str, threads: int, steps: int = 2) -> None:
     import torch
 
     from auscult.models import build_model, count_trainable
