@@ -58,6 +58,13 @@ def test_table_rows_must_name_variants(paper):
         validate(cfg)
 
 
+def test_vit_ablation_rows_need_a_vit(paper):
+    cfg = copy.deepcopy(paper)
+    cfg["audiofuse"]["tables"]["t3_vit_ablation"] = ["cnn_only"]
+    with pytest.raises(ParamsError, match="has no ViT"):
+        validate(cfg)
+
+
 def test_variant_override_cannot_invent_keys(paper):
     cfg = copy.deepcopy(paper)
     cfg["audiofuse"]["variants"]["vit_only"] = {"vit": {"depht": 3}}

@@ -62,8 +62,8 @@ def work(repo_root, tmp_path_factory):
     cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
     cfg["datasets"]["physionet2016"]["synthetic"].update(n_records=60, n_test=16)
     af = cfg["audiofuse"]
-    af["variants"] = {"cnn_only": af["variants"]["cnn_only"]}
-    af["tables"] = {t: ["cnn_only"] for t in af["tables"]}
+    af["variants"] = {"cnn_only": af["variants"]["cnn_only"], "audiofuse": af["variants"]["audiofuse"]}
+    af["tables"] = {"t1_physionet": ["cnn_only"], "t2_pascal": ["cnn_only"], "t3_vit_ablation": ["audiofuse"]}
     af["seeds"] = [42, 43]
     af["training"].update(max_epochs=EPOCHS, patience=EPOCHS)  # no early stop: every epoch runs
     af["head_retrain"]["training"]["max_epochs"] = 2
@@ -155,13 +155,21 @@ def test_second_run_at_once_gets_lock_exception(work):
 
     dest, cfg = work
     target = f"{layout.run_dir(cfg, 'cnn_only', 43)}/model.pt"
-    first = start(dest, *SMK, target)
     job_log = dest / f"runs/audiofuse/cnn_only/logs/{layout.train_digest(cfg, 'cnn_only')}-seed43.log"
+    # Earlier tests may have built this target: remove it (and its log, which signals that
+    # the first run is training). The first run builds everything downstream too (`all`), so
+    # it still holds its lock when the second one, slower to start, asks for the checkpoint.
+    shutil.rmtree(dest / layout.run_dir(cfg, "cnn_only", 43), ignore_errors=True)
+    shutil.rmtree(dest / layout.result_dir(cfg, "cnn_only", 43), ignore_errors=True)
+    job_log.unlink(missing_ok=True)
+    first = start(dest, *SMK, "all")
     deadline = time.time() + 300
     while not job_log.exists() and time.time() < deadline and first.poll() is None:
         time.sleep(0.05)
     assert first.poll() is None and job_log.exists(), "the first run is not training"
-    second = snakemake(dest, *SMK, target, check=False)
+    # The same target as the first run: its report jobs are still to come, so the second
+    # run needs outputs the first has locked (a finished checkpoint alone needs no lock).
+    second = snakemake(dest, *SMK, "all", check=False)
     first_out = first.communicate(timeout=900)[0]
     text = second.stdout + second.stderr
     print(f"\n[robust] second run: rc={second.returncode}; "

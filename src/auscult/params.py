@@ -103,6 +103,12 @@ def _check_cross_references(config: Mapping) -> None:
                 f"audiofuse.tables.{table}: unknown variant(s) {unknown}; "
                 f"defined in audiofuse.variants: {sorted(variants)}"
             )
+    # The depth x heads ablation needs a ViT branch in every row.
+    for v in af.get("tables", {}).get("t3_vit_ablation", []):
+        if v in variants and "spec" not in model_config(af, v)["branches"]:
+            raise ParamsError(
+                f"audiofuse.tables.t3_vit_ablation: variant {v!r} has no ViT ('spec') branch"
+            )
 
 
 def canonical_json(obj: Any) -> str:
