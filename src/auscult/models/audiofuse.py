@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from auscult.configcheck import check_keys
+
 ARCH = "audiofuse"
 BRANCHES = ("spec", "wave")
 POS_EMB = ("frozen_random", "learnable", "none")
@@ -58,14 +60,7 @@ POS_EMB_LIMIT = 0.05
 
 # --------------------------------------------------------------------------- config checks
 def _check_keys(section: str, got: Mapping, required: set[str]) -> None:
-    if not isinstance(got, Mapping):
-        raise ValueError(f"audiofuse config: '{section}' must be a mapping, got {type(got).__name__}")
-    missing = sorted(required - set(got))
-    unknown = sorted(set(got) - required)
-    if missing:
-        raise KeyError(f"audiofuse config: missing key(s) in '{section}': {missing}")
-    if unknown:
-        raise ValueError(f"audiofuse config: unknown key(s) in '{section}': {unknown}")
+    check_keys("audiofuse config", section, got, required)
 
 
 def validate_config(cfg: Mapping) -> tuple[str, ...]:

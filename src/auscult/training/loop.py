@@ -39,6 +39,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from auscult.configcheck import check_keys
+
 from ..atomic import atomic_path, write_csv, write_json
 from ..evaluation.metrics import roc_auc
 from .seeding import get_rng_state, seed_everything, set_rng_state
@@ -58,14 +60,7 @@ CHECKPOINT_FORMAT = 1
 
 # --------------------------------------------------------------------------- config
 def _keys(section: str, got: Any, required: set[str]) -> None:
-    if not isinstance(got, Mapping):
-        raise ValueError(f"training config: '{section}' must be a mapping, got {type(got).__name__}")
-    missing = sorted(required - set(got))
-    unknown = sorted(set(got) - required)
-    if missing:
-        raise KeyError(f"training config: missing key(s) in '{section}': {missing}")
-    if unknown:
-        raise ValueError(f"training config: unknown key(s) in '{section}': {unknown}")
+    check_keys("training config", section, got, required)
 
 
 def _num(name: str, v: Any, *, integer: bool = False, low: float = 0.0,
