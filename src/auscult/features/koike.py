@@ -48,6 +48,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from auscult.configcheck import check_keys
+
 KEYS = {
     "sample_rate", "clip_seconds", "n_fft", "hop_length", "pad_mode", "n_mels", "fmin",
     "fmax", "amin", "outputs", "store_dtype", "shard_size",
@@ -58,14 +60,7 @@ PAD_MODES = ("reflect", "constant")
 
 def validate_config(cfg: Mapping) -> None:
     """Check a ``features.koike`` config; raise KeyError/ValueError naming the key."""
-    if not isinstance(cfg, Mapping):
-        raise ValueError(f"koike features config must be a mapping, got {type(cfg).__name__}")
-    missing = sorted(KEYS - set(cfg))
-    if missing:
-        raise KeyError(f"koike features config: missing key(s) {missing}")
-    unknown = sorted(set(cfg) - KEYS)
-    if unknown:
-        raise ValueError(f"koike features config: unknown key(s) {unknown}")
+    check_keys("koike features config", "<top level>", cfg, KEYS)
     for k in ("sample_rate", "n_fft", "hop_length", "n_mels", "shard_size"):
         v = cfg[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:

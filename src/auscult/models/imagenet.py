@@ -84,6 +84,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from auscult.configcheck import check_keys
+
 from .cnn14 import BinaryHead
 
 ARCH = "imagenet"
@@ -105,14 +107,7 @@ NAMES: dict[str, tuple[str, str, str, str]] = {
 
 def validate_config(cfg: Mapping) -> None:
     """Check an ImageNet-model config; raise KeyError/ValueError naming the key."""
-    if not isinstance(cfg, Mapping):
-        raise ValueError(f"imagenet config must be a mapping, got {type(cfg).__name__}")
-    missing = sorted(KEYS - set(cfg))
-    if missing:
-        raise KeyError(f"imagenet config: missing key(s) {missing}")
-    unknown = sorted(set(cfg) - KEYS)
-    if unknown:
-        raise ValueError(f"imagenet config: unknown key(s) {unknown}")
+    check_keys("imagenet config", "<top level>", cfg, KEYS)
     if cfg["arch"] != ARCH:
         raise ValueError(f"imagenet config: arch must be '{ARCH}', got {cfg['arch']!r}")
     if cfg["name"] not in NAMES:
