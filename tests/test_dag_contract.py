@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from scratch import copy_workflow
 
 BIN = Path(sys.executable).parent
 
@@ -80,9 +80,7 @@ def test_stage_params_exist(stages, repo_root):
 
 @pytest.mark.parametrize("overlay", [None, "config/demo.yaml"])
 def test_every_output_belongs_to_one_stage_that_may_run_its_rule(stages, repo_root, tmp_path, overlay):
-    for name in ["Snakefile", "params.yaml", "workflow", "config", "profiles", "src"]:
-        src = repo_root / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / name)
+    copy_workflow(repo_root, tmp_path)
     args = [str(BIN / "snakemake"), "--cores", "1", "--summary"]
     if overlay:
         args += ["--configfile", overlay]

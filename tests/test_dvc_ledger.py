@@ -23,7 +23,6 @@ import filecmp
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from scratch import copy_workflow, small_demo_params, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -60,35 +60,9 @@ def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 1800) -> subpro
     return proc
 
 
-def tiny_params(repo: Path) -> dict:
-    """params.yaml + config/demo.yaml merged (DVC reads only params.yaml), made smaller:
-    60/80 synthetic recordings, 2 seeds, 2 epochs, only the variants T1-T3 need here."""
-    from auscult.params import load_params, validate
-
-    cfg = load_params(repo / "params.yaml", [repo / "config" / "demo.yaml"])
-    cfg["datasets"]["physionet2016"]["synthetic"].update(n_records=60, n_test=16)
-    af = cfg["audiofuse"]
-    af["variants"] = {"cnn_only": af["variants"]["cnn_only"], "audiofuse": af["variants"]["audiofuse"]}
-    af["tables"] = {"t1_physionet": ["cnn_only", "audiofuse"], "t2_pascal": ["cnn_only", "audiofuse"],
-                    "t3_vit_ablation": ["audiofuse"]}
-    af["training"]["max_epochs"] = 2
-    af["head_retrain"]["training"]["max_epochs"] = 2
-    af["evaluation"]["bootstrap"]["n_boot"] = 50
-    validate(cfg)
-    return cfg
-
-
 def make_repo(repo_root: Path, dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in ["Snakefile", "dvc.yaml", "workflow", "config", "profiles", "src", ".gitignore",
-                 ".dvcignore"]:
-        src = repo_root / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(src, dest / name)
-    shutil.copy2(repo_root / "params.yaml", dest / "params.yaml")
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(dest), sort_keys=False))
+    copy_workflow(repo_root, dest, extra=("dvc.yaml", ".gitignore", ".dvcignore"))
+    write_params(dest, small_demo_params(dest))
     return dest
 
 

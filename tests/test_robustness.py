@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from scratch import copy_workflow, small_demo_params, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -53,23 +53,15 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def work(repo_root, tmp_path_factory):
-    from auscult.params import load_params, validate
-
-    dest = tmp_path_factory.mktemp("robust")
-    for name in ["Snakefile", "workflow", "config", "profiles", "src"]:
-        src = repo_root / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
-    cfg["datasets"]["physionet2016"]["synthetic"].update(n_records=60, n_test=16)
+    dest = copy_workflow(repo_root, tmp_path_factory.mktemp("robust"))
+    cfg = small_demo_params(repo_root)
     af = cfg["audiofuse"]
-    af["variants"] = {"cnn_only": af["variants"]["cnn_only"], "audiofuse": af["variants"]["audiofuse"]}
     af["tables"] = {"t1_physionet": ["cnn_only"], "t2_pascal": ["cnn_only"], "t3_vit_ablation": ["audiofuse"]}
     af["seeds"] = [42, 43]
     af["training"].update(max_epochs=EPOCHS, patience=EPOCHS)  # no early stop: every epoch runs
     af["head_retrain"]["training"]["max_epochs"] = 2
     af["evaluation"]["bootstrap"]["n_boot"] = 20
-    validate(cfg)
-    (dest / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_params(dest, cfg)
     # the data and feature caches first, so the kill below lands in training
     from auscult import layout
 

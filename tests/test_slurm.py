@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from scratch import copy_workflow, small_demo_params, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -69,23 +69,8 @@ def prerequisites() -> None:
 
 
 def scratch(repo_root: Path, dest: Path) -> Path:
-    from auscult.params import load_params, validate
-
-    dest.mkdir(parents=True)
-    for name in ["Snakefile", "workflow", "config", "profiles", "src"]:
-        src = repo_root / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
-    cfg["datasets"]["physionet2016"]["synthetic"].update(n_records=60, n_test=16)
-    af = cfg["audiofuse"]
-    af["variants"] = {"cnn_only": af["variants"]["cnn_only"], "audiofuse": af["variants"]["audiofuse"]}
-    af["tables"] = {"t1_physionet": ["cnn_only", "audiofuse"], "t2_pascal": ["cnn_only", "audiofuse"],
-                    "t3_vit_ablation": ["audiofuse"]}
-    af["training"]["max_epochs"] = 2
-    af["head_retrain"]["training"]["max_epochs"] = 2
-    af["evaluation"]["bootstrap"]["n_boot"] = 50
-    validate(cfg)
-    (dest / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    copy_workflow(repo_root, dest)
+    write_params(dest, small_demo_params(repo_root))
     return dest
 
 

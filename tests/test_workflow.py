@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scratch import copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +31,6 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
     return proc
-
-
-def copy_workflow(repo: Path, dest: Path) -> Path:
-    for name in ["Snakefile", "params.yaml", "workflow", "config", "profiles", "src"]:
-        src = repo / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    return dest
 
 
 DEMO = ["--cores", "2", "--set-threads", "audiofuse_train=1", "audiofuse_evaluate=1",

@@ -1,0 +1,47 @@
+"""Scratch copies of the workflow for tests that run Snakemake or DVC (never in the repo)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+WORKFLOW_FILES = ["Snakefile", "params.yaml", "workflow", "config", "profiles", "src"]
+
+
+def copy_workflow(repo: Path, dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Copy what Snakemake needs (plus ``extra`` paths, e.g. dvc.yaml) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in [*WORKFLOW_FILES, *extra]:
+        src = repo / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def small_demo_params(repo: Path) -> dict:
+    """params.yaml + config/demo.yaml merged (DVC reads only params.yaml), made smaller:
+    60/80 synthetic recordings, 2 epochs, only the variants T1-T3 need."""
+    from auscult.params import load_params
+
+    cfg = load_params(repo / "params.yaml", [repo / "config" / "demo.yaml"])
+    cfg["datasets"]["physionet2016"]["synthetic"].update(n_records=60, n_test=16)
+    af = cfg["audiofuse"]
+    af["variants"] = {"cnn_only": af["variants"]["cnn_only"], "audiofuse": af["variants"]["audiofuse"]}
+    af["tables"] = {"t1_physionet": ["cnn_only", "audiofuse"], "t2_pascal": ["cnn_only", "audiofuse"],
+                    "t3_vit_ablation": ["audiofuse"]}
+    af["training"]["max_epochs"] = 2
+    af["head_retrain"]["training"]["max_epochs"] = 2
+    af["evaluation"]["bootstrap"]["n_boot"] = 50
+    return cfg
+
+
+def write_params(dest: Path, cfg: dict) -> None:
+    """Validate ``cfg`` and write it as the scratch copy's params.yaml."""
+    from auscult.params import validate
+
+    validate(cfg)
+    (dest / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
