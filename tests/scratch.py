@@ -24,7 +24,7 @@ def copy_workflow(repo: Path, dest: Path, extra: tuple[str, ...] = ()) -> Path:
 
 def small_demo_params(repo: Path) -> dict:
     """params.yaml + config/demo.yaml merged (DVC reads only params.yaml), made smaller:
-    60/80 synthetic recordings, 2 epochs, only the variants T1-T3 need."""
+    60/80 synthetic recordings, 2 epochs, only the variants T1-T3 need, one Koike model."""
     from auscult.params import load_params
 
     cfg = load_params(repo / "params.yaml", [repo / "config" / "demo.yaml"])
@@ -36,6 +36,12 @@ def small_demo_params(repo: Path) -> dict:
     af["training"]["max_epochs"] = 2
     af["head_retrain"]["training"]["max_epochs"] = 2
     af["evaluation"]["bootstrap"]["n_boot"] = 50
+    # Koike: one small model on one input (one DVC stage, one job per seed)
+    kk = cfg["koike"]
+    kk["models"] = {"mobilenet_v2": {**kk["models"]["mobilenet_v2"], "inputs": ["logmel"]}}
+    kk["tables"] = {"t4_uar": ["mobilenet_v2"], "t5_spec_sens_f1": ["mobilenet_v2"]}
+    kk["max_train_records"], kk["max_eval_records"] = 24, 12
+    kk["bootstrap"]["n_boot"] = 20
     return cfg
 
 

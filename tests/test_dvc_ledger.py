@@ -10,8 +10,9 @@ run-cache to a remote that is just a folder. Then, in fresh `git clone`s:
   There is no per-variant learning rate: a variant's own parameters are its model
   overrides, so the one-variant change is `audiofuse.variants.cnn_only.head.dropout`
   (the variant overrides deep-merge into `audiofuse.model`);
-- setting it back retrains nothing: the training stage (persist) finds the earlier digest
-  folder, the evaluation stage is restored from DVC's run-cache;
+- setting it back retrains nothing: both stages are restored from DVC's run-cache (the
+  training stage versions only final artifacts; resumable checkpoints live in
+  .checkpoints/, outside every DVC output);
 - the shared `audiofuse.training.lr` re-runs every training stage;
 - a reviewer without a GPU gets the tables back from `dvc pull` + `snakemake reports/tables`
   without any training or evaluation job (wall times printed).
@@ -19,7 +20,6 @@ run-cache to a remote that is just a folder. Then, in fresh `git clone`s:
 
 from __future__ import annotations
 
-import filecmp
 import json
 import os
 import re
@@ -108,7 +108,7 @@ def origin(repo_root, tmp_path_factory):
     out = run(repo, "dvc", "repro")
     print(f"\n[ledger] dvc repro from scratch: {time.perf_counter() - t0:.1f} s, stages "
           f"{stages_run(out.stdout)}")
-    assert len(stages_run(out.stdout)) == 9, out.stdout[-3000:]
+    assert len(stages_run(out.stdout)) == 10, out.stdout[-3000:]  # + koike_train@<one model>
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status").stdout
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "results")
@@ -149,6 +149,9 @@ def test_one_variant_change_reruns_only_that_variant(reviewer):
     old_cfg = config_of(reviewer)
     old_run = digests(reviewer / "runs/audiofuse/cnn_only")
     old_res = digests(reviewer / "results/audiofuse/cnn_only")
+    (old_dig,) = old_run
+    old_models = {seed: (reviewer / f"runs/audiofuse/cnn_only/{old_dig}/seed{seed}/model.pt").read_bytes()
+                  for seed in (42, 43)}
     # `+`: the key is new in the variant's overrides (Hydra syntax of `dvc exp run -S`)
     out = run(reviewer, "dvc", "exp", "run", "-S", f"+{ONE_VARIANT}=0.3")
     text = out.stdout + out.stderr
@@ -167,15 +170,14 @@ def test_one_variant_change_reruns_only_that_variant(reviewer):
     new_run = Path(layout.run_dir(new_cfg, "audiofuse", "cnn_only", 42)).parent.name
     new_res = Path(layout.result_dir(new_cfg, "cnn_only", 42)).parent.name
     assert new_run not in old_run and new_res not in old_res
-    # training (persist) keeps the earlier digest folder beside the new one; evaluation
-    # holds exactly the new one: nothing old is recorded under the new parameters
-    assert digests(reviewer / "runs/audiofuse/cnn_only") == old_run | {new_run}
+    # each stage's output holds exactly the new digest folder: nothing old is recorded
+    # under the new parameters
+    assert digests(reviewer / "runs/audiofuse/cnn_only") == {new_run}
     assert digests(reviewer / "results/audiofuse/cnn_only") == {new_res}
-    (old_dig,) = old_run
+    assert not (reviewer / ".checkpoints").exists() or not any((reviewer / ".checkpoints").rglob("last.pt"))
     for seed in (42, 43):
-        old_m = reviewer / f"runs/audiofuse/cnn_only/{old_dig}/seed{seed}/model.pt"
         new_m = reviewer / f"runs/audiofuse/cnn_only/{new_run}/seed{seed}/model.pt"
-        assert not filecmp.cmp(old_m, new_m, shallow=False), "new run has the old weights"
+        assert new_m.read_bytes() != old_models[seed], "new run has the old weights"
         summary = json.loads(new_m.with_name("train_summary.json").read_text())
         assert summary["resumed_from_epoch"] is None
     lock = yaml.safe_load((reviewer / "dvc.lock").read_text())
@@ -190,24 +192,22 @@ def test_one_variant_change_reruns_only_that_variant(reviewer):
 
 
 def test_setting_back_retrains_nothing(reviewer, origin):
-    """Back to the base value: the persisted training folder still holds the earlier digest,
-    so no training job runs. The evaluation stage is NOT restored from the run-cache here:
-    its dep runs/audiofuse/cnn_only now holds both digest folders (persist), a combination
-    never run before; it re-evaluates (deterministically: the tables equal the author's).
-    Going forward again (0.3) is a combination seen before: restored from the run-cache."""
+    """Back to the base value: parameters, code and data equal the author's run, so both of
+    cnn_only's stages are restored from DVC's run-cache and no job runs; the outputs are the
+    very artifacts the author recorded. Going forward again (0.3) is restored the same way."""
     exp_t1 = t1(reviewer)
     out = run(reviewer, "dvc", "exp", "run", "-S", f"~{ONE_VARIANT.rsplit('.', 1)[0]}")
     text = out.stdout + out.stderr
     jobs = job_counts(text)
     print(f"\n[ledger] set back: ran stages {stages_run(text)}, jobs {jobs}")
-    assert "audiofuse_train" not in jobs, jobs
-    assert "Nothing to be done" in text  # the persisted training stage found its digest folder
+    assert "audiofuse_train" not in jobs and "audiofuse_evaluate" not in jobs, jobs
+    for stage in ("audiofuse_train@cnn_only", "audiofuse_eval@cnn_only"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in text, text[-3000:]
     assert config_of(reviewer) == config_of(origin)
     pd.testing.assert_series_equal(t1(reviewer)["mean"], t1(origin)["mean"])
-    # untouched variant: the very artifacts the author recorded (cnn_only's re-evaluation
-    # has the same numbers, see above, but fresh logs/benchmarks, so another folder hash)
     lock, olock = (yaml.safe_load((r / "dvc.lock").read_text())["stages"] for r in (reviewer, origin))
-    for stage in ("audiofuse_train@audiofuse", "audiofuse_eval@audiofuse"):
+    for stage in ("audiofuse_train@cnn_only", "audiofuse_eval@cnn_only", "audiofuse_train@audiofuse",
+                  "audiofuse_eval@audiofuse"):
         assert lock[stage]["outs"] == olock[stage]["outs"], stage
 
     out = run(reviewer, "dvc", "exp", "run", "-S", f"+{ONE_VARIANT}=0.3")

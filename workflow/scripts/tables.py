@@ -5,7 +5,7 @@ table name: audiofuse_* -> auscult.reporting.audiofuse, koike_* -> auscult.repor
 from auscult import runlog
 from auscult.atomic import write_json
 from auscult.params import read_yaml
-from auscult.reporting import audiofuse, koike, provenance
+from auscult.reporting import audiofuse, compute_cost, koike, provenance
 from auscult.reporting.tables import long_frame, metrics_summary, paper_values, write_table
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -37,6 +37,7 @@ def write_all(tables: dict, notes: dict, context: dict, prov: dict, frames: dict
 
 
 frames: dict = {}
+devices: set[str] = set()
 if "audiofuse" in p.papers:
     pp = p.papers["audiofuse"]
     results = {v: audiofuse.SeedResults(smk.input[f"metrics_{v}"], smk.input[f"predictions_{v}"])
@@ -48,9 +49,10 @@ if "audiofuse" in p.papers:
         **common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.audiofuse."
                             "build_tables; cells from results/audiofuse/<variant>/<digest>/seed<k>/metrics.json, "
                             "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation"),
-        "device": ", ".join(sorted({m["train"].get("device", "?") for r in results.values() for m in r.metrics})),
+        "device": ", ".join(sorted({m["train"].get("device_name", "?") for r in results.values() for m in r.metrics})),
         "wall time": f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min (sum over jobs)",
     }
+    devices |= {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}
     write_all(tables, audiofuse.NOTES, {"data": pp["data"], "weights": "scratch", "budget": p.budget}, prov, frames)
 
 if "koike" in p.papers:
@@ -67,6 +69,16 @@ if "koike" in p.papers:
         "device": ", ".join(sorted({s.get("device_name", "?") for r in runs.values() for s in r.summaries})),
         "wall time": f"training {train_s / 60:.1f} min (sum over jobs)",
     }
+    devices |= {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
     write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": p.budget}, prov, frames)
 
+# Compute cost of every table and model, from the jobs' benchmark files.
+cost = compute_cost.cost_frame(compute_cost.jobs(smk.config), device=", ".join(sorted(devices)) or "?")
+compute_cost.write_compute_cost(smk.output.tables, cost, provenance={
+    "rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting.compute_cost.cost_frame; "
+    "benchmark files of every rule (benchmark: directive)",
+    "git commit": provenance.git_commit(),
+    "params digest": f"{provenance.config_digest(smk.config)} (budget {p.budget})",
+})
+log.info("wrote compute_cost (%d lines)", len(cost))
 write_json(smk.output.metrics, metrics_summary(frames))

@@ -1,0 +1,142 @@
+"""What each table cost to compute: wall time, CPU time and peak memory, summed from the
+Snakemake ``benchmark:`` files of the jobs behind it, and on what device.
+
+Every heavy rule writes ``<stage folder>/benchmarks/<...>.tsv`` (inside the folder its DVC
+stage versions, so ``dvc pull`` brings the figures along with the artifacts). A job's
+table membership comes from params (the variants each table lists). Jobs whose benchmark
+file is absent (for example outputs restored by DVC from an older run without one) are
+counted as missing, never guessed.
+
+``reports/tables/compute_cost.{csv,md}``: one line per (scope, name, stage) where scope is
+``table`` (every job a table depends on, shared data and feature jobs included), ``model``
+(the training/evaluation jobs of one variant) or ``total``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from auscult import layout
+from auscult.atomic import write_csv, write_text
+
+COLUMNS = ["scope", "name", "stage", "n_jobs", "n_missing", "wall_s", "cpu_s", "peak_rss_mb", "device"]
+
+
+def read_benchmark(path: str | Path) -> dict | None:
+    """Wall seconds, CPU seconds and max RSS (MB) of one benchmark file (last repeat)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path, sep="\t")
+    if df.empty:
+        return None
+    row = df.iloc[-1]
+
+    def num(col: str) -> float:
+        v = pd.to_numeric(row.get(col), errors="coerce")
+        return float(v) if pd.notna(v) else float("nan")
+
+    return {"wall_s": num("s"), "cpu_s": num("cpu_time"), "peak_rss_mb": num("max_rss")}
+
+
+def jobs(config: Mapping) -> list[dict]:
+    """Every heavy job of the enabled papers: stage, variant, tables it feeds, benchmark path."""
+    out: list[dict] = []
+    feature_jobs: dict[str, dict] = {}
+
+    def features(ds: str, recipe: str, tables: Sequence[str]) -> None:
+        d = layout.features_digest(config, ds, recipe)
+        job = feature_jobs.setdefault(f"{ds}/{recipe}", {
+            "stage": "features", "variant": f"{ds}/{recipe}", "tables": set(),
+            "path": f"data/features/{ds}/benchmarks/{recipe}-{d}.tsv"})
+        job["tables"].update(tables)
+        for kind in ("raw", "manifests"):
+            key = f"{kind}:{ds}"
+            dd = layout.dataset_digest(config, ds)
+            feature_jobs.setdefault(key, {"stage": "data", "variant": ds, "tables": set(),
+                                          "path": f"data/{kind}/{ds}/benchmarks/{dd}.tsv"})
+            feature_jobs[key]["tables"].update(tables)
+
+    if "audiofuse" in config["papers"]:
+        af = config["audiofuse"]
+        for v in layout.table_variants(config, "audiofuse"):
+            tables = [f"audiofuse_{t}" for t, rows in af["tables"].items() if v in rows]
+            for s in af["seeds"]:
+                td, ed = layout.train_digest(config, "audiofuse", v), layout.eval_digest(config, v)
+                out.append({"stage": "train", "variant": v, "tables": set(tables),
+                            "path": f"runs/audiofuse/{v}/benchmarks/{td}-seed{s}.tsv"})
+                out.append({"stage": "evaluate", "variant": v, "tables": set(tables),
+                            "path": f"results/audiofuse/{v}/benchmarks/{ed}-seed{s}.tsv"})
+        names = [f"audiofuse_{t}" for t in af["tables"]]
+        features(af["train_dataset"], af["features"], names)
+        features(af["transfer_dataset"], af["features"], [n for n in names if "pascal" in n])
+    if "koike" in config["papers"]:
+        kk = config["koike"]
+        models = {m for rows in kk["tables"].values() for m in rows}
+        for v, (m, inp) in layout.koike_variants(kk).items():
+            if m not in models:
+                continue
+            tables = [f"koike_{t}" for t, rows in kk["tables"].items() if m in rows]
+            for s in kk["seeds"]:
+                d = layout.train_digest(config, "koike", v)
+                out.append({"stage": "train", "variant": v, "tables": set(tables),
+                            "path": f"runs/koike/{m}/benchmarks/{inp}-{d}-seed{s}.tsv"})
+        features(kk["train_dataset"], kk["features"], [f"koike_{t}" for t in kk["tables"]])
+    return out + list(feature_jobs.values())
+
+
+def _sum(rows: list[dict], device: str) -> dict:
+    found = [r["bench"] for r in rows if r["bench"] is not None]
+    return {
+        "n_jobs": len(rows), "n_missing": len(rows) - len(found),
+        "wall_s": round(sum(b["wall_s"] for b in found), 2),
+        "cpu_s": round(sum(b["cpu_s"] for b in found), 2),
+        "peak_rss_mb": round(max((b["peak_rss_mb"] for b in found), default=float("nan")), 1),
+        "device": device,
+    }
+
+
+def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".") -> pd.DataFrame:
+    """Sum the benchmark files of ``job_list`` per table, per model and in total."""
+    rows = [dict(j, bench=read_benchmark(Path(root) / j["path"])) for j in job_list]
+    records = []
+    tables = sorted({t for r in rows for t in r["tables"]})
+    for t in tables:
+        mine = [r for r in rows if t in r["tables"]]
+        for stage in ("data", "features", "train", "evaluate"):
+            part = [r for r in mine if r["stage"] == stage]
+            if part:
+                records.append({"scope": "table", "name": t, "stage": stage, **_sum(part, device)})
+        records.append({"scope": "table", "name": t, "stage": "all", **_sum(mine, device)})
+    for v in dict.fromkeys(r["variant"] for r in rows if r["stage"] in ("train", "evaluate")):
+        for stage in ("train", "evaluate"):
+            part = [r for r in rows if r["variant"] == v and r["stage"] == stage]
+            if part:
+                records.append({"scope": "model", "name": v, "stage": stage, **_sum(part, device)})
+    records.append({"scope": "total", "name": "all jobs", "stage": "all", **_sum(rows, device)})
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
+    lines = ["# Compute cost per table and per model", "",
+             "Summed from the Snakemake benchmark files of the jobs behind each table (wall and CPU "
+             "seconds; peak RSS is the largest single job). Shared data and feature jobs count towards "
+             "every table that uses them; `n_missing` jobs had no benchmark file (not guessed).", "",
+             "| scope | name | stage | jobs | missing | wall (min) | CPU (min) | peak RSS (MB) | device |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in df.iterrows():
+        lines.append(f"| {r['scope']} | {r['name']} | {r['stage']} | {r['n_jobs']} | {r['n_missing']} | "
+                     f"{r['wall_s'] / 60:.2f} | {r['cpu_s'] / 60:.2f} | {r['peak_rss_mb']:.0f} | {r['device']} |")
+    lines += ["", "<details><summary>Provenance</summary>", ""]
+    lines += [f"- **{k}**: {v}" for k, v in provenance.items()]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def write_compute_cost(out_dir: str | Path, df: pd.DataFrame, *, provenance: Mapping) -> None:
+    out_dir = Path(out_dir)
+    write_csv(out_dir / "compute_cost.csv", df)
+    write_text(out_dir / "compute_cost.md", render_markdown(df, provenance=provenance))
