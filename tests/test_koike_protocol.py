@@ -111,7 +111,7 @@ def test_run_marks_scratch_when_pretrained_weights_are_unreachable(store, tmp_pa
 
 def test_run_is_deterministic(store, tmp_path):
     a = run_training(store, _params("scratch"), tmp_path / "a", seed=3, progress=False)
-    b = run_training(store, _params("scratch"), tmp_path / "b", seed=3, progress=False)
+    run_training(store, _params("scratch"), tmp_path / "b", seed=3, progress=False)
     assert a["weights"] == "scratch" and a["weights_reason"].startswith("params")
     pa, pb = (pd.read_csv(tmp_path / d / "predictions.csv") for d in "ab")
     pd.testing.assert_frame_equal(pa, pb)

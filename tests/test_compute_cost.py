@@ -1,0 +1,52 @@
+"""reports/tables/compute_cost: sums of the benchmark files behind each table and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from auscult.params import load_params
+from auscult.reporting import compute_cost as cc
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _bench(path: Path, wall: float, cpu: float, rss: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + f"{wall}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+
+
+@pytest.fixture
+def demo(repo_root):
+    return load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
+
+
+def test_every_training_job_of_every_table_is_listed(demo):
+    jobs = cc.jobs(demo)
+    train = [j for j in jobs if j["stage"] == "train"]
+    n_af = len(demo["audiofuse"]["seeds"]) * 6
+    n_kk = len(demo["koike"]["seeds"]) * 15
+    assert len(train) == n_af + n_kk
+    assert all(j["path"].endswith(".tsv") and "/benchmarks/" in j["path"] for j in jobs)
+    t4 = {j["variant"] for j in jobs if "koike_t4_uar" in j["tables"] and j["stage"] == "train"}
+    assert len(t4) == 15
+
+
+def test_sums_and_missing(demo, tmp_path):
+    jobs = [j for j in cc.jobs(demo) if j["variant"] in ("cnn_only", "mobilenet_v2_logmel")]
+    for i, j in enumerate(jobs[:-1]):  # the last job has no benchmark file
+        _bench(tmp_path / j["path"], wall=10.0 + i, cpu=5.0, rss=100.0 * (i + 1))
+    df = cc.cost_frame(jobs, device="cpu", root=tmp_path)
+    total = df[df.scope == "total"].iloc[0]
+    assert total.n_jobs == len(jobs) and total.n_missing == 1
+    assert total.wall_s == pytest.approx(sum(10.0 + i for i in range(len(jobs) - 1)))
+    assert total.cpu_s == pytest.approx(5.0 * (len(jobs) - 1))
+    assert total.peak_rss_mb == pytest.approx(100.0 * (len(jobs) - 1))
+    assert set(df[df.scope == "model"].name) == {"cnn_only", "mobilenet_v2_logmel"}
+    t1 = df[(df.scope == "table") & (df.name == "audiofuse_t1_physionet") & (df.stage == "train")].iloc[0]
+    assert t1.n_jobs == len(demo["audiofuse"]["seeds"])
+    cc.write_compute_cost(tmp_path / "out", df, provenance={"x": "y"})
+    assert pd.read_csv(tmp_path / "out" / "compute_cost.csv").shape[0] == len(df)
+    assert "device" in (tmp_path / "out" / "compute_cost.md").read_text()
