@@ -185,26 +185,29 @@ def checkpoint_files(folder: Path) -> tuple[Path, Path] | None:
 
 
 def read_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict[str, Tensor]]:
-    """(config dict, encoder state_dict without the 'audio_spectrogram_transformer.' prefix
-    and without the classifier) of an HF AST checkpoint folder."""
+    """(config dict, encoder state_dict in this transformers version's module names) of an
+    HF AST checkpoint folder (``ASTModel`` or ``ASTForAudioClassification``; the classifier
+    is dropped). Loading goes through ``ASTModel.from_pretrained`` so the library's own key
+    conversion applies (transformers 5 renamed ``encoder.layer.N.attention.attention.query``
+    to ``layers.N.attention.q_proj``; checkpoints on the hub keep the old names)."""
+    from transformers import ASTModel
+    from transformers.utils import logging as hf_logging
+
     folder = Path(folder)
     files = checkpoint_files(folder)
     if files is None:
         raise WeightsError(f"{folder}: not an HF checkpoint folder (config.json + model.safetensors "
                            f"or pytorch_model.bin)")
     config = json.loads(files[0].read_text())
-    if files[1].suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(files[1]))
-    else:
-        state = torch.load(files[1], map_location="cpu", weights_only=True)
-    out = {}
-    for k, v in state.items():
-        if k.startswith("classifier."):
-            continue
-        out[k[len(_PREFIX):] if k.startswith(_PREFIX) else k] = v
-    return config, out
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the unused classifier is expected, not news
+    try:
+        encoder = ASTModel.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{folder}: cannot load the AST checkpoint ({e})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return config, {k: v.detach().clone() for k, v in encoder.state_dict().items()}
 
 
 def load_checkpoint_into(model: AST, folder: str | os.PathLike) -> LoadReport:
