@@ -68,3 +68,59 @@ def icbhi_metrics(y_true, y_pred) -> dict:
     out["n"] = n
     out["confusion"] = cm.tolist()
     return out
+
+
+def run_evaluation(
+    *,
+    features_dir,
+    run_dir,
+    model_cfg: dict,
+    split_cfg: dict,
+    out_metrics,
+    out_predictions,
+    threads: int = 1,
+    device: str | None = None,
+) -> dict:
+    """Score one trained (variant, seed) on the official test cycles under both protocols.
+
+    ``clean``: ``run_dir/model.pt`` (epoch selected on the validation split);
+    ``paper``: ``run_dir/model_paper.pt`` (epoch selected on the test set, the AST+SAM
+    paper's protocol), when the run has one. Writes ``metrics.json`` and a
+    ``predictions.csv`` with one row per test cycle (labels, predictions, logits).
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+    import torch
+
+    from auscult.atomic import write_csv, write_json
+    from auscult.features.store import load_arrays, read_index
+    from auscult.models import build_model
+    from auscult.training.icbhi import predict_logits, protocol_splits
+
+    torch.set_num_threads(max(1, int(threads)))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    test = protocol_splits(read_index(features_dir), split_cfg)["test"]
+    # Weights come from the run; never re-resolve (or download) the pretrained checkpoint.
+    model = build_model({**model_cfg, "pretrained": False})
+    _, arrays = load_arrays(features_dir, model.inputs, test["record_id"].tolist(), dtype="float32")
+    y = test["label"].to_numpy()
+    preds = test[["record_id", "recording", "patient_id", "label"]].copy()
+    metrics: dict = {"n_test": int(len(y)), "selection": summary["selection"], "weights": summary.get("weights")}
+    for protocol, name in (("clean", "model.pt"), ("paper", "model_paper.pt")):
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        logits = predict_logits(model, arrays, batch_size=64, device=device)
+        pred = logits.argmax(1)
+        metrics[protocol] = icbhi_metrics(y, pred)
+        preds[f"pred_{protocol}"] = pred
+        for k in range(logits.shape[1]):
+            preds[f"logit_{protocol}_{k}"] = logits[:, k]
+    write_json(out_metrics, metrics)
+    write_csv(out_predictions, pd.DataFrame(preds))
+    return metrics

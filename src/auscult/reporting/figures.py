@@ -1,4 +1,5 @@
-"""Figures: ROC curves (T1), the depth x heads ablation (T3), the domain-shift comparison (T2).
+"""Figures: ROC curves (T1), the depth x heads ablation (T3), the domain-shift comparison (T2),
+ICBHI confusion matrices (P3 T6).
 
 Drawn from the tables' long CSVs and the evaluation predictions; headless (Agg backend).
 """
@@ -93,5 +94,32 @@ def domain_shift_plot(t1: pd.DataFrame, t2: pd.DataFrame, out: str | Path, *, ti
     ax.axhline(0.5, color="grey", lw=0.6, ls=":")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     ax.text(1.01, 0.02, "black ticks: paper values", transform=ax.transAxes, fontsize=7)
+    _save(fig, out)
+    plt.close(fig)
+
+
+def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, labels: Mapping[str, str] | None = None,
+                     class_names: Sequence[str] = ("normal", "crackle", "wheeze", "both"), title: str = "") -> None:
+    """One panel per variant: a row-normalised confusion matrix (true rows, predicted columns),
+    each cell annotated with its count and row percentage."""
+    plt = _plt()
+    labels = labels or {}
+    n = max(1, len(matrices))
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), squeeze=False)
+    for ax, (variant, cm) in zip(axes[0], matrices.items(), strict=False):
+        cm = np.asarray(cm, dtype=float)
+        rows = cm.sum(axis=1, keepdims=True)
+        frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, f"{int(cm[i, j])}\n{100 * frac[i, j]:.0f}%", ha="center", va="center",
+                        fontsize=7, color="white" if frac[i, j] > 0.5 else "black")
+        ticks = range(len(class_names))
+        ax.set_xticks(ticks, class_names, rotation=45, fontsize=7)
+        ax.set_yticks(ticks, class_names, fontsize=7)
+        ax.set(xlabel="predicted", ylabel="true", title=labels.get(variant, variant))
+    if title:
+        fig.suptitle(title, fontsize=9)
     _save(fig, out)
     plt.close(fig)
