@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -426,6 +427,8 @@ def run_training(
     )
     summary = dict(summary, threads=int(threads))
     write_json(out_dir / "train_summary.json", summary)
+    # As the other papers' runners: a finished run no longer needs its resumable state.
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary
 
 
