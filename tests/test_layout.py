@@ -17,7 +17,7 @@ def test_budgets_never_collide(repo_root, paper):
     demo = load_params(repo_root / "params.yaml", [repo_root / "config/demo.yaml"])
     quick = load_params(repo_root / "params.yaml", [repo_root / "config/quick.yaml"])
     for v in paper["audiofuse"]["variants"]:
-        paths = {layout.run_dir(c, v, 42) for c in (paper, demo, quick)}
+        paths = {layout.run_dir(c, "audiofuse", v, 42) for c in (paper, demo, quick)}
         assert len(paths) == 3
     # quick uses the real data: same raw data and features as the paper budget
     assert layout.raw_dir(quick, "physionet2016") == layout.raw_dir(paper, "physionet2016")
@@ -29,7 +29,7 @@ def test_one_variant_change_touches_only_that_variant(paper):
     changed = copy.deepcopy(paper)
     changed["audiofuse"]["variants"]["cnn_only"]["head"] = {"dropout": 0.3}
     for v in paper["audiofuse"]["variants"]:
-        same = layout.run_dir(paper, v, 1) == layout.run_dir(changed, v, 1)
+        same = layout.run_dir(paper, "audiofuse", v, 1) == layout.run_dir(changed, "audiofuse", v, 1)
         assert same == (v != "cnn_only"), v
     assert layout.features_dir(paper, "physionet2016", "audiofuse") == layout.features_dir(
         changed, "physionet2016", "audiofuse")
@@ -38,9 +38,9 @@ def test_one_variant_change_touches_only_that_variant(paper):
 def test_unused_branch_settings_do_not_retrain(paper):
     changed = copy.deepcopy(paper)
     changed["audiofuse"]["model"]["wave_cnn"]["stride"] = 4
-    assert layout.run_dir(paper, "vit_only", 1) == layout.run_dir(changed, "vit_only", 1)
-    assert layout.run_dir(paper, "cnn_only", 1) != layout.run_dir(changed, "cnn_only", 1)
-    assert layout.run_dir(paper, "audiofuse", 1) != layout.run_dir(changed, "audiofuse", 1)
+    assert layout.run_dir(paper, "audiofuse", "vit_only", 1) == layout.run_dir(changed, "audiofuse", "vit_only", 1)
+    assert layout.run_dir(paper, "audiofuse", "cnn_only", 1) != layout.run_dir(changed, "audiofuse", "cnn_only", 1)
+    assert layout.run_dir(paper, "audiofuse", "audiofuse", 1) != layout.run_dir(changed, "audiofuse", "audiofuse", 1)
 
 
 def test_upstream_changes_propagate(paper):
@@ -49,17 +49,17 @@ def test_upstream_changes_propagate(paper):
     assert layout.raw_dir(paper, "physionet2016") == layout.raw_dir(changed, "physionet2016")
     assert layout.features_dir(paper, "physionet2016", "audiofuse") != layout.features_dir(
         changed, "physionet2016", "audiofuse")
-    assert layout.run_dir(paper, "audiofuse", 1) != layout.run_dir(changed, "audiofuse", 1)
+    assert layout.run_dir(paper, "audiofuse", "audiofuse", 1) != layout.run_dir(changed, "audiofuse", "audiofuse", 1)
     assert layout.result_dir(paper, "audiofuse", 1) != layout.result_dir(changed, "audiofuse", 1)
 
 
 def test_evaluation_change_keeps_checkpoints(paper):
     changed = copy.deepcopy(paper)
     changed["audiofuse"]["evaluation"]["threshold_rule"] = "max_mcc"
-    assert layout.run_dir(paper, "audiofuse", 1) == layout.run_dir(changed, "audiofuse", 1)
+    assert layout.run_dir(paper, "audiofuse", "audiofuse", 1) == layout.run_dir(changed, "audiofuse", "audiofuse", 1)
     assert layout.result_dir(paper, "audiofuse", 1) != layout.result_dir(changed, "audiofuse", 1)
 
 
 def test_seed_is_in_the_path_not_the_digest(paper):
-    a, b = layout.run_dir(paper, "audiofuse", 1), layout.run_dir(paper, "audiofuse", 2)
+    a, b = layout.run_dir(paper, "audiofuse", "audiofuse", 1), layout.run_dir(paper, "audiofuse", "audiofuse", 2)
     assert a.rsplit("/", 1)[0] == b.rsplit("/", 1)[0] and a != b

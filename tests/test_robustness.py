@@ -1,7 +1,7 @@
 """Interruptions and failures, through Snakemake in a scratch copy (tiny demo budget).
 
 - a training job whose whole Snakemake process group is SIGKILLed after its first
-  checkpoint resumes from checkpoints/last.pt when re-run (train_summary.json records
+  checkpoint resumes from .checkpoints/.../last.pt when re-run (train_summary.json records
   `resumed_from_epoch`, history.csv has every epoch once) and ends where an uninterrupted
   run of the same job ends;
 - a failed job leaves no output a later run could take for complete;
@@ -74,10 +74,10 @@ def test_killed_training_resumes_from_checkpoint(work):
     from auscult import layout
 
     dest, cfg = work
-    rel = layout.run_dir(cfg, "cnn_only", 42)  # targets are relative to the working directory
+    rel = layout.run_dir(cfg, "audiofuse", "cnn_only", 42)  # targets are relative to the working directory
     run = dest / rel
     proc = start(dest, *SMK, f"{rel}/model.pt")
-    ckpt = run / "checkpoints" / "last.pt"
+    ckpt = dest / layout.checkpoint_dir(cfg, "audiofuse", "cnn_only", 42) / "last.pt"
     deadline = time.time() + 600
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -105,9 +105,9 @@ def test_killed_training_resumes_from_checkpoint(work):
     clean = dest.parent / "uninterrupted"
     if clean.exists():
         shutil.rmtree(clean)
-    shutil.copytree(dest, clean, ignore=shutil.ignore_patterns("runs", ".snakemake"))
-    snakemake(clean, *SMK, f"{layout.run_dir(cfg, 'cnn_only', 42)}/model.pt")
-    ref = pd.read_csv(clean / layout.run_dir(cfg, "cnn_only", 42) / "history.csv")
+    shutil.copytree(dest, clean, ignore=shutil.ignore_patterns("runs", ".snakemake", ".checkpoints"))
+    snakemake(clean, *SMK, f"{layout.run_dir(cfg, 'audiofuse', 'cnn_only', 42)}/model.pt")
+    ref = pd.read_csv(clean / layout.run_dir(cfg, "audiofuse", "cnn_only", 42) / "history.csv")
     cols = ["train_loss", "val_loss", "val_auc", "lr"]
     pd.testing.assert_frame_equal(history[cols], ref[cols], rtol=1e-6)
 
@@ -116,7 +116,7 @@ def test_failed_job_leaves_nothing_trusted(work):
     from auscult import layout
 
     dest, cfg = work
-    rel = layout.run_dir(cfg, "cnn_only", 42)  # targets are relative to the working directory
+    rel = layout.run_dir(cfg, "audiofuse", "cnn_only", 42)  # targets are relative to the working directory
     run = dest / rel
     snakemake(dest, *SMK, f"{rel}/model.pt")
     res_rel = layout.result_dir(cfg, "cnn_only", 42)
@@ -146,12 +146,12 @@ def test_second_run_at_once_gets_lock_exception(work):
     from auscult import layout
 
     dest, cfg = work
-    target = f"{layout.run_dir(cfg, 'cnn_only', 43)}/model.pt"
-    job_log = dest / f"runs/audiofuse/cnn_only/logs/{layout.train_digest(cfg, 'cnn_only')}-seed43.log"
+    target = f"{layout.run_dir(cfg, 'audiofuse', 'cnn_only', 43)}/model.pt"
+    job_log = dest / f"runs/audiofuse/cnn_only/logs/{layout.train_digest(cfg, 'audiofuse', 'cnn_only')}-seed43.log"
     # Earlier tests may have built this target: remove it (and its log, which signals that
     # the first run is training). The first run builds everything downstream too (`all`), so
     # it still holds its lock when the second one, slower to start, asks for the checkpoint.
-    shutil.rmtree(dest / layout.run_dir(cfg, "cnn_only", 43), ignore_errors=True)
+    shutil.rmtree(dest / layout.run_dir(cfg, "audiofuse", "cnn_only", 43), ignore_errors=True)
     shutil.rmtree(dest / layout.result_dir(cfg, "cnn_only", 43), ignore_errors=True)
     job_log.unlink(missing_ok=True)
     first = start(dest, *SMK, "all")

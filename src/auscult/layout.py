@@ -8,17 +8,22 @@ neither). Demo, quick and paper outputs have different digests and never collide
     data/raw/<dataset>/<d>/                       acquired recordings (or synthetic ones)
     data/manifests/<dataset>/<d>.csv              one row per recording
     data/features/<dataset>/<recipe>-<d>/         sharded feature cache
-    runs/<paper>/<variant>/<d>/seed<k>/           checkpoint, history, training summary
+    runs/<paper>/<variant>/<d>/seed<k>/           model, history, training summary
+                                                  (Koike: runs/koike/<model>/<input>/<d>/seed<k>/)
     results/<paper>/<variant>/<d>/seed<k>/        metrics.json, predictions.csv
+    .checkpoints/<paper>/<variant>/<d>/seed<k>/   resumable last.pt (not versioned)
+
+``paper`` is a top-level key of params.yaml (``audiofuse``, ``koike``); every paper block
+names its ``train_dataset`` and feature recipe (``features``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from auscult.params import digest, model_config
+from auscult.params import digest, koike_model_config, koike_variants, model_config
 
-PAPER = "audiofuse"
+PAPERS = ("audiofuse", "koike")
 
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
@@ -48,38 +53,71 @@ def features_dir(config: Mapping, dataset: str, recipe: str) -> str:
     return f"data/features/{dataset}/{recipe}-{features_digest(config, dataset, recipe)}"
 
 
-def train_slice(config: Mapping, variant: str) -> dict:
+def paper_features_dir(config: Mapping, paper: str) -> str:
+    p = config[paper]
+    return features_dir(config, p["train_dataset"], p["features"])
+
+
+def variants(config: Mapping, paper: str) -> list[str]:
+    p = config[paper]
+    return list(koike_variants(p)) if paper == "koike" else list(p["variants"])
+
+
+def variant_model_config(config: Mapping, paper: str, variant: str) -> dict:
+    p = config[paper]
+    return koike_model_config(p, variant) if paper == "koike" else model_config(p, variant)
+
+
+def train_slice(config: Mapping, paper: str, variant: str) -> dict:
     """Exactly the parameters a training job of ``variant`` uses (seed excluded)."""
-    p = config[PAPER]
-    return {
-        "model": model_config(p, variant),
+    p = config[paper]
+    out = {
+        "model": variant_model_config(config, paper, variant),
         "training": p["training"],
         "split": p["split"],
         "max_train_records": p["max_train_records"],
     }
+    if paper == "koike":
+        out.update(max_eval_records=p["max_eval_records"], weights=p["weights"])
+    return out
 
 
-def train_digest(config: Mapping, variant: str) -> str:
-    p = config[PAPER]
-    return digest(
-        {"features": features_digest(config, p["train_dataset"], p["features"]), **train_slice(config, variant)}
-    )
+def train_digest(config: Mapping, paper: str, variant: str) -> str:
+    return digest({"features": features_digest(config, config[paper]["train_dataset"], config[paper]["features"]),
+                   **train_slice(config, paper, variant)})
 
 
-def run_dir(config: Mapping, variant: str, seed: int) -> str:
-    return f"runs/{PAPER}/{variant}/{train_digest(config, variant)}/seed{seed}"
+def variant_path(config: Mapping, paper: str, variant: str) -> str:
+    """``<variant>``; Koike variants nest as ``<model>/<input>`` so that one DVC stage owns a
+    model's runs on both inputs (``runs/koike/<model>``)."""
+    if paper == "koike":
+        model, inp = koike_variants(config["koike"])[variant]
+        return f"{model}/{inp}"
+    return variant
+
+
+def run_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
+    return f"runs/{paper}/{variant_path(config, paper, variant)}/{train_digest(config, paper, variant)}/seed{seed}"
+
+
+def checkpoint_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
+    """Resumable training state of one run. Kept outside ``runs/`` on purpose: DVC versions
+    only final artifacts, so a stage restored from the run cache can never be mixed with a
+    stale half-finished checkpoint, and ``dvc push`` never uploads one."""
+    return f".checkpoints/{paper}/{variant_path(config, paper, variant)}/{train_digest(config, paper, variant)}/seed{seed}"
 
 
 def eval_slice(config: Mapping) -> dict:
-    p = config[PAPER]
+    """The AudioFuse evaluation parameters (Koike runs score their test part at training)."""
+    p = config["audiofuse"]
     return {"evaluation": p["evaluation"], "head_retrain": p["head_retrain"], "split": p["split"]}
 
 
 def eval_digest(config: Mapping, variant: str) -> str:
-    p = config[PAPER]
+    p = config["audiofuse"]
     return digest(
         {
-            "train": train_digest(config, variant),
+            "train": train_digest(config, "audiofuse", variant),
             "transfer": features_digest(config, p["transfer_dataset"], p["features"]),
             **eval_slice(config),
         }
@@ -87,12 +125,16 @@ def eval_digest(config: Mapping, variant: str) -> str:
 
 
 def result_dir(config: Mapping, variant: str, seed: int) -> str:
-    return f"results/{PAPER}/{variant}/{eval_digest(config, variant)}/seed{seed}"
+    return f"results/audiofuse/{variant}/{eval_digest(config, variant)}/seed{seed}"
 
 
-def table_variants(config: Mapping) -> list[str]:
-    """Variants any AudioFuse table needs, in first-mention order."""
+def table_variants(config: Mapping, paper: str = "audiofuse") -> list[str]:
+    """Variants any table of ``paper`` needs, in first-mention order. Koike tables list
+    models; each model brings all its inputs."""
+    p = config[paper]
     seen: dict[str, None] = {}
-    for rows in config[PAPER]["tables"].values():
+    for rows in p["tables"].values():
         seen.update(dict.fromkeys(rows))
+    if paper == "koike":
+        return [v for v, (m, _) in koike_variants(p).items() if m in seen]
     return list(seen)

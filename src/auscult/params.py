@@ -93,7 +93,19 @@ def _explain(error) -> str:
 
 
 def _check_cross_references(config: Mapping) -> None:
-    """Checks a JSON schema cannot express: table rows must name defined variants."""
+    """Checks a JSON schema cannot express: table rows must name defined variants/models."""
+    kk = config.get("koike", {})
+    for table, rows in kk.get("tables", {}).items():
+        unknown = [r for r in rows if r not in kk.get("models", {})]
+        if unknown:
+            raise ParamsError(
+                f"koike.tables.{table}: unknown model(s) {unknown}; "
+                f"defined in koike.models: {sorted(kk.get('models', {}))}"
+            )
+    for name, m in kk.get("models", {}).items():
+        if m.get("config", {}).get("arch") == "cnn14" and m.get("inputs") != ["logmel"]:
+            raise ParamsError(f"koike.models.{name}.inputs: CNN14 computes its own log-mel from "
+                              f"the waveform; its inputs must be [logmel], got {m.get('inputs')}")
     af = config.get("audiofuse", {})
     variants = set(af.get("variants", {}))
     for table, rows in af.get("tables", {}).items():
@@ -138,4 +150,23 @@ def model_config(paper_cfg: Mapping, variant: str) -> dict:
     for branch, section in BRANCH_SECTIONS.items():
         if branch not in cfg["branches"]:
             cfg.pop(section, None)
+    return cfg
+
+
+def koike_variants(paper_cfg: Mapping) -> dict[str, tuple[str, str]]:
+    """Koike variants ``<model>_<input>`` -> (model, input), in params order."""
+    return {f"{m}_{inp}": (m, inp) for m, spec in paper_cfg["models"].items() for inp in spec["inputs"]}
+
+
+def koike_model_config(paper_cfg: Mapping, variant: str) -> dict:
+    """The model config of one Koike variant: the model's config plus the input it reads
+    (ImageNet networks; CNN14 always reads the waveform and computes its own log-mel)."""
+    try:
+        model, inp = koike_variants(paper_cfg)[variant]
+    except KeyError:
+        raise ParamsError(f"unknown koike variant {variant!r}; defined: "
+                          f"{sorted(koike_variants(paper_cfg))}") from None
+    cfg = dict(paper_cfg["models"][model]["config"])
+    if cfg["arch"] == "imagenet":
+        cfg["input"] = inp
     return cfg

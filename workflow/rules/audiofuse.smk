@@ -17,7 +17,8 @@ rule audiofuse_train:
         history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",
         summary="runs/audiofuse/{variant}/{dig}/seed{seed}/train_summary.json",
     params:
-        train=lambda w: layout.train_slice(config, w.variant),
+        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
     threads: 2
     log:
         "runs/audiofuse/{variant}/logs/{dig}-seed{seed}.log",
@@ -32,7 +33,7 @@ rule audiofuse_train:
 
 
 def af_eval_input(w):
-    run = layout.run_dir(config, w.variant, w.seed)
+    run = layout.run_dir(config, "audiofuse", w.variant, w.seed)
     return {
         "model": cross_stage(f"{run}/model.pt"),
         "summary": cross_stage(f"{run}/train_summary.json"),
@@ -51,7 +52,7 @@ rule audiofuse_evaluate:
     params:
         model=lambda w: model_config(AF, w.variant),
         evaluation=lambda w: layout.eval_slice(config),
-        train=lambda w: layout.train_slice(config, w.variant),
+        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
     threads: 2
     log:
         "results/audiofuse/{variant}/logs/{dig}-seed{seed}.log",
@@ -66,7 +67,7 @@ rule audiofuse_evaluate:
 
 
 def af_runs(variant):
-    return [f"{layout.run_dir(config, variant, s)}/model.pt" for s in AF["seeds"]]
+    return [f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt" for s in AF["seeds"]]
 
 
 def af_results(variant):

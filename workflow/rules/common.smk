@@ -14,6 +14,7 @@ DATASETS = list(config["datasets"])
 AF = config["audiofuse"]
 AF_VARIANTS = list(AF["variants"])
 AF_TABLE_VARIANTS = layout.table_variants(config)
+PAPERS = config["papers"]
 
 # Runtime setting, not a parameter: training asks for a GPU only where one is visible.
 GPUS_PER_TRAINING_JOB = 1 if shutil.which("nvidia-smi") else 0
@@ -23,6 +24,8 @@ wildcard_constraints:
     ds="|".join(DATASETS),
     recipe="|".join(config["features"]),
     variant="|".join(AF_VARIANTS),
+    model="|".join(config["koike"]["models"]),
+    inp="logmel|linear",
     dig=r"[0-9a-f]{8}",
     seed=r"\d+",
 

@@ -13,7 +13,7 @@ def features_input(w):
 rule features:
     input:
         unpack(features_input),
-        code=src_files("features/build", "features/store", "features/audiofuse", "audio"),
+        code=src_files("features/build", "features/store", "features/audiofuse", "features/koike", "audio"),
     output:
         directory("data/features/{ds}/{recipe}-{dig}"),
     params:
@@ -35,6 +35,8 @@ def features_needed(ds):
     out = []
     if "audiofuse" in config["papers"] and ds in (AF["train_dataset"], AF["transfer_dataset"]):
         out.append(layout.features_dir(config, ds, AF["features"]))
+    if "koike" in config["papers"] and ds == config["koike"]["train_dataset"]:
+        out.append(layout.paper_features_dir(config, "koike"))
     return out
 
 

@@ -3,7 +3,9 @@
 
 
 def af_seed_files(name):
-    """Per-variant lists of one result file over seeds, keyed e.g. metrics_<variant>."""
+    """Per-variant lists of one AudioFuse result file over seeds, keyed e.g. metrics_<variant>."""
+    if "audiofuse" not in PAPERS:
+        return {}
     return {
         f"{name}_{v}": [cross_stage(f"{layout.result_dir(config, v, s)}/{name}.{'json' if name == 'metrics' else 'csv'}")
                         for s in AF["seeds"]]
@@ -11,13 +13,35 @@ def af_seed_files(name):
     }
 
 
+def kk_seed_files(name):
+    """Per-variant lists of one Koike run file over seeds, keyed e.g. koike_summary_<variant>."""
+    if "koike" not in PAPERS:
+        return {}
+    return {
+        f"koike_{name.split('.')[0]}_{v}": [cross_stage(f"{layout.run_dir(config, 'koike', v, s)}/{name}")
+                                            for s in KK["seeds"]]
+        for v in layout.table_variants(config, "koike")
+    }
+
+
+def paper_datasets():
+    out = []
+    if "audiofuse" in PAPERS:
+        out += [AF["train_dataset"], AF["transfer_dataset"]]
+    if "koike" in PAPERS:
+        out.append(KK["train_dataset"])
+    return list(dict.fromkeys(out))
+
+
 def tables_input(w):
-    af_data = [AF["train_dataset"], AF["transfer_dataset"]]
+    data = paper_datasets()
     return {
         **af_seed_files("metrics"),
         **af_seed_files("predictions"),
-        **{f"raw_{ds}": cross_stage(layout.raw_dir(config, ds)) for ds in af_data},
-        **{f"manifest_{ds}": cross_stage(layout.manifest_path(config, ds)) for ds in af_data},
+        **kk_seed_files("train_summary.json"),
+        **kk_seed_files("predictions.csv"),
+        **{f"raw_{ds}": cross_stage(layout.raw_dir(config, ds)) for ds in data},
+        **{f"manifest_{ds}": cross_stage(layout.manifest_path(config, ds)) for ds in data},
         "base_params": "params.yaml",
     }
 
@@ -26,23 +50,43 @@ def data_kind(datasets):
     return "synthetic" if any(config["datasets"][d]["source"] == "synthetic" for d in datasets) else "real"
 
 
+def paper_table_params():
+    """The exact parameter slice each enabled paper's tables read."""
+    out = {}
+    if "audiofuse" in PAPERS:
+        out["audiofuse"] = {
+            "seeds": AF["seeds"],
+            "tables": AF["tables"],
+            "variants": AF_TABLE_VARIANTS,
+            "model_cfgs": {v: model_config(AF, v) for v in AF_TABLE_VARIANTS},
+            "bootstrap": AF["evaluation"]["bootstrap"],
+            "datasets": [AF["train_dataset"], AF["transfer_dataset"]],
+            "data": data_kind([AF["train_dataset"], AF["transfer_dataset"]]),
+        }
+    if "koike" in PAPERS:
+        out["koike"] = {
+            "seeds": KK["seeds"],
+            "tables": KK["tables"],
+            "variants": layout.table_variants(config, "koike"),
+            "models": {m: spec["inputs"] for m, spec in KK["models"].items()},
+            "bootstrap": KK["bootstrap"],
+            "datasets": [KK["train_dataset"]],
+            "data": data_kind([KK["train_dataset"]]),
+        }
+    return out
+
+
 rule tables:
     input:
         unpack(tables_input),
-        code=src_files("reporting/tables", "reporting/audiofuse", "reporting/provenance"),
+        code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/provenance"),
         paper_values="src/auscult/reporting/paper_values.yaml",
     output:
         tables=directory("reports/tables"),
         metrics="reports/metrics.json",
     params:
         budget=config["budget"],
-        seeds=AF["seeds"],
-        tables=AF["tables"],
-        variants=AF_TABLE_VARIANTS,
-        model_cfgs={v: model_config(AF, v) for v in AF_TABLE_VARIANTS},
-        bootstrap=AF["evaluation"]["bootstrap"],
-        datasets=[AF["train_dataset"], AF["transfer_dataset"]],
-        data=data_kind([AF["train_dataset"], AF["transfer_dataset"]]),
+        papers=paper_table_params(),
     log:
         "reports/logs/tables.log",
     script:
@@ -57,7 +101,7 @@ rule figures:
     output:
         directory("reports/figures"),
     params:
-        t1_variants=AF["tables"]["t1_physionet"],
+        t1_variants=AF["tables"]["t1_physionet"] if "audiofuse" in PAPERS else [],
     log:
         "reports/logs/figures.log",
     script:

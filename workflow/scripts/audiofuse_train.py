@@ -1,7 +1,7 @@
 """Rule `audiofuse_train`: train one (variant, seed) from cached features.
 
 Imports only torch/numpy/pandas/scikit-learn (through auscult), so it runs on a GPU
-machine without the audio stack. Resumes from checkpoints/last.pt after an interruption.
+machine without the audio stack. Resumes from its .checkpoints/ folder after an interruption.
 """
 
 from pathlib import Path
@@ -17,6 +17,7 @@ summary = run_training(
     out_dir=Path(smk.output.model).parent,
     seed=int(smk.wildcards.seed),
     threads=smk.threads,
+    checkpoint_dir=smk.params.checkpoint_dir,
 )
 log.info("trained %s seed %s: best epoch %s", smk.wildcards.variant, smk.wildcards.seed,
          summary.get("best_epoch"))

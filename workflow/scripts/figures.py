@@ -12,6 +12,15 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = runlog.setup(runlog.job_log(smk))
 out = Path(smk.output[0])
 tables = Path(smk.input.tables)
+out.mkdir(parents=True, exist_ok=True)
+if (tables / "koike_t4_uar.csv").exists():
+    t4 = pd.read_csv(tables / "koike_t4_uar.csv")
+    figures.model_comparison_plot(
+        t4, out / "koike_t4_uar.png",
+        title=f"Koike T4 test UAR by model and input ({t4['data'].iloc[0]} data, {t4['budget'].iloc[0]} budget)")
+if not smk.params.t1_variants:
+    log.info("figures written to %s", out)
+    raise SystemExit(0)
 t1 = pd.read_csv(tables / "audiofuse_t1_physionet.csv")
 t2 = pd.read_csv(tables / "audiofuse_t2_pascal.csv")
 t3 = pd.read_csv(tables / "audiofuse_t3_vit_ablation.csv")

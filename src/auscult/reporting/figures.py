@@ -98,6 +98,34 @@ def domain_shift_plot(t1: pd.DataFrame, t2: pd.DataFrame, out: str | Path, *, ti
     plt.close(fig)
 
 
+def model_comparison_plot(t4: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
+    """Koike T4: grouped bars of test UAR per model and input (mean ± std over seeds), the
+    paper's values as hollow markers; hatched bars started from scratch weights."""
+    plt = _plt()
+    uar = t4[t4["metric"] == "uar_%"]
+    rows = list(dict.fromkeys(uar["row"]))
+    inputs = list(dict.fromkeys(uar["protocol"]))
+    width = 0.8 / max(len(inputs), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 4))
+    for j, inp in enumerate(inputs):
+        d = uar[uar["protocol"] == inp].set_index("row")
+        xs = [i + (j - (len(inputs) - 1) / 2) * width for i, r in enumerate(rows) if r in d.index]
+        present = [r for r in rows if r in d.index]
+        bars = ax.bar(xs, d.loc[present, "mean"], width, yerr=d.loc[present, "std"], capsize=2,
+                      color=f"C{j}", label=f"{inp} (this pipeline)")
+        for bar, r in zip(bars, present, strict=True):
+            if str(d.loc[r, "weights"]) != "pretrained":
+                bar.set_hatch("//")
+        paper = d.loc[present, "paper"]
+        ax.plot([x for x, v in zip(xs, paper, strict=True) if pd.notna(v)], [v for v in paper if pd.notna(v)],
+                "o", mfc="none", color="k", label=f"{inp} (paper)" if j == 0 else None)
+    ax.axhline(50, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(range(len(rows)), rows, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="test UAR (%)", ylim=(0, 100), title=title)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.text(0.01, -0.02, "hatched: trained from scratch (no pretrained weights)", fontsize=7)
+
+
 def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, labels: Mapping[str, str] | None = None,
                      class_names: Sequence[str] = ("normal", "crackle", "wheeze", "both"), title: str = "") -> None:
     """One panel per variant: a row-normalised confusion matrix (true rows, predicted columns),

@@ -43,7 +43,7 @@ class Cell:
     values: Sequence[float]
     paper: float | None = None
     ci: tuple[float, float] | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # per-cell context (e.g. weights), overrides the table's
 
     def as_record(self, context: Mapping) -> dict:
         vals = np.asarray([v for v in self.values if v is not None and not math.isnan(v)], float)
@@ -54,7 +54,7 @@ class Cell:
             "table": self.table, "row": self.row, "variant": self.variant, "metric": self.metric,
             "protocol": self.protocol, "mean": mean, "std": std, "n_seeds": len(vals),
             "ci_low": self.ci[0] if self.ci else None, "ci_high": self.ci[1] if self.ci else None,
-            "paper": self.paper, "delta": delta, **context,
+            "paper": self.paper, "delta": delta, **context, **self.extra,
         }
 
 
@@ -73,12 +73,14 @@ def _fmt(x, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
-def _cell_text(r: pd.Series, digits: int) -> str:
+def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False) -> str:
     text = _fmt(r["mean"], digits)
     if r["n_seeds"] > 1 and r["std"]:
         text += f" ± {_fmt(r['std'], digits)}"
     if pd.notna(r["ci_low"]):
         text += f" [{_fmt(r['ci_low'], digits)}, {_fmt(r['ci_high'], digits)}]"
+    if mark_weights:
+        text += f" ({r['weights']})"
     return text
 
 
@@ -89,6 +91,7 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
     for m in metrics:
         header += [m, f"{m}: paper (Δ)"]
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    mixed = df["weights"].nunique() > 1  # then every cell says which weights it started from
     for (row, protocol), g in df.groupby(["row", "protocol"], sort=False):
         cells = [str(row), str(protocol)]
         for m in metrics:
@@ -98,7 +101,7 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
                 continue
             r = r.iloc[0]
             digits = 1 if m.startswith("rel_change") else (0 if m == "params" else 4)
-            cells.append(_cell_text(r, digits))
+            cells.append(_cell_text(r, digits, mark_weights=mixed and m != "params"))
             if pd.notna(r["paper"]):
                 cells.append(f"{_fmt(r['paper'], digits)} ({'+' if r['delta'] >= 0 else '−'}"
                              f"{_fmt(abs(r['delta']), digits)})")
@@ -106,7 +109,9 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
                 cells.append("–")
         lines.append("| " + " | ".join(cells) + " |")
     first = df.iloc[0]
-    lines += ["", f"**data = {first['data']}, weights = {first['weights']}, budget = {first['budget']}**, "
+    weights = ", ".join(f"{w} ({n} cells)" for w, n in df["weights"].value_counts().items()) if mixed \
+        else first["weights"]
+    lines += ["", f"**data = {first['data']}, weights = {weights}, budget = {first['budget']}**, "
               f"mean ± std over {int(df['n_seeds'].max())} seed(s); [95 % bootstrap CI of the seed mean "
               "over test recordings] where shown.", ""]
     lines += [f"- {n}" for n in notes]

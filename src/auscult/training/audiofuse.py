@@ -8,6 +8,7 @@ seen before evaluation. Only torch/numpy/pandas/scikit-learn are imported.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -43,8 +44,12 @@ def run_training(
     threads: int = 1,
     device: str | None = None,
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict:
-    """Train one variant for one seed; write model.pt, history.csv, train_summary.json."""
+    """Train one variant for one seed; write model.pt, history.csv, train_summary.json.
+
+    ``checkpoint_dir`` (default ``out_dir/checkpoints``) holds the resumable state while the
+    run is unfinished; it is removed once the final artifacts are written."""
     import torch
 
     from auscult.models import build_model, count_trainable
@@ -78,8 +83,11 @@ def run_training(
         seed=seed,
         device=device,
         progress=progress,
+        checkpoint_dir=checkpoint_dir,
     )
     summary = dict(summary, seed=seed, n_params=count_trainable(model), threads=int(threads),
                    n_test=len(parts["test"]))
     write_json(out_dir / "train_summary.json", summary)
+    if checkpoint_dir is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary

@@ -8,19 +8,23 @@ Training config (every key required; unknown keys are rejected)::
     batch_size: 32
     max_epochs: 100
     patience: 15                 # early stopping: epochs without improvement of the monitor
-    monitor: val_auc             # val_auc (higher is better) | val_loss (lower is better)
+    monitor: val_auc             # val_auc | val_uar (higher is better) | val_loss (lower)
     lr_plateau: {factor: 0.5, patience: 10, min_lr: 1.0e-6}
-    class_balance: pos_weight    # pos_weight (BCE pos_weight = n_neg / n_pos) | none
+    class_balance: pos_weight    # pos_weight (BCE pos_weight = n_neg / n_pos)
+                                 # | sampler (each epoch draws n_train indices with
+                                 #   replacement, both classes equally likely) | none
     amp: true                    # fp16 autocast + GradScaler on CUDA; ignored on CPU
     trainable: all               # all | head (freeze model.backbone, keep it in eval mode)
 
 "Improvement" is strict for both early stopping and ReduceLROnPlateau (threshold 0, so a
 tie keeps the earlier best epoch). The validation loss uses the same pos_weight as the
-training loss; the validation AUC is computed from logits (no sigmoid saturation ties).
+training loss; the validation AUC is computed from logits (no sigmoid saturation ties);
+the validation UAR (mean of the two recalls) thresholds the logits at 0 (probability 0.5).
 
-Outputs in ``out_dir``: ``history.csv``, ``model.pt`` (best state_dict), ``train_summary.json``
-and ``checkpoints/last.pt`` (written after every epoch; a later call resumes from it and
-produces bit-identical results on CPU).
+Outputs in ``out_dir``: ``history.csv``, ``model.pt`` (best state_dict), ``train_summary.json``.
+``checkpoint_dir/last.pt`` (default ``out_dir/checkpoints``) is written after every epoch; a
+later call resumes from it and produces bit-identical results on CPU. Workflows keep it
+outside the versioned run folder, so that folder holds only final artifacts.
 """
 
 from __future__ import annotations
@@ -51,10 +55,10 @@ TRAIN_KEYS = {
 }
 PLATEAU_KEYS = {"factor", "patience", "min_lr"}
 OPTIMIZERS = ("adamw", "adam")
-MONITORS = ("val_auc", "val_loss")
-CLASS_BALANCE = ("pos_weight", "none")
+MONITORS = ("val_auc", "val_uar", "val_loss")
+CLASS_BALANCE = ("pos_weight", "sampler", "none")
 TRAINABLE = ("all", "head")
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "lr", "seconds"]
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "val_uar", "lr", "seconds"]
 CHECKPOINT_FORMAT = 1
 
 
@@ -174,6 +178,15 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+def _uar(y: np.ndarray, logits: np.ndarray) -> float:
+    """Unweighted average recall at logit 0; NaN unless both classes are present."""
+    pred = logits > 0
+    pos, neg = y == 1, y == 0
+    if not pos.any() or not neg.any():
+        return float("nan")
+    return float((pred[pos].mean() + (~pred[neg]).mean()) / 2)
+
+
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -193,6 +206,7 @@ def train_binary(
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
     deterministic: bool | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict:
     """Train ``model`` (raw-logit output, shape (B,)) with BCE; see the module docstring.
 
@@ -204,15 +218,15 @@ def train_binary(
     validate_train_cfg(cfg)
     cfg = copy.deepcopy(dict(cfg))
     out_dir = Path(out_dir)
-    ckpt_path = out_dir / "checkpoints" / "last.pt"
+    ckpt_path = Path(checkpoint_dir if checkpoint_dir is not None else out_dir / "checkpoints") / "last.pt"
     inputs = _model_inputs(model)
     yt = _check_data("train", train, y_train, inputs)
     yv = _check_data("val", val, y_val, inputs)
     n_train, n_val = len(yt), len(yv)
     n_pos = int(yt.sum())
     n_neg = n_train - n_pos
-    if cfg["monitor"] == "val_auc" and len(np.unique(yv)) < 2:
-        raise ValueError("monitor 'val_auc' needs both classes in the validation set")
+    if cfg["monitor"] in ("val_auc", "val_uar") and len(np.unique(yv)) < 2:
+        raise ValueError(f"monitor {cfg['monitor']!r} needs both classes in the validation set")
     if cfg["class_balance"] == "pos_weight":
         if n_pos == 0 or n_neg == 0:
             raise ValueError(f"class_balance 'pos_weight' needs both classes in the training set "
@@ -220,6 +234,12 @@ def train_binary(
         pos_weight = n_neg / n_pos
     else:
         pos_weight = 1.0
+    if cfg["class_balance"] == "sampler" and (n_pos == 0 or n_neg == 0):
+        raise ValueError(f"class_balance 'sampler' needs both classes in the training set "
+                         f"(n_pos={n_pos}, n_neg={n_neg})")
+    # Per-example draw weights for the balanced sampler: each class gets half the mass.
+    draw_w = (torch.from_numpy(np.where(yt == 1, 0.5 / max(n_pos, 1), 0.5 / max(n_neg, 1)))
+              if cfg["class_balance"] == "sampler" else None)
 
     dev = torch.device(device)
     use_amp = bool(cfg["amp"]) and dev.type == "cuda"
@@ -238,7 +258,7 @@ def train_binary(
         raise ValueError("the model has no trainable parameters")
     opt_cls = torch.optim.AdamW if cfg["optimizer"] == "adamw" else torch.optim.Adam
     optimizer = opt_cls(params, lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    maximize = cfg["monitor"] == "val_auc"
+    maximize = cfg["monitor"] != "val_loss"
     plateau = cfg["lr_plateau"]
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if maximize else "min", factor=float(plateau["factor"]),
@@ -291,7 +311,10 @@ def train_binary(
         if head_only:
             model.backbone.eval()  # BN statistics and dropout of the frozen part stay fixed
         lr = float(optimizer.param_groups[0]["lr"])
-        perm = torch.randperm(n_train, generator=gen).numpy()
+        if draw_w is None:
+            perm = torch.randperm(n_train, generator=gen).numpy()
+        else:  # classes sampled equally: n_train draws with replacement
+            perm = torch.multinomial(draw_w, n_train, replacement=True, generator=gen).numpy()
         loss_sum = 0.0
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch",
                    leave=False, disable=None if progress else True)
@@ -320,7 +343,8 @@ def train_binary(
         val_loss = float(criterion(torch.from_numpy(val_logits).float().to(dev),
                                    torch.from_numpy(yv).to(dev)))
         val_auc = roc_auc(yv, val_logits) if len(np.unique(yv)) == 2 else float("nan")
-        current = val_auc if maximize else val_loss
+        val_uar = _uar(yv, val_logits)
+        current = {"val_auc": val_auc, "val_uar": val_uar, "val_loss": val_loss}[cfg["monitor"]]
         best = st["best_value"]
         improved = math.isfinite(current) and (
             best is None or (current > best if maximize else current < best)
@@ -334,7 +358,7 @@ def train_binary(
         scheduler.step(current)
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "val_auc": val_auc, "lr": lr, "seconds": seconds}
+               "val_auc": val_auc, "val_uar": val_uar, "lr": lr, "seconds": seconds}
         st["history"].append(row)
         st["epoch"] = epoch
         st["train_seconds"] += t_train
@@ -365,6 +389,7 @@ def train_binary(
         "best_epoch": st["best_epoch"],
         "best_val_auc": best_row["val_auc"],
         "best_val_loss": best_row["val_loss"],
+        "best_val_uar": best_row["val_uar"],
         "monitor": cfg["monitor"],
         "best_monitor_value": st["best_value"],
         "epochs_run": st["epoch"],
@@ -373,6 +398,7 @@ def train_binary(
         "n_val": n_val,
         "n_pos_train": n_pos,
         "pos_weight": pos_weight,
+        "class_balance": cfg["class_balance"],
         "trainable": cfg["trainable"],
         "n_trainable_params": sum(p.numel() for p in params),
         "seed": int(seed),

@@ -1,0 +1,136 @@
+"""Koike et al. tables T4 (UAR) and T5 (specificity, sensitivity, F1) from per-seed runs.
+
+Called by the `tables` rule (workflow/rules/report.smk). Each cell is the mean ± std over
+seeds of a metric computed here from ``runs/koike/<model>/<input>/<digest>/seed<k>/
+predictions.csv`` (test part, probability >= 0.5 = abnormal; written by rule `koike_train`,
+auscult.training.koike.run_training), with a bootstrap CI over the test recordings. The
+``weights`` column of every cell says whether its runs started from pretrained weights or
+from scratch (a scratch cell whose runs asked for pretrained weights could not reach them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from auscult.evaluation.metrics import binary_metrics, bootstrap_ci
+from auscult.reporting.tables import Cell, load_json
+
+T4, T5 = "koike_t4_uar", "koike_t5_spec_sens_f1"
+THRESHOLD = 0.5  # classes are sampled equally in training, so 0.5 is the natural cut
+INPUT_LABELS = {"logmel": "log-mel", "linear": "spectrogram"}
+# metric key in auscult.evaluation.metrics -> column name in the tables
+T5_METRICS = {"specificity": "spec", "sensitivity": "sens", "f1": "f1"}
+
+
+class KoikeRuns:
+    """All seeds of one Koike variant: training summaries and test predictions."""
+
+    def __init__(self, summaries: Sequence[str], predictions: Sequence[str]):
+        self.summaries = [load_json(p) for p in summaries]
+        preds = [pd.read_csv(p, dtype={"record_id": str}) for p in predictions]
+        self.test = [d[d["part"] == "test"].sort_values("record_id").reset_index(drop=True) for d in preds]
+        self.metrics = [binary_metrics(d["label"], d["score"], THRESHOLD) for d in self.test]
+
+    def values(self, metric: str) -> list[float]:
+        return [float(m[metric]) for m in self.metrics]
+
+    def weights(self) -> str:
+        """'pretrained' or 'scratch' when all seeds agree, else 'mixed: ...'."""
+        kinds = sorted({s["weights"] for s in self.summaries})
+        return kinds[0] if len(kinds) == 1 else "mixed: " + "/".join(kinds)
+
+    def ci(self, metric: str, boot: Mapping) -> tuple[float, float] | None:
+        ids = self.test[0]["record_id"].to_numpy()
+        if any(not np.array_equal(d["record_id"].to_numpy(), ids) for d in self.test):
+            return None
+        lo, hi = bootstrap_ci(metric, self.test[0]["label"].to_numpy(), [d["score"].to_numpy() for d in self.test],
+                              n_boot=boot["n_boot"], seed=boot["seed"], alpha=boot["alpha"], threshold=THRESHOLD)
+        return float(lo), float(hi)
+
+
+def _paper(paper: Mapping, table: str, model: str, key: str) -> float | None:
+    return paper.get(table, {}).get("rows", {}).get(model, {}).get(key)
+
+
+def _label(paper: Mapping, model: str) -> str:
+    return paper.get(T4, {}).get("rows", {}).get(model, {}).get("label", model)
+
+
+def t4_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]], rows: Sequence[str],
+             paper: Mapping, boot: Mapping) -> list[Cell]:
+    """Rows: models; per input the UAR (%), plus the trainable parameter count."""
+    cells = []
+    for model in rows:
+        label = _label(paper, model)
+        variants = [f"{model}_{inp}" for inp in models[model]]
+        first = runs[variants[0]]
+        cells.append(Cell(T4, label, variants[0], "params_M", "trainable, PyTorch count (millions)",
+                          [s["n_params"] / 1e6 for s in first.summaries],
+                          paper=_paper(paper, T4, model, "params_M"), extra={"weights": first.weights()}))
+        for inp in models[model]:
+            r = runs[f"{model}_{inp}"]
+            ci = r.ci("uar", boot)
+            cells.append(Cell(T4, label, f"{model}_{inp}", "uar_%", INPUT_LABELS[inp],
+                              [100 * v for v in r.values("uar")],
+                              paper=_paper(paper, T4, model, f"uar_{inp}"),
+                              ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()}))
+    return cells
+
+
+def t5_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]], rows: Sequence[str],
+             paper: Mapping, boot: Mapping) -> list[Cell]:
+    """Rows: models; per input specificity, sensitivity and F1 (abnormal), in %."""
+    cells = []
+    for model in rows:
+        label = _label(paper, model)
+        for inp in models[model]:
+            r = runs[f"{model}_{inp}"]
+            for metric, col in T5_METRICS.items():
+                ci = r.ci(metric, boot)
+                cells.append(Cell(T5, label, f"{model}_{inp}", f"{col}_%", INPUT_LABELS[inp],
+                                  [100 * v for v in r.values(metric)],
+                                  paper=_paper(paper, T5, model, f"{col}_{inp}"),
+                                  ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()}))
+    return cells
+
+
+def build_tables(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]],
+                 tables_cfg: Mapping[str, Sequence[str]], paper: Mapping, boot: Mapping) -> dict[str, list[Cell]]:
+    """``models``: model -> the inputs it was trained on (params ``koike.models.<m>.inputs``)."""
+    return {
+        T4: t4_cells(runs, models, tables_cfg["t4_uar"], paper, boot),
+        T5: t5_cells(runs, models, tables_cfg["t5_spec_sens_f1"], paper, boot),
+    }
+
+
+def split_note(runs: Mapping[str, KoikeRuns]) -> str:
+    s = next(iter(runs.values())).summaries[0]
+    return (f"Stratified 3:1:1 split of the PhysioNet 2016 training recordings (seeded, recorded in "
+            f"split.csv of every run): {s['n_train']} train / {s['n_dev']} dev / {s['n_test']} test used "
+            f"here; abnormal fraction of the test part {s['test_abnormal_fraction']:.3f}.")
+
+
+NOTES = {
+    T4: [
+        "UAR = mean of sensitivity and specificity on the test part, abnormal when the model's "
+        "probability >= 0.5 (classes are sampled equally in training). The checkpoint is the epoch "
+        "with the best dev UAR; the test part is scored once, after selection.",
+        "params_M: trainable parameters of the model built here (one-channel first conv, binary "
+        "head). The paper's column is the ImageNet/AudioSet network without its classifier, with "
+        "the RGB first conv, truncated to 0.1 M (CNN14 includes its 527-way AudioSet layer); see "
+        "auscult.models.imagenet and auscult.models.cnn14 for the exact reconciliation.",
+        "weights: 'pretrained' = canonical checkpoint (torchvision V1 / WSL / PANNs Zenodo) loaded; "
+        "'scratch' = random initialisation, either asked for (params weights: scratch) or because no "
+        "checkpoint could be found or downloaded (train_summary.json of each run gives the reason). "
+        "Scratch numbers are not comparable with the paper's pretrained ones.",
+        "CNN14 reads the 2 kHz waveform through its own STFT/mel layers (window 400, hop 400, 64 "
+        "mel bins up to 1 kHz); the paper has no spectrogram result for it.",
+    ],
+    T5: [
+        "Specificity, sensitivity (recall of abnormal) and F1 of the abnormal class on the test part, "
+        "at probability 0.5; same runs as T4.",
+    ],
+}

@@ -1,0 +1,56 @@
+# P2 Koike et al. 2020: one training job per (model, input, seed) on the stratified 3:1:1
+# split of PhysioNet 2016. A job selects its checkpoint on the dev part and then scores dev
+# and test (predictions.csv); the tables compute UAR/spec/sens/F1 from those scores.
+# DVC stage `koike_train@<model>` runs these rules for both inputs of one model.
+
+KK = config["koike"]
+KK_VARIANTS = layout.variants(config, "koike")
+
+
+def kk_variant(w):
+    return f"{w.model}_{w.inp}"
+
+
+def kk_features(w=None):
+    return cross_stage(layout.paper_features_dir(config, "koike"))
+
+
+rule koike_train:
+    input:
+        features=kk_features,
+        code=src_files("models/cnn14", "models/imagenet", "models/weights", "training/loop",
+                       "training/koike", "splits", "features/store"),
+    output:
+        model="runs/koike/{model}/{inp}/{dig}/seed{seed}/model.pt",
+        history="runs/koike/{model}/{inp}/{dig}/seed{seed}/history.csv",
+        split="runs/koike/{model}/{inp}/{dig}/seed{seed}/split.csv",
+        predictions="runs/koike/{model}/{inp}/{dig}/seed{seed}/predictions.csv",
+        summary="runs/koike/{model}/{inp}/{dig}/seed{seed}/train_summary.json",
+    params:
+        train=lambda w: layout.train_slice(config, "koike", kk_variant(w)),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),
+    threads: 2
+    log:
+        "runs/koike/{model}/logs/{inp}-{dig}-seed{seed}.log",
+    benchmark:
+        "runs/koike/{model}/benchmarks/{inp}-{dig}-seed{seed}.tsv"
+    resources:
+        mem_mb=16000,
+        runtime=480,
+        gpu=GPUS_PER_TRAINING_JOB,
+    script:
+        "../scripts/koike_train.py"
+
+
+def kk_runs(model, name="model.pt"):
+    return [f"{layout.run_dir(config, 'koike', f'{model}_{inp}', s)}/{name}"
+            for inp in KK["models"][model]["inputs"] for s in KK["seeds"]]
+
+
+for _m in KK["models"]:
+
+    rule:
+        name:
+            f"koike_train_{_m}"
+        input:
+            kk_runs(_m, "predictions.csv"),
