@@ -270,7 +270,7 @@ def test_acquire_from_corrupt_mirror_leaves_no_dest(fake_mirror, tmp_path):
 
 
 def test_acquire_unknown_dataset_or_missing_mirror_folder(fake_mirror, tmp_path):
-    with pytest.raises(ValueError, match="known datasets: pascal, physionet2016"):
+    with pytest.raises(ValueError, match="known datasets: icbhi2017, pascal, physionet2016"):
         acquire("nope", tmp_path / "x", mirror=fake_mirror)
     with pytest.raises(MissingFileError, match="no folder for 'physionet2016'"):
         acquire("physionet2016", tmp_path / "x", mirror=fake_mirror)

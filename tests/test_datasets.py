@@ -23,11 +23,11 @@ from auscult.datasets.acquire import read_sha256sums
 
 
 def test_registry():
-    assert set(DATASETS) == {"physionet2016", "pascal"}
+    assert set(DATASETS) == {"physionet2016", "pascal", "icbhi2017"}
     assert get_dataset("pascal") is pascal
     for name, module in DATASETS.items():
         assert module.NAME == name and callable(module.build_manifest) and module.SOURCES
-    with pytest.raises(ValueError, match="unknown dataset 'icbhi'.*pascal, physionet2016"):
+    with pytest.raises(ValueError, match="unknown dataset 'icbhi'.*icbhi2017, pascal, physionet2016"):
         get_dataset("icbhi")
 
 

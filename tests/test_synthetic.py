@@ -112,8 +112,10 @@ def test_bad_arguments(tmp_path):
         synthetic.write_physionet2016(tmp_path / "p", n_records=10, seed=0, n_test=9)
     with pytest.raises(ValueError, match="audio_format"):
         synthetic.write_pascal(tmp_path / "q", n_records=10, seed=0, audio_format="mp3")
-    with pytest.raises(ValueError, match="no synthetic writer for dataset 'icbhi2017'"):
-        synthetic.write_dataset("icbhi2017", tmp_path / "r")
+    with pytest.raises(ValueError, match="no synthetic writer for dataset 'nope'"):
+        synthetic.write_dataset("nope", tmp_path / "r")
+    with pytest.raises(ValueError, match="n_patients"):
+        synthetic.write_dataset("icbhi2017", tmp_path / "r", n_patients=2, seed=0)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -107,7 +107,7 @@ def test_registry_matches_torchvision_metadata():
     assert wsl.url.endswith("ig_resnext101_32x8-c38310e5.pth") and wsl.license == "CC-BY-NC-4.0"
     from auscult.models.imagenet import NAMES
 
-    assert set(W.WEIGHTS) == set(NAMES) | {"cnn14"}
+    assert set(W.WEIGHTS) == set(NAMES) | {"cnn14", "ast_audioset", "ast_audioset_config"}
 
 
 # --------------------------------------------------------------------------- resolve

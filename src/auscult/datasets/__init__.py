@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import pascal, physionet2016
+from . import icbhi2017, pascal, physionet2016
 from .manifest import MANIFEST_COLUMNS, ManifestError
 
 DATASETS: dict[str, ModuleType] = {
     physionet2016.NAME: physionet2016,
     pascal.NAME: pascal,
+    icbhi2017.NAME: icbhi2017,
 }
 
 __all__ = ["DATASETS", "MANIFEST_COLUMNS", "ManifestError", "get_dataset"]

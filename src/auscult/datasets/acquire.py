@@ -402,7 +402,10 @@ def acquire(
                     sha256=spec.get("sha256"),
                     progress=progress,
                 )
-                _extract(archive, tmp / spec.get("extract_to", "."), spec.get("strip_prefix", ""))
+                if spec.get("extract", True):
+                    _extract(archive, tmp / spec.get("extract_to", "."), spec.get("strip_prefix", ""))
+                else:  # a plain file (e.g. ICBHI's split list), not an archive
+                    _link_or_copy(archive, tmp / spec.get("extract_to", ".") / spec["archive_name"])
             if not (tmp / "SHA256SUMS").is_file():
                 write_sha256sums(tmp)
             source, origin = "url", [spec["url"] for spec in module.SOURCES]

@@ -72,8 +72,13 @@ def audio_columns(root: Path, audio: Path, *, where: str, hash_audio: bool) -> d
     }
 
 
-def to_frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows -> manifest DataFrame with the standard columns, dtypes and order."""
-    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    df = df.astype(_DTYPES)
+def to_frame(rows: list[dict], extra: dict[str, str] | None = None) -> pd.DataFrame:
+    """Rows -> manifest DataFrame with the standard columns, dtypes and order.
+
+    ``extra`` maps additional column names to dtypes (e.g. the per-cycle columns of ICBHI);
+    they follow the standard columns in the given order.
+    """
+    extra = dict(extra or {})
+    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS + list(extra))
+    df = df.astype({**_DTYPES, **extra})
     return df.sort_values("record_id", kind="stable").reset_index(drop=True)

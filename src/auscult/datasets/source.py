@@ -14,11 +14,21 @@ from auscult.atomic import atomic_dir, write_json
 from auscult.datasets import acquire as acq
 from auscult.datasets import synthetic
 
+MISSING_AUDIO = ("error", "synthesise")
+
 
 def acquire_or_synthesise(name: str, dest: str | Path, params: dict, *, progress: bool = True) -> Path:
     dest = Path(dest)
     if params["source"] == "canonical":
-        return acq.acquire(name, dest, progress=progress)
+        acq.acquire(name, dest, progress=progress)
+        # Only datasets whose parameter slice has the key (ICBHI 2017) can be filled.
+        if "missing_audio" in params:
+            if params["missing_audio"] not in MISSING_AUDIO:
+                raise ValueError(f"datasets.{name}.missing_audio: must be one of {list(MISSING_AUDIO)}, "
+                                 f"got {params['missing_audio']!r}")
+            if params["missing_audio"] == "synthesise":
+                fill_missing_audio(name, dest, params["synthetic"])
+        return dest
     if params["source"] != "synthetic":
         raise ValueError(f"datasets.{name}.source: unknown source {params['source']!r}")
     with atomic_dir(dest) as tmp:
@@ -29,6 +39,25 @@ def acquire_or_synthesise(name: str, dest: str | Path, params: dict, *, progress
                                            "origin": f"auscult.datasets.synthetic {params['synthetic']}",
                                            "n_files": n, "sha256sums_sha256": sums})
     return dest
+
+
+def fill_missing_audio(name: str, dest: Path, fill_params: dict) -> dict:
+    """Write synthetic audio for the recordings of an acquired ``dest`` that have none, and
+    record it in ``ACQUIRED.json`` (``synthesised_audio``); idempotent."""
+    import json
+
+    from auscult.datasets import synthetic_icbhi
+
+    if name != "icbhi2017":
+        raise ValueError(f"datasets.{name}: missing_audio: synthesise is only supported for icbhi2017")
+    summary = synthetic_icbhi.fill_missing_audio(dest, **fill_params)
+    marker = dest / acq.ACQUIRED_FILE
+    record = json.loads(marker.read_text())
+    record.update(synthesised_audio=dict(summary or {}, params=fill_params,
+                                         list=synthetic_icbhi.SYNTHESISED_FILE),
+                  sha256sums_sha256=_sha(dest / "SHA256SUMS"))
+    write_json(marker, record)
+    return summary
 
 
 def _sha(path: Path) -> str:

@@ -306,9 +306,17 @@ def write_pascal(
 
 # --------------------------------------------------------------------------- dispatch
 
+def write_icbhi2017(root: Path, **kwargs) -> None:
+    """The ICBHI 2017 demo database (:func:`auscult.datasets.synthetic_icbhi.write_icbhi2017`)."""
+    from .synthetic_icbhi import write_icbhi2017 as write
+
+    write(root, **kwargs)
+
+
 WRITERS: dict[str, Callable[..., None]] = {
     "physionet2016": write_physionet2016,
     "pascal": write_pascal,
+    "icbhi2017": write_icbhi2017,
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from torch import nn
 
+from .ast import build_ast
 from .audiofuse import AudioFuse, build_audiofuse
 from .cnn14 import build_cnn14
 from .imagenet import build_imagenet
@@ -34,6 +35,8 @@ def register_model(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
 # Koike et al. 2020 (paper P2) models.
 register_model("cnn14")(build_cnn14)
 register_model("imagenet")(build_imagenet)
+# AST + SAM on ICBHI (paper P3).
+register_model("ast")(build_ast)
 
 
 def available_models() -> list[str]:

@@ -105,7 +105,7 @@ class WeightSpec:
     sha256: str | None = None  # full hex digest, where one is published
     hash_prefix: str | None = None  # torch.hub naming convention: name-<sha256 prefix>.ext
     min_bytes: int = 0
-    layout: str = "torchvision"  # 'torchvision' (plain state_dict) | 'panns' ({'model': sd})
+    layout: str = "torchvision"  # 'torchvision' (plain sd) | 'panns' ({'model': sd}) | 'safetensors' | 'json'
     pickle_fallback: bool = False  # allow weights_only=False for this trusted file
     origin: str = ""
     license: str = ""
@@ -157,6 +157,28 @@ WEIGHTS: dict[str, WeightSpec] = {
         origin="facebookresearch/WSL-Images resnext101_32x8d_wsl (IG-940M, IN-1k fine-tune) "
                "= timm resnext101_32x8d.fb_wsl_ig1b_ft_in1k",
         license="CC-BY-NC-4.0",
+    ),
+    # AST (paper P3): the Hugging Face checkpoint, kept in its hub layout (a folder with
+    # config.json + model.safetensors) under the weights folder. No published sha256; the
+    # size check refuses a truncated file (86.6 M float32 parameters).
+    "ast_audioset": WeightSpec(
+        name="ast_audioset",
+        file_name="MIT/ast-finetuned-audioset-10-10-0.4593/model.safetensors",
+        url="https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/main/model.safetensors",
+        min_bytes=300_000_000,
+        layout="safetensors",
+        origin="AST (Gong et al. 2021) audioset_10_10_0.4593, converted by Hugging Face "
+               "(ASTForAudioClassification, MIT/ast-finetuned-audioset-10-10-0.4593)",
+        license="BSD-3-Clause (YuanGongND/ast)",
+    ),
+    "ast_audioset_config": WeightSpec(
+        name="ast_audioset_config",
+        file_name="MIT/ast-finetuned-audioset-10-10-0.4593/config.json",
+        url="https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/main/config.json",
+        min_bytes=100,
+        layout="json",
+        origin="config.json of MIT/ast-finetuned-audioset-10-10-0.4593",
+        license="BSD-3-Clause (YuanGongND/ast)",
     ),
 }
 

@@ -1,4 +1,5 @@
-"""Figures: ROC curves (T1), the depth x heads ablation (T3), the domain-shift comparison (T2).
+"""Figures: ROC curves (T1), the depth x heads ablation (T3), the domain-shift comparison (T2),
+ICBHI confusion matrices (P3 T6).
 
 Drawn from the tables' long CSVs and the evaluation predictions; headless (Agg backend).
 """
@@ -123,5 +124,30 @@ def model_comparison_plot(t4: pd.DataFrame, out: str | Path, *, title: str = "")
     ax.set(ylabel="test UAR (%)", ylim=(0, 100), title=title)
     ax.legend(fontsize=7, loc="lower left")
     fig.text(0.01, -0.02, "hatched: trained from scratch (no pretrained weights)", fontsize=7)
+
+
+def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, labels: Mapping[str, str] | None = None,
+                     class_names: Sequence[str] = ("normal", "crackle", "wheeze", "both"), title: str = "") -> None:
+    """One panel per variant: a row-normalised confusion matrix (true rows, predicted columns),
+    each cell annotated with its count and row percentage."""
+    plt = _plt()
+    labels = labels or {}
+    n = max(1, len(matrices))
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.6), squeeze=False)
+    for ax, (variant, cm) in zip(axes[0], matrices.items(), strict=False):
+        cm = np.asarray(cm, dtype=float)
+        rows = cm.sum(axis=1, keepdims=True)
+        frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, f"{int(cm[i, j])}\n{100 * frac[i, j]:.0f}%", ha="center", va="center",
+                        fontsize=7, color="white" if frac[i, j] > 0.5 else "black")
+        ticks = range(len(class_names))
+        ax.set_xticks(ticks, class_names, rotation=45, fontsize=7)
+        ax.set_yticks(ticks, class_names, fontsize=7)
+        ax.set(xlabel="predicted", ylabel="true", title=labels.get(variant, variant))
+    if title:
+        fig.suptitle(title, fontsize=9)
     _save(fig, out)
     plt.close(fig)

@@ -1,0 +1,126 @@
+"""ICBHI 2017 4-class cycle metrics (normal 0, crackle 1, wheeze 2, both 3).
+
+- Specificity ``sp`` = normal cycles predicted normal / normal cycles.
+- Sensitivity, two definitions (report both; they are not comparable):
+
+  - ``se_exact``: abnormal cycles predicted as *their own* class / abnormal cycles (the
+    ICBHI challenge convention; Patch-Mix CL's 62.37 uses it);
+  - ``se_any``: abnormal cycles predicted as *any* abnormal class / abnormal cycles
+    (``sum(cm[1:, 1:]) / sum(cm[1:, :])``, the AST+SAM paper's code; its 68.10 uses it).
+
+- ``score_exact`` = (sp + se_exact) / 2 and ``score_any`` = (sp + se_any) / 2.
+
+Values are fractions in [0, 1] (tables print percent). A rate without any cycle of its
+class is NaN. Only numpy is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_CLASSES = 4
+CLASS_NAMES = ("normal", "crackle", "wheeze", "both")
+METRICS = ("sp", "se_exact", "se_any", "score_exact", "score_any")
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int = N_CLASSES) -> np.ndarray:
+    """``cm[i, j]`` = cycles of true class i predicted as j (int64, n_classes x n_classes)."""
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    p = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y.shape[0]} vs {p.shape[0]}")
+    for name, a in (("y_true", y), ("y_pred", p)):
+        if a.size and (a.min() < 0 or a.max() >= n_classes):
+            raise ValueError(f"{name} must hold class indices in [0, {n_classes}), got {sorted(set(a.tolist()))[:8]}")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y, p), 1)
+    return cm
+
+
+def _rate(num: float, den: float) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+def metrics_from_cm(cm: np.ndarray) -> dict[str, float]:
+    """Sp, Se (exact and any-abnormal) and the two Scores from a 4x4 confusion matrix."""
+    cm = np.asarray(cm)
+    if cm.shape != (N_CLASSES, N_CLASSES):
+        raise ValueError(f"expected a {N_CLASSES}x{N_CLASSES} confusion matrix, got {cm.shape}")
+    sp = _rate(cm[0, 0], cm[0].sum())
+    n_abnormal = cm[1:].sum()
+    se_exact = _rate(np.trace(cm[1:, 1:]), n_abnormal)
+    se_any = _rate(cm[1:, 1:].sum(), n_abnormal)
+    return {
+        "sp": sp,
+        "se_exact": se_exact,
+        "se_any": se_any,
+        "score_exact": (sp + se_exact) / 2,
+        "score_any": (sp + se_any) / 2,
+    }
+
+
+def icbhi_metrics(y_true, y_pred) -> dict:
+    """Metrics of :data:`METRICS` plus ``accuracy``, ``n`` and the confusion matrix (lists)."""
+    cm = confusion_matrix(y_true, y_pred)
+    out = metrics_from_cm(cm)
+    n = int(cm.sum())
+    out["accuracy"] = _rate(np.trace(cm), n)
+    out["n"] = n
+    out["confusion"] = cm.tolist()
+    return out
+
+
+def run_evaluation(
+    *,
+    features_dir,
+    run_dir,
+    model_cfg: dict,
+    split_cfg: dict,
+    out_metrics,
+    out_predictions,
+    threads: int = 1,
+    device: str | None = None,
+) -> dict:
+    """Score one trained (variant, seed) on the official test cycles under both protocols.
+
+    ``clean``: ``run_dir/model.pt`` (epoch selected on the validation split);
+    ``paper``: ``run_dir/model_paper.pt`` (epoch selected on the test set, the AST+SAM
+    paper's protocol), when the run has one. Writes ``metrics.json`` and a
+    ``predictions.csv`` with one row per test cycle (labels, predictions, logits).
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+    import torch
+
+    from auscult.atomic import write_csv, write_json
+    from auscult.features.store import load_arrays, read_index
+    from auscult.models import build_model
+    from auscult.training.icbhi import predict_logits, protocol_splits
+
+    torch.set_num_threads(max(1, int(threads)))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    test = protocol_splits(read_index(features_dir), split_cfg)["test"]
+    # Weights come from the run; never re-resolve (or download) the pretrained checkpoint.
+    model = build_model({**model_cfg, "pretrained": False})
+    _, arrays = load_arrays(features_dir, model.inputs, test["record_id"].tolist(), dtype="float32")
+    y = test["label"].to_numpy()
+    preds = test[["record_id", "recording", "patient_id", "label"]].copy()
+    metrics: dict = {"n_test": int(len(y)), "selection": summary["selection"], "weights": summary.get("weights")}
+    for protocol, name in (("clean", "model.pt"), ("paper", "model_paper.pt")):
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        logits = predict_logits(model, arrays, batch_size=64, device=device)
+        pred = logits.argmax(1)
+        metrics[protocol] = icbhi_metrics(y, pred)
+        preds[f"pred_{protocol}"] = pred
+        for k in range(logits.shape[1]):
+            preds[f"logit_{protocol}_{k}"] = logits[:, k]
+    write_json(out_metrics, metrics)
+    write_csv(out_predictions, pd.DataFrame(preds))
+    return metrics

@@ -1,0 +1,114 @@
+"""The AST input recipe for ICBHI breathing cycles (paper P3, recipe ``icbhi_ast``).
+
+Per recording: decode once, resample to 16 kHz (soxr HQ, as ``librosa.load(sr=16000)`` in
+the paper's preprocessing). Per cycle: slice ``[int(start * sr) : int(end * sr)]``, bring
+it to ``clip_seconds`` (8 s = 128 000 samples) by cyclic repetition (``pad_mode: repeat``,
+the paper's "cyclic padding"; a longer cycle keeps its first 8 s), then Kaldi fbank exactly
+as AST / ``transformers.ASTFeatureExtractor``::
+
+    torchaudio.compliance.kaldi.fbank(wave, htk_compat=True, sample_frequency=16000,
+        use_energy=False, window_type='hanning', num_mel_bins=128, dither=0.0,
+        frame_shift=10)      # frame_length 25 ms, preemphasis 0.97, remove_dc_offset
+
+and normalise ``(fbank - norm_mean) / (2 * norm_std)`` with the AudioSet statistics
+(-4.2677393, 4.5689974). 8 s gives 1 + (128000 - 400) // 160 = **798 frames**; the cached
+array ``fbank`` is (frames, mel bins) = (798, 128), the layout ASTModel takes.
+(``htk_compat`` only matters with ``use_energy=True``, so this equals the HF extractor,
+which leaves it at False; a test checks it.) The paper fed the HF extractor's default
+1024-frame output (798 real + 226 zero frames); here the model is built for 798 frames and
+the pretrained position embeddings are cropped (``auscult.models.ast``), as the original
+AST does.
+
+Configuration (``features.icbhi_ast``; every key required, unknown keys rejected)::
+
+    sample_rate: 16000
+    clip_seconds: 8.0
+    pad_mode: repeat          # repeat | end (zero-pad at the end) | center
+    num_mel_bins: 128
+    frame_shift_ms: 10.0
+    norm_mean: -4.2677393
+    norm_std: 4.5689974
+    store_dtype: float16      # float16 halves the cache; float32 for exact tests
+    shard_size: 512
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from auscult.configcheck import check_keys
+
+KEYS = {
+    "sample_rate", "clip_seconds", "pad_mode", "num_mel_bins", "frame_shift_ms", "norm_mean",
+    "norm_std", "store_dtype", "shard_size",
+}
+
+
+def validate_config(cfg: Mapping) -> None:
+    from auscult.audio import FIX_LENGTH_MODES
+
+    check_keys("icbhi_ast features config", "<top level>", cfg, KEYS)
+    if cfg["pad_mode"] not in FIX_LENGTH_MODES:
+        raise ValueError(f"icbhi_ast features config: pad_mode must be one of {FIX_LENGTH_MODES}, "
+                         f"got {cfg['pad_mode']!r}")
+    for key in ("sample_rate", "clip_seconds", "num_mel_bins", "frame_shift_ms", "norm_std", "shard_size"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or cfg[key] <= 0:
+            raise ValueError(f"icbhi_ast features config: {key} must be a positive number, got {cfg[key]!r}")
+
+
+def n_frames(cfg: Mapping) -> int:
+    """Frames of one clip: 1 + (N - 25 ms) // shift (snip_edges)."""
+    sr = int(cfg["sample_rate"])
+    n = int(round(sr * float(cfg["clip_seconds"])))
+    win, hop = int(sr * 0.025), int(sr * float(cfg["frame_shift_ms"]) / 1000)
+    return 1 + (n - win) // hop
+
+
+def fbank(wave: np.ndarray, cfg: Mapping) -> np.ndarray:
+    """Normalised Kaldi fbank (frames, mel bins) of one clip, float32."""
+    import torch
+    import torchaudio.compliance.kaldi as kaldi
+
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).unsqueeze(0)
+    fb = kaldi.fbank(
+        x,
+        htk_compat=True,
+        sample_frequency=float(cfg["sample_rate"]),
+        use_energy=False,
+        window_type="hanning",
+        num_mel_bins=int(cfg["num_mel_bins"]),
+        dither=0.0,
+        frame_shift=float(cfg["frame_shift_ms"]),
+    )
+    out = (fb - float(cfg["norm_mean"])) / (2.0 * float(cfg["norm_std"]))
+    return out.numpy().astype(np.float32)
+
+
+def cycle_clip(wave: np.ndarray, sr: int, start: float, end: float, cfg: Mapping) -> np.ndarray:
+    """One cycle of a (resampled) recording, fixed to ``clip_seconds``."""
+    from auscult.audio import fix_length
+
+    seg = wave[int(start * sr): int(end * sr)]
+    if seg.size == 0:
+        raise ValueError(f"cycle {start}-{end} s is empty in a recording of {len(wave) / sr:.3f} s")
+    return fix_length(seg, int(round(sr * float(cfg["clip_seconds"]))), mode=cfg["pad_mode"])
+
+
+def extract_cycles(path: str, cycles: Sequence[tuple[float, float]], cfg: dict) -> list[dict[str, np.ndarray]]:
+    """Features of every ``(start_s, end_s)`` cycle of one recording (decoded once)."""
+    from auscult.audio import AudioError, read_audio, resample
+
+    sr = int(cfg["sample_rate"])
+    x, sr_in = read_audio(path)
+    wave = resample(x, sr_in, sr)
+    dtype = np.dtype(cfg["store_dtype"])
+    out = []
+    for start, end in cycles:
+        try:
+            clip = cycle_clip(wave, sr, float(start), float(end), cfg)
+        except ValueError as e:
+            raise AudioError(path, str(e)) from None
+        out.append({"fbank": fbank(clip, cfg).astype(dtype)})
+    return out
