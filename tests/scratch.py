@@ -24,7 +24,7 @@ def copy_workflow(repo: Path, dest: Path, extra: tuple[str, ...] = ()) -> Path:
 
 def small_demo_params(repo: Path) -> dict:
     """params.yaml + config/demo.yaml merged (DVC reads only params.yaml), made smaller:
-    60/80 synthetic recordings, 2 epochs, only the variants T1-T3 need, one Koike model."""
+    60/80 synthetic recordings, 2 epochs, only the variants T1-T3 need, one Koike model, one AST+SAM variant."""
     from auscult.params import load_params
 
     cfg = load_params(repo / "params.yaml", [repo / "config" / "demo.yaml"])
@@ -42,6 +42,11 @@ def small_demo_params(repo: Path) -> dict:
     kk["tables"] = {"t4_uar": ["mobilenet_v2"], "t5_spec_sens_f1": ["mobilenet_v2"]}
     kk["max_train_records"], kk["max_eval_records"] = 24, 12
     kk["bootstrap"]["n_boot"] = 20
+    # AST+SAM: one variant, one seed, one epoch
+    asm = cfg["ast_sam"]
+    asm["variants"] = {"ast_wrs_sam": asm["variants"]["ast_wrs_sam"]}
+    asm["tables"] = {"t6_ablation": ["ast_wrs_sam"]}
+    asm["training"]["epochs"] = 1
     return cfg
 
 

@@ -28,7 +28,8 @@ def test_every_training_job_of_every_table_is_listed(demo):
     train = [j for j in jobs if j["stage"] == "train"]
     n_af = len(demo["audiofuse"]["seeds"]) * 6
     n_kk = len(demo["koike"]["seeds"]) * 15
-    assert len(train) == n_af + n_kk
+    n_as = len(demo["ast_sam"]["seeds"]) * 3
+    assert len(train) == n_af + n_kk + n_as
     assert all(j["path"].endswith(".tsv") and "/benchmarks/" in j["path"] for j in jobs)
     t4 = {j["variant"] for j in jobs if "koike_t4_uar" in j["tables"] and j["stage"] == "train"}
     assert len(t4) == 15

@@ -108,7 +108,7 @@ def origin(repo_root, tmp_path_factory):
     out = run(repo, "dvc", "repro")
     print(f"\n[ledger] dvc repro from scratch: {time.perf_counter() - t0:.1f} s, stages "
           f"{stages_run(out.stdout)}")
-    assert len(stages_run(out.stdout)) == 10, out.stdout[-3000:]  # + koike_train@<one model>
+    assert len(stages_run(out.stdout)) == 14, out.stdout[-3000:]  # 3 datasets, 1 Koike model, 1 AST variant
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status").stdout
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "results")

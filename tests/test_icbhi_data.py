@@ -144,7 +144,7 @@ def test_acquire_or_synthesise_fills_a_mirror(tmp_path, demo, monkeypatch):
     write_sha256sums(mirror / "icbhi2017")
     monkeypatch.setenv("AUSCULT_DATA_MIRROR", str(mirror))
     params = {"source": "canonical", "missing_audio": "synthesise",
-              "synthetic": {"seed": 1, "sample_rate": 4000, "bit_depth": 16, "audio_format": "wav"}}
+              "fill": {"seed": 1, "sample_rate": 4000, "bit_depth": 16, "audio_format": "wav"}}
     dest = acquire_or_synthesise("icbhi2017", tmp_path / "raw", params, progress=False)
     record = json.loads((dest / "ACQUIRED.json").read_text())
     assert record["synthesised_audio"]["real"] == 3

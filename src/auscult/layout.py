@@ -23,12 +23,16 @@ from collections.abc import Mapping
 
 from auscult.params import digest, koike_model_config, koike_variants, model_config
 
-PAPERS = ("audiofuse", "koike")
+PAPERS = ("audiofuse", "koike", "ast_sam")
 
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
     params = config["datasets"][dataset]
-    if params["source"] == "synthetic":
+    if dataset == "icbhi2017" and (params["source"] == "synthetic" or params.get("missing_audio") == "synthesise"):
+        from auscult.datasets.synthetic_icbhi import GENERATOR_VERSION
+
+        params = {**params, "generator_version": GENERATOR_VERSION}
+    elif params["source"] == "synthetic":
         from auscult.datasets.synthetic import GENERATOR_VERSION
 
         params = {**params, "generator_version": GENERATOR_VERSION}
@@ -65,12 +69,29 @@ def variants(config: Mapping, paper: str) -> list[str]:
 
 def variant_model_config(config: Mapping, paper: str, variant: str) -> dict:
     p = config[paper]
+    if paper == "ast_sam":
+        return ast_sam_slice(p, variant)["model"]
     return koike_model_config(p, variant) if paper == "koike" else model_config(p, variant)
+
+
+def ast_sam_slice(paper_cfg: Mapping, variant: str) -> dict:
+    """{model, training, split} of an AST+SAM variant (its overrides deep-merged)."""
+    from auscult.params import ParamsError, deep_merge
+
+    try:
+        overrides = paper_cfg["variants"][variant] or {}
+    except KeyError:
+        raise ParamsError(f"unknown ast_sam variant {variant!r}; defined: {sorted(paper_cfg['variants'])}") from None
+    return {"model": deep_merge(paper_cfg["model"], overrides.get("model", {})),
+            "training": deep_merge(paper_cfg["training"], overrides.get("training", {})),
+            "split": paper_cfg["split"]}
 
 
 def train_slice(config: Mapping, paper: str, variant: str) -> dict:
     """Exactly the parameters a training job of ``variant`` uses (seed excluded)."""
     p = config[paper]
+    if paper == "ast_sam":
+        return ast_sam_slice(p, variant)
     out = {
         "model": variant_model_config(config, paper, variant),
         "training": p["training"],
@@ -124,7 +145,11 @@ def eval_digest(config: Mapping, variant: str) -> str:
     )
 
 
-def result_dir(config: Mapping, variant: str, seed: int) -> str:
+def result_dir(config: Mapping, variant: str, seed: int, paper: str = "audiofuse") -> str:
+    """AudioFuse: digest of training + evaluation parameters. AST+SAM evaluation has no
+    parameters of its own: its results sit under the training digest."""
+    if paper == "ast_sam":
+        return f"results/ast_sam/{variant}/{train_digest(config, paper, variant)}/seed{seed}"
     return f"results/audiofuse/{variant}/{eval_digest(config, variant)}/seed{seed}"
 
 

@@ -94,6 +94,12 @@ def _explain(error) -> str:
 
 def _check_cross_references(config: Mapping) -> None:
     """Checks a JSON schema cannot express: table rows must name defined variants/models."""
+    asm = config.get("ast_sam", {})
+    for table, rows in asm.get("tables", {}).items():
+        unknown = [r for r in rows if r not in asm.get("variants", {})]
+        if unknown:
+            raise ParamsError(f"ast_sam.tables.{table}: unknown variant(s) {unknown}; "
+                              f"defined in ast_sam.variants: {sorted(asm.get('variants', {}))}")
     kk = config.get("koike", {})
     for table, rows in kk.get("tables", {}).items():
         unknown = [r for r in rows if r not in kk.get("models", {})]

@@ -23,7 +23,7 @@ GPUS_PER_TRAINING_JOB = 1 if shutil.which("nvidia-smi") else 0
 wildcard_constraints:
     ds="|".join(DATASETS),
     recipe="|".join(config["features"]),
-    variant="|".join(AF_VARIANTS),
+    variant="|".join(AF_VARIANTS + list(config["ast_sam"]["variants"])),
     model="|".join(config["koike"]["models"]),
     inp="logmel|linear",
     dig=r"[0-9a-f]{8}",

@@ -26,7 +26,7 @@ def manifest_input(w):
 rule manifest:
     input:
         unpack(manifest_input),
-        code=src_files("datasets/physionet2016", "datasets/pascal", "audio"),
+        code=src_files("datasets/physionet2016", "datasets/pascal", "datasets/icbhi2017", "audio"),
     output:
         "data/manifests/{ds}/{dig}.csv",
     log:

@@ -13,7 +13,7 @@ def features_input(w):
 rule features:
     input:
         unpack(features_input),
-        code=src_files("features/build", "features/store", "features/audiofuse", "features/koike", "audio"),
+        code=src_files("features/build", "features/store", "features/audiofuse", "features/koike", "features/icbhi", "audio"),
     output:
         directory("data/features/{ds}/{recipe}-{dig}"),
     params:
@@ -35,8 +35,9 @@ def features_needed(ds):
     out = []
     if "audiofuse" in config["papers"] and ds in (AF["train_dataset"], AF["transfer_dataset"]):
         out.append(layout.features_dir(config, ds, AF["features"]))
-    if "koike" in config["papers"] and ds == config["koike"]["train_dataset"]:
-        out.append(layout.paper_features_dir(config, "koike"))
+    for paper in ("koike", "ast_sam"):
+        if paper in config["papers"] and ds == config[paper]["train_dataset"]:
+            out.append(layout.paper_features_dir(config, paper))
     return out
 
 

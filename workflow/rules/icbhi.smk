@@ -1,29 +1,23 @@
-# P3 AST + SAM on ICBHI 2017 (Işık et al., arXiv 2512.22564). DRAFT, to be wired by the
-# maintainer: one training job per (variant, seed), one evaluation job per (variant, seed).
-# Expects in the including Snakefile: `config`, `layout`, `cross_stage`, `src_files`,
-# `GPUS_PER_TRAINING_JOB`, and these helpers (to add to auscult.layout, mirroring the
-# AudioFuse ones): layout.icbhi_run_dir(config, variant, seed),
-# layout.icbhi_result_dir(config, variant, seed), layout.icbhi_checkpoint_dir(config, variant, seed)
-# (outside the DVC-tracked run folder), and
-# auscult.training.icbhi.variant_train_slice(config["ast_sam"], variant).
+# P3 AST + SAM on ICBHI 2017 (Işık et al., arXiv 2512.22564): one training job per
+# (variant, seed) on breathing-cycle features, one evaluation job per (variant, seed) scoring
+# the official test split under both selection protocols (clean and the paper's).
+# DVC stages `icbhi_train@<variant>` and `icbhi_eval@<variant>` run these rules.
 
 AS = config["ast_sam"]
 AS_VARIANTS = list(AS["variants"])
 
 
-def as_features():
-    return cross_stage(layout.features_dir(config, "icbhi2017", AS["features"]))
+def as_features(w=None):
+    return cross_stage(layout.paper_features_dir(config, "ast_sam"))
 
 
 def as_train_slice(variant):
-    from auscult.training.icbhi import variant_train_slice
-
-    return variant_train_slice(AS, variant)
+    return layout.train_slice(config, "ast_sam", variant)
 
 
 rule icbhi_train:
     input:
-        features=as_features(),
+        features=as_features,
         code=src_files("models/ast", "training/icbhi", "training/loop", "splits", "features/store",
                        "evaluation/icbhi"),
     output:
@@ -33,7 +27,7 @@ rule icbhi_train:
         summary="runs/ast_sam/{variant}/{dig}/seed{seed}/train_summary.json",
     params:
         train=lambda w: as_train_slice(w.variant),
-        checkpoint_dir=lambda w: layout.icbhi_checkpoint_dir(config, w.variant, w.seed),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),
     threads: 2
     log:
         "runs/ast_sam/{variant}/logs/{dig}-seed{seed}.log",
@@ -48,7 +42,7 @@ rule icbhi_train:
 
 
 def as_eval_input(w):
-    run = layout.icbhi_run_dir(config, w.variant, w.seed)
+    run = layout.run_dir(config, "ast_sam", w.variant, w.seed)
     return {
         "model": cross_stage(f"{run}/model.pt"),
         "paper_model": cross_stage(f"{run}/model_paper.pt"),
@@ -80,11 +74,11 @@ rule icbhi_evaluate:
 
 
 def as_runs(variant):
-    return [f"{layout.icbhi_run_dir(config, variant, s)}/model.pt" for s in AS["seeds"]]
+    return [f"{layout.run_dir(config, 'ast_sam', variant, s)}/model.pt" for s in AS["seeds"]]
 
 
 def as_results(variant):
-    return [f"{layout.icbhi_result_dir(config, variant, s)}/{name}" for s in AS["seeds"]
+    return [f"{layout.result_dir(config, variant, s, 'ast_sam')}/{name}" for s in AS["seeds"]
             for name in ("metrics.json", "predictions.csv")]
 
 

@@ -24,12 +24,25 @@ def kk_seed_files(name):
     }
 
 
+def as_seed_files(name):
+    """Per-variant lists of AST+SAM result files over seeds, keyed e.g. ast_sam_metrics_<variant>."""
+    if "ast_sam" not in PAPERS:
+        return {}
+    return {
+        f"ast_sam_{name.split('.')[0]}_{v}": [cross_stage(f"{layout.result_dir(config, v, s, 'ast_sam')}/{name}")
+                                              for s in AS["seeds"]]
+        for v in layout.table_variants(config, "ast_sam")
+    }
+
+
 def paper_datasets():
     out = []
     if "audiofuse" in PAPERS:
         out += [AF["train_dataset"], AF["transfer_dataset"]]
     if "koike" in PAPERS:
         out.append(KK["train_dataset"])
+    if "ast_sam" in PAPERS:
+        out.append(AS["train_dataset"])
     return list(dict.fromkeys(out))
 
 
@@ -40,6 +53,7 @@ def tables_input(w):
         **af_seed_files("predictions"),
         **kk_seed_files("train_summary.json"),
         **kk_seed_files("predictions.csv"),
+        **as_seed_files("metrics.json"),
         **{f"raw_{ds}": cross_stage(layout.raw_dir(config, ds)) for ds in data},
         **{f"manifest_{ds}": cross_stage(layout.manifest_path(config, ds)) for ds in data},
         "base_params": "params.yaml",
@@ -73,13 +87,22 @@ def paper_table_params():
             "datasets": [KK["train_dataset"]],
             "data": data_kind([KK["train_dataset"]]),
         }
+    if "ast_sam" in PAPERS:
+        out["ast_sam"] = {
+            "seeds": AS["seeds"],
+            "tables": AS["tables"],
+            "variants": layout.table_variants(config, "ast_sam"),
+            "datasets": [AS["train_dataset"]],
+            "data_source": config["datasets"][AS["train_dataset"]]["source"],
+        }
     return out
 
 
 rule tables:
     input:
         unpack(tables_input),
-        code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/provenance"),
+        code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/icbhi",
+                       "reporting/compute_cost", "reporting/provenance"),
         paper_values="src/auscult/reporting/paper_values.yaml",
     output:
         tables=directory("reports/tables"),
@@ -97,11 +120,13 @@ rule figures:
     input:
         tables="reports/tables",
         **af_seed_files("predictions"),
+        **as_seed_files("metrics.json"),
         code=src_files("reporting/figures"),
     output:
         directory("reports/figures"),
     params:
         t1_variants=AF["tables"]["t1_physionet"] if "audiofuse" in PAPERS else [],
+        t6_variants=layout.table_variants(config, "ast_sam") if "ast_sam" in PAPERS else [],
     log:
         "reports/logs/figures.log",
     script:

@@ -18,6 +18,15 @@ if (tables / "koike_t4_uar.csv").exists():
     figures.model_comparison_plot(
         t4, out / "koike_t4_uar.png",
         title=f"Koike T4 test UAR by model and input ({t4['data'].iloc[0]} data, {t4['budget'].iloc[0]} budget)")
+if smk.params.t6_variants:
+    from auscult.reporting import icbhi
+
+    t6 = pd.read_csv(tables / "ast_sam_t6_ablation.csv")
+    seed_metrics = {v: icbhi.load_seed_metrics(smk.input[f"ast_sam_metrics_{v}"]) for v in smk.params.t6_variants}
+    labels = {v: paper_values()[icbhi.T6]["rows"].get(v, {}).get("label", v) for v in smk.params.t6_variants}
+    figures.confusion_panels(icbhi.confusion_matrices(seed_metrics), out / "ast_sam_t6_confusion.png", labels=labels,
+                             title=f"AST+SAM T6 test confusion, clean protocol ({t6['data'].iloc[0]} data, "
+                                   f"{t6['budget'].iloc[0]} budget)")
 if not smk.params.t1_variants:
     log.info("figures written to %s", out)
     raise SystemExit(0)

@@ -5,7 +5,7 @@ table name: audiofuse_* -> auscult.reporting.audiofuse, koike_* -> auscult.repor
 from auscult import runlog
 from auscult.atomic import write_json
 from auscult.params import read_yaml
-from auscult.reporting import audiofuse, compute_cost, koike, provenance
+from auscult.reporting import audiofuse, compute_cost, icbhi, koike, provenance
 from auscult.reporting.tables import long_frame, metrics_summary, paper_values, write_table
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -71,6 +71,27 @@ if "koike" in p.papers:
     }
     devices |= {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
     write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": p.budget}, prov, frames)
+
+if "ast_sam" in p.papers:
+    from auscult.datasets import icbhi2017, synthetic_icbhi
+
+    pp = p.papers["ast_sam"]
+    seed_metrics = {v: icbhi.load_seed_metrics(smk.input[f"ast_sam_metrics_{v}"]) for v in pp["variants"]}
+    raw = smk.input[f"raw_{pp['datasets'][0]}"]
+    if pp["data_source"] == "synthetic":  # the demo database: every recording generated
+        n = len(icbhi2017.read_split(raw))
+        summary = {"synthesised": n, "recordings": n}
+    else:
+        summary = synthetic_icbhi.synthesis_summary(raw)
+    devices |= {(m.get("train") or {}).get("device_name") or "?" for r in seed_metrics.values() for m in r}
+    prov = common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.icbhi.t6_cells; "
+                             "cells from results/ast_sam/<variant>/<digest>/seed<k>/metrics.json, rule "
+                             "`icbhi_evaluate` → auscult.evaluation.icbhi.run_evaluation (trained by rule "
+                             "`icbhi_train` → auscult.training.icbhi.run_training)")
+    tables = {icbhi.T6: icbhi.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], paper)}
+    write_all(tables, {icbhi.T6: icbhi.NOTES}, {"data": icbhi.data_label([summary]),
+                                                "weights": icbhi.weights_label(seed_metrics), "budget": p.budget},
+              prov, frames)
 
 # Compute cost of every table and model, from the jobs' benchmark files.
 cost = compute_cost.cost_frame(compute_cost.jobs(smk.config), device=", ".join(sorted(devices)) or "?")

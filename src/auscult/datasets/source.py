@@ -27,7 +27,7 @@ def acquire_or_synthesise(name: str, dest: str | Path, params: dict, *, progress
                 raise ValueError(f"datasets.{name}.missing_audio: must be one of {list(MISSING_AUDIO)}, "
                                  f"got {params['missing_audio']!r}")
             if params["missing_audio"] == "synthesise":
-                fill_missing_audio(name, dest, params["synthetic"])
+                fill_missing_audio(name, dest, params["fill"])
         return dest
     if params["source"] != "synthetic":
         raise ValueError(f"datasets.{name}.source: unknown source {params['source']!r}")

@@ -109,7 +109,8 @@ def run_evaluation(
     _, arrays = load_arrays(features_dir, model.inputs, test["record_id"].tolist(), dtype="float32")
     y = test["label"].to_numpy()
     preds = test[["record_id", "recording", "patient_id", "label"]].copy()
-    metrics: dict = {"n_test": int(len(y)), "selection": summary["selection"], "weights": summary.get("weights")}
+    metrics: dict = {"n_test": int(len(y)), "selection": summary["selection"], "weights": summary.get("weights"),
+                     "train": {k: summary.get(k) for k in ("device_name", "wall_s", "epochs_run", "n_train", "n_val")}}
     for protocol, name in (("clean", "model.pt"), ("paper", "model_paper.pt")):
         path = run_dir / name
         if not path.is_file():

@@ -85,6 +85,17 @@ def jobs(config: Mapping) -> list[dict]:
                 out.append({"stage": "train", "variant": v, "tables": set(tables),
                             "path": f"runs/koike/{m}/benchmarks/{inp}-{d}-seed{s}.tsv"})
         features(kk["train_dataset"], kk["features"], [f"koike_{t}" for t in kk["tables"]])
+    if "ast_sam" in config["papers"]:
+        asm = config["ast_sam"]
+        for v in layout.table_variants(config, "ast_sam"):
+            tables = [f"ast_sam_{t}" for t, rows in asm["tables"].items() if v in rows]
+            d = layout.train_digest(config, "ast_sam", v)
+            for s in asm["seeds"]:
+                out.append({"stage": "train", "variant": v, "tables": set(tables),
+                            "path": f"runs/ast_sam/{v}/benchmarks/{d}-seed{s}.tsv"})
+                out.append({"stage": "evaluate", "variant": v, "tables": set(tables),
+                            "path": f"results/ast_sam/{v}/benchmarks/{d}-seed{s}.tsv"})
+        features(asm["train_dataset"], asm["features"], [f"ast_sam_{t}" for t in asm["tables"]])
     return out + list(feature_jobs.values())
 
 

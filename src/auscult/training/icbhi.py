@@ -430,16 +430,3 @@ def run_training(
     # As the other papers' runners: a finished run no longer needs its resumable state.
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary
-
-
-def variant_train_slice(paper: Mapping, variant: str) -> dict:
-    """{model, training, split} of ``variant``: its ``model``/``training`` overrides deep-merged."""
-    from auscult.params import deep_merge
-
-    overrides = paper["variants"][variant] or {}
-    check_keys(f"ast_sam variant {variant!r}", variant, overrides, set(overrides) & {"model", "training"})
-    return {
-        "model": deep_merge(paper["model"], overrides.get("model", {})),
-        "training": deep_merge(paper["training"], overrides.get("training", {})),
-        "split": paper["split"],
-    }
