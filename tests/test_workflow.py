@@ -33,8 +33,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-DEMO = ["--cores", "2", "--set-threads", "audiofuse_train=1", "audiofuse_evaluate=1",
-        "--configfile", "config/demo.yaml"]
+DEMO = ["--cores", "2", "--set-threads", "audiofuse_train=1", "audiofuse_evaluate=1", "koike_train=1",
+        "icbhi_train=1", "icbhi_evaluate=1", "--configfile", "config/demo.yaml"]
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,35 @@ def test_demo_builds_every_table(demo_run):
         assert set(df["data"]) == {"synthetic"} and set(df["budget"]) == {"demo"}
         assert set(df["weights"]) == {"scratch"}
         assert (df["n_seeds"] == 2).all()
-    for fig in ("audiofuse_t1_roc.png", "audiofuse_t2_domain_shift.png", "audiofuse_t3_ablation.png"):
+    for fig in ("audiofuse_t1_roc.png", "audiofuse_t2_domain_shift.png", "audiofuse_t3_ablation.png",
+                "koike_t4_uar.png", "ast_sam_t6_confusion.png"):
         assert (demo_run / "reports" / "figures" / fig).stat().st_size > 1000
     html = (demo_run / "reports" / "report.html").read_text()
     assert "AudioFuse T1" in html
     assert (demo_run / "reports" / "metrics.json").is_file()
+
+
+def test_demo_koike_tables_have_every_model_and_input(demo_run):
+    t4 = pd.read_csv(demo_run / "reports" / "tables" / "koike_t4_uar.csv")
+    uar = t4[t4["metric"] == "uar_%"]
+    assert uar["row"].nunique() == 8
+    assert len(uar) == 15 and set(uar["protocol"]) == {"log-mel", "spectrogram"}  # CNN14: log-mel only
+    assert set(t4["weights"]) == {"scratch"} and set(t4["data"]) == {"synthetic"}
+    assert uar["mean"].between(0, 100).all()
+    t5 = pd.read_csv(demo_run / "reports" / "tables" / "koike_t5_spec_sens_f1.csv")
+    assert set(t5["metric"]) == {"spec_%", "sens_%", "f1_%"} and len(t5) == 45
+
+
+def test_demo_t6_and_compute_cost(demo_run):
+    t6 = pd.read_csv(demo_run / "reports" / "tables" / "ast_sam_t6_ablation.csv")
+    assert t6["variant"].nunique() == 3 and set(t6["protocol"]) == {"clean", "paper"}
+    assert t6["data"].str.startswith("synthetic").all() and set(t6["weights"]) == {"scratch"}
+    assert (t6.loc[t6["metric"] == "Score_any", "paper"].dropna() == 68.10).all()
+    cost = pd.read_csv(demo_run / "reports" / "tables" / "compute_cost.csv")
+    total = cost[cost["scope"] == "total"].iloc[0]
+    assert total["n_missing"] == 0 and total["wall_s"] > 0 and total["cpu_s"] > 0
+    tables = set(cost.loc[cost["scope"] == "table", "name"])
+    assert {*TABLES, "koike_t4_uar", "koike_t5_spec_sens_f1", "ast_sam_t6_ablation"} <= tables
 
 
 def test_demo_numbers_vary_between_seeds_and_rows(demo_run):
