@@ -90,7 +90,7 @@ def _step_rate(model, batch, opt, steps: int, bs: int, loss_fn) -> float:
 def bench_koike(threads: int, steps: int = 2, bs: int = 8) -> None:
     import torch
 
-    from auscult.layout import variants, variant_model_config
+    from auscult.layout import variant_model_config, variants
     from auscult.models import build_model, count_trainable
     from auscult.params import load_params
     from auscult.reporting.tables import paper_values

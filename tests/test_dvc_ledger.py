@@ -230,6 +230,18 @@ def test_shared_lr_reruns_every_training_stage(reviewer):
     assert not {"acquire", "manifest", "features"} & set(jobs), jobs
 
 
+def test_one_models_learning_rate_reruns_only_that_model(reviewer):
+    """Koike: `koike.models.<m>.training` overrides the shared training settings for one
+    model, so its learning rate is that model's own parameter (DVC stage koike_train@<m>)."""
+    out = run(reviewer, "dvc", "exp", "run", "-S", "+koike.models.mobilenet_v2.training.lr=3e-4")
+    text = out.stdout + out.stderr
+    ran, jobs = stages_run(text), job_counts(text)
+    print(f"\n[ledger] -S +koike.models.mobilenet_v2.training.lr=3e-4 ran stages {ran}, jobs {jobs}")
+    assert ran == ["koike_train@mobilenet_v2", "report"], text[-3000:]
+    assert jobs.get("koike_train") == 1 and set(jobs) <= {"koike_train", "koike_train_mobilenet_v2", "tables",
+                                                        "figures", "report_html"}, jobs
+
+
 @pytest.fixture(scope="module")
 def pulled(origin, tmp_path_factory):
     """A reviewer's clone without a GPU: dvc pull, then `snakemake reports/tables`."""

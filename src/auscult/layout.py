@@ -92,9 +92,14 @@ def train_slice(config: Mapping, paper: str, variant: str) -> dict:
     p = config[paper]
     if paper == "ast_sam":
         return ast_sam_slice(p, variant)
+    training = p["training"]
+    if paper == "koike":  # a model may override training settings (e.g. its own lr)
+        from auscult.params import deep_merge
+
+        training = deep_merge(training, p["models"][koike_variants(p)[variant][0]].get("training", {}))
     out = {
         "model": variant_model_config(config, paper, variant),
-        "training": p["training"],
+        "training": training,
         "split": p["split"],
         "max_train_records": p["max_train_records"],
     }
