@@ -61,17 +61,9 @@ def bench_training(overlays: list[str], label: str, threads: int, steps: int = 2
         model = build_model(model_config(cfg, variant)).train()
         batch = {"spec": torch.rand(32, 224, 224), "wave": torch.randn(32, 110250) * 0.1}
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            loss = model(batch).float().mean()
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            times.append(time.perf_counter() - t0)
-        best = min(times[1:]) if len(times) > 1 else times[0]
+        rate = _step_rate(model, batch, opt, steps, 32, lambda y: y.float().mean())
         print(f"training [{label}] {variant:10s} {count_trainable(model):>9,d} params: "
-              f"{32 / best:7.1f} samples/s (batch 32, {threads} threads, best of {steps - 1})")
+              f"{rate:7.1f} samples/s (batch 32, {threads} threads, best of {steps - 1})")
 
 
 def _step_rate(model, batch, opt, steps: int, bs: int, loss_fn) -> float:
