@@ -126,8 +126,9 @@ NOTES = {
         "'scratch' = random initialisation, either asked for (params weights: scratch) or because no "
         "checkpoint could be found or downloaded (train_summary.json of each run gives the reason). "
         "Scratch numbers are not comparable with the paper's pretrained ones.",
-        "CNN14 reads the 2 kHz waveform through its own STFT/mel layers (window 400, hop 400, 64 "
-        "mel bins up to 1 kHz); the paper has no spectrogram result for it.",
+        "CNN14 reads the waveform through its own STFT/mel layers (params koike.models.cnn14.config; "
+        "paper budget: window 400, hop 400, 64 mel bins up to 1 kHz); the paper has no spectrogram "
+        "result for it.",
     ],
     T5: [
         "Specificity, sensitivity (recall of abnormal) and F1 of the abnormal class on the test part, "
