@@ -3,6 +3,7 @@
 
 import os
 import shutil
+import sys
 
 from auscult import layout
 from auscult.params import validate, model_config

@@ -144,7 +144,8 @@ rule report_html:
     log:
         "reports/logs/report_html.log",
     shell:
-        "(papermill --log-level ERROR {input.notebook} {output.executed}"
+        # the interpreter running Snakemake (its venv), also when that venv is not activated
+        f"({sys.executable} -m papermill --log-level ERROR {{input.notebook}} {{output.executed}}"
         " -p tables_dir {input.tables} -p figures_dir {input.figures}"
-        " && jupyter nbconvert --to html --no-input {output.executed} --output-dir reports"
+        f" && {sys.executable} -m jupyter nbconvert --to html --no-input {{output.executed}} --output-dir reports"
         " --output report) > {log} 2>&1"

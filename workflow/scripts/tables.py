@@ -89,7 +89,10 @@ if "ast_sam" in p.papers:
                              "`icbhi_evaluate` → auscult.evaluation.icbhi.run_evaluation (trained by rule "
                              "`icbhi_train` → auscult.training.icbhi.run_training)")
     tables = {icbhi.T6: icbhi.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], paper)}
-    write_all(tables, {icbhi.T6: icbhi.NOTES}, {"data": icbhi.data_label([summary]),
+    first = next(iter(seed_metrics.values()))[0]
+    used = (f"Cycles used here: {first['train'].get('n_train')} train / {first['train'].get('n_val')} validation / "
+            f"{first['n_test']} test (ast_sam.split caps them on small budgets).")
+    write_all(tables, {icbhi.T6: [*icbhi.NOTES, used]}, {"data": icbhi.data_label([summary]),
                                                 "weights": icbhi.weights_label(seed_metrics), "budget": p.budget},
               prov, frames)
 
