@@ -163,6 +163,12 @@ def test_t4_t5_cells_from_predictions(tmp_path):
     assert uar.extra["weights"] == "mixed: pretrained/scratch"
     t5 = {c.metric: c.values for c in tables[rk.T5]}
     assert t5["spec_%"] == pytest.approx([75.0, 100.0]) and t5["sens_%"] == pytest.approx([50.0, 100.0])
+    from auscult.reporting.figures import model_comparison_plot
+    from auscult.reporting.tables import long_frame
+
+    model_comparison_plot(long_frame(tables[rk.T4], {"data": "synthetic", "weights": "scratch", "budget": "demo"}),
+                          tmp_path / "t4.png", title="T4")
+    assert (tmp_path / "t4.png").stat().st_size > 1000
 
 
 def test_params_koike_cross_checks(repo_root):

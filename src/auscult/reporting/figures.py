@@ -118,12 +118,14 @@ def model_comparison_plot(t4: pd.DataFrame, out: str | Path, *, title: str = "")
                 bar.set_hatch("//")
         paper = d.loc[present, "paper"]
         ax.plot([x for x, v in zip(xs, paper, strict=True) if pd.notna(v)], [v for v in paper if pd.notna(v)],
-                "o", mfc="none", color="k", label=f"{inp} (paper)" if j == 0 else None)
+                "o", mfc="none", color="k", label="paper" if j == 0 else None)
     ax.axhline(50, color="grey", lw=0.8, ls=":")
     ax.set_xticks(range(len(rows)), rows, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="test UAR (%)", ylim=(0, 100), title=title)
     ax.legend(fontsize=7, loc="lower left")
-    fig.text(0.01, -0.02, "hatched: trained from scratch (no pretrained weights)", fontsize=7)
+    fig.text(0.01, -0.12, "hatched: trained from scratch (no pretrained weights)", fontsize=7)
+    _save(fig, out)
+    plt.close(fig)
 
 
 def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, labels: Mapping[str, str] | None = None,
