@@ -90,7 +90,6 @@ def test_config_is_closed():
 
 def test_weighted_sampler_balances_classes():
     y = np.array([0] * 80 + [1] * 15 + [2] * 5)
-    np.testing.assert_allclose(tr.sample_weights(y)[[0, 80, 99]], [1 / 80, 1 / 15, 1 / 5])
     gen = torch.Generator().manual_seed(0)
     draws = np.concatenate([tr.epoch_order(y, "weighted", gen) for _ in range(50)])
     shares = np.bincount(y[draws], minlength=3) / len(draws)

@@ -28,14 +28,12 @@ PAPERS = ("audiofuse", "koike", "ast_sam")
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
     params = config["datasets"][dataset]
-    if dataset == "icbhi2017" and (params["source"] == "synthetic" or params.get("missing_audio") == "synthesise"):
-        from auscult.datasets.synthetic_icbhi import GENERATOR_VERSION
+    # any generated audio (a synthetic dataset, or ICBHI recordings filled in) carries its
+    # generator's version, so a generator change never reuses old audio
+    if params["source"] == "synthetic" or params.get("missing_audio") == "synthesise":
+        from auscult.datasets.synthetic import generator_version
 
-        params = {**params, "generator_version": GENERATOR_VERSION}
-    elif params["source"] == "synthetic":
-        from auscult.datasets.synthetic import GENERATOR_VERSION
-
-        params = {**params, "generator_version": GENERATOR_VERSION}
+        params = {**params, "generator_version": generator_version(dataset)}
     return digest({"dataset": dataset, **params})
 
 

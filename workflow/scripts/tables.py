@@ -89,10 +89,14 @@ if "ast_sam" in p.papers:
                              "`icbhi_evaluate` → auscult.evaluation.icbhi.run_evaluation (trained by rule "
                              "`icbhi_train` → auscult.training.icbhi.run_training)")
     tables = {icbhi.T6: icbhi.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], paper)}
+    import pandas as pd
+
     first = next(iter(seed_metrics.values()))[0]
-    used = (f"Cycles used here: {first['train'].get('n_train')} train / {first['train'].get('n_val')} validation / "
+    trained = first.get("train") or {}  # absent in results written before it was recorded
+    used = (f"Cycles used here: {trained.get('n_train', '?')} train / {trained.get('n_val', '?')} validation / "
             f"{first['n_test']} test (ast_sam.split caps them on small budgets).")
-    write_all(tables, {icbhi.T6: [*icbhi.NOTES, used]}, {"data": icbhi.data_label([summary]),
+    manifest = pd.read_csv(smk.input[f"manifest_{pp['datasets'][0]}"], dtype={"patient_id": str})
+    write_all(tables, {icbhi.T6: [*icbhi.NOTES, icbhi.split_note(manifest), used]}, {"data": icbhi.data_label([summary]),
                                                 "weights": icbhi.weights_label(seed_metrics), "budget": p.budget},
               prov, frames)
 

@@ -313,6 +313,15 @@ def write_icbhi2017(root: Path, **kwargs) -> None:
     write(root, **kwargs)
 
 
+def generator_version(name: str) -> int:
+    """Version of the generator behind dataset ``name``'s synthetic audio (part of its digest)."""
+    if name == "icbhi2017":
+        from .synthetic_icbhi import GENERATOR_VERSION as icbhi_version
+
+        return icbhi_version
+    return GENERATOR_VERSION
+
+
 WRITERS: dict[str, Callable[..., None]] = {
     "physionet2016": write_physionet2016,
     "pascal": write_pascal,

@@ -97,7 +97,8 @@ def run_evaluation(
     from auscult.atomic import write_csv, write_json
     from auscult.features.store import load_arrays, read_index
     from auscult.models import build_model
-    from auscult.training.icbhi import predict_logits, protocol_splits
+    from auscult.training.icbhi import protocol_splits
+    from auscult.training.loop import predict_logits
 
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

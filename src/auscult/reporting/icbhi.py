@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from auscult.reporting.tables import Cell
 
 T6 = "ast_sam_t6_ablation"
@@ -29,16 +31,27 @@ METRICS = {
 }
 
 NOTES = [
-    "Metrics in percent over the official ICBHI test split (381 recordings). Sp = normal cycles "
-    "predicted normal / normal cycles. Se_exact = abnormal cycles predicted as their own class / "
+    "Metrics in percent over the official ICBHI test split (test cycles used: see below). Sp = normal "
+    "cycles predicted normal / normal cycles. Se_exact = abnormal cycles predicted as their own class / "
     "abnormal cycles (ICBHI convention, Patch-Mix CL 62.37). Se_any = abnormal cycles predicted as any "
     "abnormal class (the AST+SAM paper's code). Score = (Sp + Se) / 2 for each; the paper's 68.10 "
     "uses Se_any, so it is printed beside Score_any only.",
     "protocol clean: epoch selected on a validation split carved from the official training "
     "recordings, grouped by patient. protocol paper: epoch selected on the test set by Score_any, as "
     "the paper's code does; reported for comparison only (optimistic by construction).",
-    "The official split is by recording: patients 156 and 218 have recordings on both sides.",
 ]
+
+
+def split_note(manifest: pd.DataFrame) -> str:
+    """The official split as this run's manifest has it: recordings per side and the patients
+    found on both sides (the split is by recording, not by patient)."""
+    rec = manifest.drop_duplicates("recording")
+    n = rec["official_split"].value_counts()
+    pats = {side: set(rec.loc[rec["official_split"] == side, "patient_id"].astype(str)) for side in ("train", "test")}
+    shared = sorted(pats["train"] & pats["test"])
+    return (f"Official split in this run's manifest: {int(n.get('train', 0))} train / {int(n.get('test', 0))} "
+            f"test recordings ({len(manifest)} cycles); patients with recordings on both sides: "
+            f"{', '.join(shared) if shared else 'none'}.")
 
 
 def load_seed_metrics(paths: Sequence[str | Path]) -> list[dict]:

@@ -55,7 +55,15 @@ from auscult.atomic import atomic_path, write_csv, write_json
 from auscult.configcheck import check_keys
 from auscult.evaluation.icbhi import N_CLASSES, icbhi_metrics
 
-from .loop import _batch, _cpu_state, _digest, _model_inputs, _num
+from .loop import (
+    _batch,
+    _cpu_state,
+    _digest,
+    _model_inputs,
+    _num,
+    class_balanced_draws,
+    predict_logits,
+)
 from .seeding import get_rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -105,38 +113,11 @@ def _labels(name: str, data: Mapping[str, np.ndarray], y, inputs: tuple[str, ...
     return y.astype(np.int64)
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
-                   device: str | torch.device = "cpu") -> np.ndarray:
-    """(N, n_classes) float64 logits in eval mode; the model's mode is restored."""
-    inputs = _model_inputs(model)
-    n = len(data[inputs[0]])
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    chunks = []
-    try:
-        for i in range(0, n, int(batch_size)):
-            out = model(_batch(data, inputs, slice(i, min(i + int(batch_size), n)), device))
-            chunks.append(out.detach().double().cpu().numpy())
-    finally:
-        model.train(was_training)
-    return np.concatenate(chunks) if chunks else np.zeros((0, N_CLASSES))
-
-
-def sample_weights(y: np.ndarray) -> np.ndarray:
-    """WRS weights: 1 / (training count of the sample's class)."""
-    counts = np.bincount(y, minlength=N_CLASSES).astype(np.float64)
-    return 1.0 / counts[y]
-
-
 def epoch_order(y: np.ndarray, sampler: str, gen: torch.Generator) -> np.ndarray:
-    """Sample indices for one epoch: a permutation, or n weighted draws with replacement
-    (what ``WeightedRandomSampler(weights, len(y), replacement=True, generator=gen)`` does)."""
+    """Sample indices for one epoch: a permutation, or WRS draws (weights 1/class count)."""
     if sampler == "uniform":
         return torch.randperm(len(y), generator=gen).numpy()
-    w = torch.as_tensor(sample_weights(y), dtype=torch.double)
-    return torch.multinomial(w, len(y), replacement=True, generator=gen).numpy()
+    return class_balanced_draws(y, gen)
 
 
 def _evaluate(model, data, y, criterion, bs, dev) -> tuple[dict, np.ndarray]:
@@ -220,6 +201,8 @@ def train_cycles(
     optimizer = make_optimizer(params, cfg)
     use_sam = bool(cfg["sam"]["enabled"])
     has_bn = use_sam and _has_bn(model)
+    if has_bn:  # BN statistics are updated by the first SAM pass only
+        from pytorch_optimizer.optimizer.utils import disable_running_stats, enable_running_stats
     criterion = nn.CrossEntropyLoss(label_smoothing=float(cfg["label_smoothing"]))
     gen = torch.Generator()
     gen.manual_seed(int(seed))
@@ -268,15 +251,11 @@ def train_cycles(
             optimizer.zero_grad(set_to_none=True)
             if use_sam:
                 if has_bn:
-                    from pytorch_optimizer.optimizer.utils import enable_running_stats
-
                     enable_running_stats(model)
                 loss = loss_at(batch, target)
                 loss.backward()
                 optimizer.first_step(zero_grad=True)
                 if has_bn:
-                    from pytorch_optimizer.optimizer.utils import disable_running_stats
-
                     disable_running_stats(model)
                 loss_at(batch, target).backward()
                 optimizer.second_step(zero_grad=True)

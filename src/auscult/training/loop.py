@@ -142,7 +142,8 @@ def _model_inputs(model: nn.Module) -> tuple[str, ...]:
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
                    device: str | torch.device = "cpu") -> np.ndarray:
-    """Raw logits (float64) in eval mode without gradients; the model's mode is restored."""
+    """Raw logits (float64) in eval mode without gradients; the model's mode is restored.
+    Shape (N,) for a binary model (outputs (B,) or (B, 1)), (N, C) for a C-class one."""
     inputs = _model_inputs(model)
     missing = [k for k in inputs if k not in data]
     if missing:
@@ -154,14 +155,23 @@ def predict_logits(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_si
     was_training = model.training
     model.eval()
     try:
-        out = np.empty(n, dtype=np.float64)
+        chunks = []
         for i in range(0, n, int(batch_size)):
-            j = min(i + int(batch_size), n)
-            logits = model(_batch(data, inputs, slice(i, j), device))
-            out[i:j] = logits.detach().double().cpu().numpy().reshape(-1)
+            logits = model(_batch(data, inputs, slice(i, min(i + int(batch_size), n)), device))
+            chunks.append(logits.detach().double().cpu().numpy().reshape(len(logits), -1))
     finally:
         model.train(was_training)
-    return out
+    out = np.concatenate(chunks) if chunks else np.zeros((0, 1))
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def class_balanced_draws(y: np.ndarray, gen: torch.Generator) -> np.ndarray:
+    """``len(y)`` indices drawn with replacement, each example weighted 1 / (count of its
+    class), so every class is drawn equally often in expectation (what
+    ``WeightedRandomSampler(weights, len(y), replacement=True, generator=gen)`` does)."""
+    counts = np.bincount(y.astype(np.int64))
+    w = torch.as_tensor(1.0 / counts[y.astype(np.int64)], dtype=torch.double)
+    return torch.multinomial(w, len(y), replacement=True, generator=gen).numpy()
 
 
 def predict_scores(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
@@ -237,9 +247,6 @@ def train_binary(
     if cfg["class_balance"] == "sampler" and (n_pos == 0 or n_neg == 0):
         raise ValueError(f"class_balance 'sampler' needs both classes in the training set "
                          f"(n_pos={n_pos}, n_neg={n_neg})")
-    # Per-example draw weights for the balanced sampler: each class gets half the mass.
-    draw_w = (torch.from_numpy(np.where(yt == 1, 0.5 / max(n_pos, 1), 0.5 / max(n_neg, 1)))
-              if cfg["class_balance"] == "sampler" else None)
 
     dev = torch.device(device)
     use_amp = bool(cfg["amp"]) and dev.type == "cuda"
@@ -311,10 +318,10 @@ def train_binary(
         if head_only:
             model.backbone.eval()  # BN statistics and dropout of the frozen part stay fixed
         lr = float(optimizer.param_groups[0]["lr"])
-        if draw_w is None:
+        if cfg["class_balance"] == "sampler":  # classes sampled equally
+            perm = class_balanced_draws(yt, gen)
+        else:
             perm = torch.randperm(n_train, generator=gen).numpy()
-        else:  # classes sampled equally: n_train draws with replacement
-            perm = torch.multinomial(draw_w, n_train, replacement=True, generator=gen).numpy()
         loss_sum = 0.0
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch",
                    leave=False, disable=None if progress else True)
