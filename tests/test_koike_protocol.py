@@ -86,7 +86,8 @@ def _params(weights: str) -> dict:
                   "dropout": 0.2},
         "training": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 16, "max_epochs": 2,
                      "patience": 2, "monitor": "val_uar", "lr_plateau": {"factor": 0.5, "patience": 1, "min_lr": 0},
-                     "class_balance": "sampler", "amp": False, "trainable": "all"},
+                     "class_balance": "sampler", "amp": False, "trainable": "all",
+                     "bn_recalibrate_batches": 0},
         "split": SPLIT, "max_train_records": None, "max_eval_records": None, "weights": weights,
     }
 

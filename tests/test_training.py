@@ -43,6 +43,7 @@ TRAIN = {
     "class_balance": "pos_weight",
     "amp": True,
     "trainable": "all",
+    "bn_recalibrate_batches": 0,
 }
 
 
@@ -258,3 +259,49 @@ def test_config_validation(data, tmp_path):
     with pytest.raises(ValueError, match="rows"):
         train_binary(build_model(MODEL), tr, ytr[:-1], va, yva, TRAIN, tmp_path, seed=0,
                      progress=False)
+
+
+class _TinyBN(nn.Module):
+    inputs = ("x",)
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(3, momentum=0.01)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, batch):
+        return self.fc(self.drop(self.bn(batch["x"]))).reshape(-1)
+
+
+def test_batchnorm_recalibration_gives_the_training_statistics():
+    from auscult.training.loop import recalibrate_batchnorm
+
+    rng = np.random.default_rng(0)
+    x = (5.0 + 2.0 * rng.standard_normal((64, 3))).astype(np.float32)
+    model = _TinyBN()
+    model.train()
+    model({"x": torch.from_numpy(x[:8])})  # one momentum-0.01 step: stats stay near (0, 1)
+    assert float(model.bn.running_mean.mean()) < 0.5
+    used = recalibrate_batchnorm(model, {"x": x}, batch_size=8, max_batches=8, seed=0,
+                                 device=torch.device("cpu"))
+    assert used == 64 and not model.training and model.bn.momentum == 0.01
+    # equal batches: the cumulative average of batch means is the overall mean
+    np.testing.assert_allclose(model.bn.running_mean.numpy(), x.mean(0), rtol=1e-5)
+    batch_vars = np.stack([x[i:i + 8].var(0, ddof=1) for i in range(0, 64, 8)])
+    np.testing.assert_allclose(model.bn.running_var.numpy(), batch_vars.mean(0), rtol=1e-4)
+
+
+def test_training_with_recalibration_saves_recalibrated_statistics(data, tmp_path):
+    cfg = {**TRAIN, "bn_recalibrate_batches": 100}
+    _, summary = _train(data, tmp_path / "recal", cfg=cfg)
+    assert summary["bn_recalibrate_batches"] == 100
+    _train(data, tmp_path / "plain")
+    keys = [k for k in _state(tmp_path / "recal") if k.endswith("running_var")]
+    assert keys, "the tiny model has BatchNorm layers"
+    # momentum 0.01 over 16 steps leaves running_var near its initial 1; recalibrated it is not
+    a, b = _state(tmp_path / "recal"), _state(tmp_path / "plain")
+    assert any(not torch.allclose(a[k], b[k], rtol=0.1) for k in keys)
+    # and it is deterministic
+    _train(data, tmp_path / "again", cfg=cfg)
+    assert _same_state(_state(tmp_path / "recal"), _state(tmp_path / "again"))

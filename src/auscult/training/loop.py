@@ -15,11 +15,22 @@ Training config (every key required; unknown keys are rejected)::
                                  #   replacement, both classes equally likely) | none
     amp: true                    # fp16 autocast + GradScaler on CUDA; ignored on CPU
     trainable: all               # all | head (freeze model.backbone, keep it in eval mode)
+    bn_recalibrate_batches: 0    # 0: keep BatchNorm's running statistics as trained. N > 0:
+                                 # after every epoch, before validation, recompute them as the
+                                 # exact average over N training batches (see below)
 
 "Improvement" is strict for both early stopping and ReduceLROnPlateau (threshold 0, so a
 tie keeps the earlier best epoch). The validation loss uses the same pos_weight as the
 training loss; the validation AUC is computed from logits (no sigmoid saturation ties);
 the validation UAR (mean of the two recalls) thresholds the logits at 0 (probability 0.5).
+
+BatchNorm recalibration: with a small momentum (AudioFuse's wave CNN uses Keras' 0.99, i.e.
+torch momentum 0.01) and few optimizer steps, the running statistics are far from the
+statistics of the trained network, so every eval-mode score (early stopping, thresholds,
+test) describes another network. ``bn_recalibrate_batches: N`` resets them after each epoch
+and re-estimates them with a cumulative average (``momentum=None``) over N training batches
+drawn in a fixed seeded order (dropout off, no gradients, the training RNG untouched), as
+``torch.optim.swa_utils.update_bn`` does. The selected and saved weights carry those statistics.
 
 Outputs in ``out_dir``: ``history.csv``, ``model.pt`` (best state_dict), ``train_summary.json``.
 ``checkpoint_dir/last.pt`` (default ``out_dir/checkpoints``) is written after every epoch; a
@@ -51,7 +62,7 @@ from .seeding import get_rng_state, seed_everything, set_rng_state
 
 TRAIN_KEYS = {
     "optimizer", "lr", "weight_decay", "batch_size", "max_epochs", "patience", "monitor",
-    "lr_plateau", "class_balance", "amp", "trainable",
+    "lr_plateau", "class_balance", "amp", "trainable", "bn_recalibrate_batches",
 }
 PLATEAU_KEYS = {"factor", "patience", "min_lr"}
 OPTIMIZERS = ("adamw", "adam")
@@ -89,6 +100,7 @@ def validate_train_cfg(cfg: Mapping) -> None:
     _num("batch_size", cfg["batch_size"], integer=True)
     _num("max_epochs", cfg["max_epochs"], integer=True)
     _num("patience", cfg["patience"], integer=True)
+    _num("bn_recalibrate_batches", cfg["bn_recalibrate_batches"], integer=True, low_inclusive=True)
     if not isinstance(cfg["amp"], bool):
         raise ValueError(f"training config: amp must be true or false, got {cfg['amp']!r}")
     p = cfg["lr_plateau"]
@@ -195,6 +207,51 @@ def _uar(y: np.ndarray, logits: np.ndarray) -> float:
     if not pos.any() or not neg.any():
         return float("nan")
     return float((pred[pos].mean() + (~pred[neg]).mean()) / 2)
+
+
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def batchnorm_layers(model: nn.Module, *, skip: nn.Module | None = None) -> list[nn.Module]:
+    """The model's BatchNorm layers that track running statistics, except those in ``skip``."""
+    frozen = {id(m) for m in skip.modules()} if skip is not None else set()
+    return [m for m in model.modules()
+            if isinstance(m, _BN) and m.track_running_stats and id(m) not in frozen]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
+                          max_batches: int, seed: int, device: torch.device,
+                          skip: nn.Module | None = None) -> int:
+    """Re-estimate BatchNorm running statistics as the exact average over up to
+    ``max_batches`` batches of ``data`` (a seeded permutation; other layers in eval mode).
+    Returns the number of examples used. The model is left in eval mode."""
+    layers = batchnorm_layers(model, skip=skip)
+    if not layers or max_batches <= 0:
+        return 0
+    inputs = _model_inputs(model)
+    n = len(data[inputs[0]])
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    order = torch.randperm(n, generator=gen).numpy()[: int(max_batches) * int(batch_size)]
+    order.sort()  # contiguous reads from memory-mapped shards
+    model.eval()
+    saved = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: the exact mean over the batches
+        m.train()
+    try:
+        for i in range(0, len(order), int(batch_size)):
+            idx = order[i:i + int(batch_size)]
+            if len(idx) < 2:  # BatchNorm needs two examples in train mode
+                continue
+            model(_batch(data, inputs, idx, device))
+    finally:
+        for m, mom in zip(layers, saved, strict=True):
+            m.momentum = mom
+        model.eval()
+    return int(len(order))
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -345,6 +402,11 @@ def train_binary(
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
         t_train = time.perf_counter() - t0
+        if int(cfg["bn_recalibrate_batches"]) > 0:
+            recalibrate_batchnorm(model, train, batch_size=bs,
+                                  max_batches=int(cfg["bn_recalibrate_batches"]),
+                                  seed=int(seed) * 100_003 + epoch, device=dev,
+                                  skip=model.backbone if head_only else None)
 
         val_logits = predict_logits(model, val, batch_size=bs, device=dev)
         val_loss = float(criterion(torch.from_numpy(val_logits).float().to(dev),
@@ -407,6 +469,7 @@ def train_binary(
         "pos_weight": pos_weight,
         "class_balance": cfg["class_balance"],
         "trainable": cfg["trainable"],
+        "bn_recalibrate_batches": int(cfg["bn_recalibrate_batches"]),
         "n_trainable_params": sum(p.numel() for p in params),
         "seed": int(seed),
         "wall_s": st["wall_seconds"],
