@@ -94,6 +94,7 @@ def paper_table_params():
             "variants": layout.table_variants(config, "ast_sam"),
             "datasets": [AS["train_dataset"]],
             "data_source": config["datasets"][AS["train_dataset"]]["source"],
+            "max_length": AS["model"]["max_length"],
         }
     return out
 
@@ -102,11 +103,14 @@ rule tables:
     input:
         unpack(tables_input),
         code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/icbhi",
-                       "reporting/compute_cost", "reporting/provenance"),
+                       "reporting/compute_cost", "reporting/provenance", "reporting/claims"),
         paper_values="src/auscult/reporting/paper_values.yaml",
+        claims="src/auscult/reporting/claims.yaml",
     output:
         tables=directory("reports/tables"),
         metrics="reports/metrics.json",
+        claims_md="reports/claims.md",
+        claims_csv="reports/claims.csv",
     params:
         budget=config["budget"],
         papers=paper_table_params(),
@@ -137,6 +141,7 @@ rule report_html:
     input:
         notebook="workflow/notebooks/report.ipynb",
         tables="reports/tables",
+        claims="reports/claims.csv",
         figures="reports/figures",
     output:
         executed="reports/report.ipynb",
@@ -146,6 +151,6 @@ rule report_html:
     shell:
         # the interpreter running Snakemake (its venv), also when that venv is not activated
         f"({sys.executable} -m papermill --log-level ERROR {{input.notebook}} {{output.executed}}"
-        " -p tables_dir {input.tables} -p figures_dir {input.figures}"
+        " -p tables_dir {input.tables} -p figures_dir {input.figures} -p claims_csv {input.claims}"
         f" && {sys.executable} -m jupyter nbconvert --to html --no-input {{output.executed}} --output-dir reports"
         " --output report) > {log} 2>&1"

@@ -2,20 +2,24 @@
 reports/metrics.json. Each paper's cells come from its reporting module (one hop from the
 table name: audiofuse_* -> auscult.reporting.audiofuse, koike_* -> auscult.reporting.koike)."""
 
+import pandas as pd
+
 from auscult import runlog
 from auscult.atomic import write_json
 from auscult.params import read_yaml
-from auscult.reporting import audiofuse, compute_cost, icbhi, koike, provenance
+from auscult.reporting import audiofuse, claims, compute_cost, icbhi, koike, provenance
 from auscult.reporting.tables import long_frame, metrics_summary, paper_values, write_table
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = runlog.setup(runlog.job_log(smk))
 p = smk.params
 paper = paper_values()
-dev = provenance.deviations(smk.config, read_yaml(smk.input.base_params))
+base_params = read_yaml(smk.input.base_params)
 
 
-def common_provenance(pp: dict, code: str) -> dict:
+def common_provenance(pp: dict, code: str, paper_key: str) -> dict:
+    dev = provenance.deviations(smk.config, base_params,
+                                provenance.paper_prefixes(smk.config, paper_key, pp["datasets"]))
     return {
         "rule / code": code,
         "git commit": provenance.git_commit(),
@@ -42,18 +46,24 @@ if "audiofuse" in p.papers:
     pp = p.papers["audiofuse"]
     results = {v: audiofuse.SeedResults(smk.input[f"metrics_{v}"], smk.input[f"predictions_{v}"])
                for v in pp["variants"]}
-    tables = audiofuse.build_tables(results, pp["tables"], pp["model_cfgs"], paper, pp["bootstrap"])
+    transfer = pd.read_csv(smk.input[f"manifest_{pp['datasets'][1]}"], dtype={"record_id": str})
+    several_sets = "subset" in transfer and transfer["subset"].nunique() > 1
+    subsets = audiofuse.pascal_subsets(transfer) if several_sets else None
+    tables = audiofuse.build_tables(results, pp["tables"], pp["model_cfgs"], paper, pp["bootstrap"], subsets)
+    notes = {k: list(v) for k, v in audiofuse.NOTES.items()}
+    if several_sets:
+        notes[audiofuse.T2].append(audiofuse.subset_note(transfer))
     train_s = sum(m["train"].get("wall_s", 0) for r in results.values() for m in r.metrics)
     eval_s = sum(m.get("wall_s", 0) for r in results.values() for m in r.metrics)
     prov = {
         **common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.audiofuse."
                             "build_tables; cells from results/audiofuse/<variant>/<digest>/seed<k>/metrics.json, "
-                            "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation"),
+                            "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation", "audiofuse"),
         "device": ", ".join(sorted({m["train"].get("device_name", "?") for r in results.values() for m in r.metrics})),
         "wall time": f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min (sum over jobs)",
     }
     devices |= {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}
-    write_all(tables, audiofuse.NOTES, {"data": pp["data"], "weights": "scratch", "budget": p.budget}, prov, frames)
+    write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": p.budget}, prov, frames)
 
 if "koike" in p.papers:
     pp = p.papers["koike"]
@@ -61,11 +71,11 @@ if "koike" in p.papers:
             for v in pp["variants"]}
     tables = koike.build_tables(runs, pp["models"], pp["tables"], paper, pp["bootstrap"])
     train_s = sum(s.get("wall_s", 0) for r in runs.values() for s in r.summaries)
-    notes = {k: [*v, koike.split_note(runs)] for k, v in koike.NOTES.items()}
+    notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(paper)] for k, v in koike.NOTES.items()}
     prov = {
         **common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike.build_tables; "
                             "cells from runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv, rule "
-                            "`koike_train` → auscult.training.koike.run_training"),
+                            "`koike_train` → auscult.training.koike.run_training", "koike"),
         "device": ", ".join(sorted({s.get("device_name", "?") for r in runs.values() for s in r.summaries})),
         "wall time": f"training {train_s / 60:.1f} min (sum over jobs)",
     }
@@ -87,16 +97,14 @@ if "ast_sam" in p.papers:
     prov = common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.icbhi.t6_cells; "
                              "cells from results/ast_sam/<variant>/<digest>/seed<k>/metrics.json, rule "
                              "`icbhi_evaluate` → auscult.evaluation.icbhi.run_evaluation (trained by rule "
-                             "`icbhi_train` → auscult.training.icbhi.run_training)")
+                             "`icbhi_train` → auscult.training.icbhi.run_training)", "ast_sam")
     tables = {icbhi.T6: icbhi.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], paper)}
-    import pandas as pd
-
     first = next(iter(seed_metrics.values()))[0]
     trained = first.get("train") or {}  # absent in results written before it was recorded
     used = (f"Cycles used here: {trained.get('n_train', '?')} train / {trained.get('n_val', '?')} validation / "
             f"{first['n_test']} test (ast_sam.split caps them on small budgets).")
     manifest = pd.read_csv(smk.input[f"manifest_{pp['datasets'][0]}"], dtype={"patient_id": str})
-    write_all(tables, {icbhi.T6: [*icbhi.NOTES, icbhi.split_note(manifest), used]}, {"data": icbhi.data_label([summary]),
+    write_all(tables, {icbhi.T6: [*icbhi.NOTES, icbhi.input_note(pp["max_length"]), icbhi.split_note(manifest), used]}, {"data": icbhi.data_label([summary]),
                                                 "weights": icbhi.weights_label(seed_metrics), "budget": p.budget},
               prov, frames)
 
@@ -110,3 +118,6 @@ compute_cost.write_compute_cost(smk.output.tables, cost, provenance={
 })
 log.info("wrote compute_cost (%d lines)", len(cost))
 write_json(smk.output.metrics, metrics_summary(frames))
+verdicts = claims.evaluate(frames, claims.load_claims(smk.input.claims))
+claims.write_claims(verdicts, smk.output.claims_md, smk.output.claims_csv)
+log.info("claims: %s", verdicts["verdict"].value_counts().to_dict())

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from auscult.evaluation.metrics import bootstrap_ci
+from auscult.evaluation.metrics import bootstrap_ci, roc_auc
 from auscult.reporting.tables import Cell, load_json
 
 T1, T2, T3 = "audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation"
@@ -39,13 +39,30 @@ class SeedResults:
     def values(self, protocol: str, metric: str) -> list[float]:
         return [float(m[protocol][metric]) for m in self.metrics]
 
-    def ci(self, protocol: str, metric: str, boot: Mapping) -> tuple[float, float] | None:
-        """Bootstrap CI of the seed-mean metric over the protocol's test recordings."""
-        per_seed = []
+    def _scored(self, protocol: str, records: set[str] | None) -> list[pd.DataFrame]:
+        """Each seed's predictions of one protocol (optionally only ``records``), by record."""
+        out = []
         for p in self.predictions:
-            d = p[p["protocol"] == protocol].sort_values("record_id")
-            per_seed.append(d)
-        if not per_seed or per_seed[0].empty:
+            d = p[p["protocol"] == protocol]
+            if records is not None:
+                d = d[d["record_id"].isin(records)]
+            out.append(d.sort_values("record_id"))
+        return out
+
+    def auc_on(self, protocol: str, records: set[str]) -> list[float]:
+        """Per-seed AUC of one protocol restricted to ``records`` (NaN without both classes)."""
+        vals = []
+        for d in self._scored(protocol, records):
+            both = d["label"].nunique() == 2
+            vals.append(roc_auc(d["label"].to_numpy(), d["score"].to_numpy()) if both else float("nan"))
+        return vals
+
+    def ci(self, protocol: str, metric: str, boot: Mapping,
+           records: set[str] | None = None) -> tuple[float, float] | None:
+        """Bootstrap CI of the seed-mean metric over the protocol's test recordings (or over
+        ``records`` among them)."""
+        per_seed = self._scored(protocol, records)
+        if not per_seed or per_seed[0].empty or per_seed[0]["label"].nunique() < 2:
             return None
         ids = per_seed[0]["record_id"].to_numpy()
         if any(not np.array_equal(d["record_id"].to_numpy(), ids) for d in per_seed):
@@ -81,8 +98,14 @@ def t1_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper:
     return cells
 
 
+# PASCAL's two subsets differ in device, sample rate and prevalence; pooled AUC mixes them
+PASCAL_SETS = {"set_a": "set A", "set_b": "set B"}
+
+
 def t2_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper: Mapping,
-             boot: Mapping) -> list[Cell]:
+             boot: Mapping, subsets: Mapping[str, set[str]] | None = None) -> list[Cell]:
+    """T2 cells; ``subsets`` maps a PASCAL subset (set_a, set_b) to its record ids, and adds
+    the AUC within each subset beside the pooled one for every protocol."""
     cells = []
     for v in variants:
         r, label = results[v], _row_label(paper, T2, v)
@@ -99,7 +122,30 @@ def t2_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper:
             rel = [(a - b) / b * 100 for a, b in zip(auc, ref, strict=True)]
             cells.append(Cell(T2, label, v, "rel_change_%", PROTOCOLS[proto], rel,
                               paper=_paper(paper, T2, v, "rel_change") if compare else None))
+            for subset, records in (subsets or {}).items():
+                name = PASCAL_SETS.get(subset, subset).replace(" ", "_")
+                cells.append(Cell(T2, label, v, f"auc_{name}", PROTOCOLS[proto], r.auc_on(proto, records),
+                                  ci=r.ci(proto, "auc", boot, records=records)))
     return cells
+
+
+def pascal_subsets(manifest: pd.DataFrame) -> dict[str, set[str]]:
+    """{subset: record ids} of the PASCAL manifest (column ``subset``)."""
+    return {str(k): set(g["record_id"].astype(str)) for k, g in manifest.groupby("subset", sort=True)}
+
+
+def subset_note(manifest: pd.DataFrame) -> str:
+    """The PASCAL confound, with the manifest's own counts and prevalences."""
+    parts = []
+    for subset, g in manifest.groupby("subset", sort=True):
+        rates = ", ".join(f"{int(sr) / 1000:g} kHz" for sr in sorted(g["sample_rate"].unique()))
+        parts.append(f"{PASCAL_SETS.get(subset, subset)}: {len(g)} recordings at {rates}, "
+                     f"{100 * g['label'].mean():.0f} % abnormal")
+    return ("PASCAL has two subsets recorded with different devices (" + "; ".join(parts) + "). "
+            "Pooled AUC mixes them: a model that scores one subset as more abnormal overall, for reasons "
+            "of device or sample rate alone, moves the pooled AUC away from both within-subset AUCs, so "
+            "pooled AUC below 0.5 can sit beside within-set AUCs above it. auc_set_A / auc_set_B are the "
+            "AUC within each subset (same predictions, same protocol; CI over that subset's records).")
 
 
 def vit_shape(model_cfg: Mapping) -> str:
@@ -147,6 +193,10 @@ NOTES = {
         "ROC-AUC / accuracy / MCC on the PhysioNet test set; thresholds from the validation split.",
     ],
 }
+NO_PATIENT_IDS = ("PhysioNet 2016 has no patient ids, so every PhysioNet split is by recording and a "
+                  "subject may sit on both sides of it.")
+for _notes in NOTES.values():
+    _notes.append(NO_PATIENT_IDS)
 
 
 def build_tables(
@@ -155,9 +205,10 @@ def build_tables(
     model_cfgs: Mapping[str, Mapping],
     paper: Mapping,
     boot: Mapping,
+    subsets: Mapping[str, set[str]] | None = None,
 ) -> dict[str, list[Cell]]:
     return {
         T1: t1_cells(results, tables_cfg["t1_physionet"], paper, boot),
-        T2: t2_cells(results, tables_cfg["t2_pascal"], paper, boot),
+        T2: t2_cells(results, tables_cfg["t2_pascal"], paper, boot, subsets),
         T3: t3_cells(results, tables_cfg["t3_vit_ablation"], model_cfgs, paper, boot),
     }

@@ -42,6 +42,11 @@ NOTES = [
 ]
 
 
+def input_note(max_length: int) -> str:
+    return (f"The AST input here is {max_length} frames (10 ms shift, cycles repeated or cropped to the "
+            "recipe's clip); the paper used 1024 padded frames, AST's AudioSet length.")
+
+
 def split_note(manifest: pd.DataFrame) -> str:
     """The official split as this run's manifest has it: recordings per side and the patients
     found on both sides (the split is by recording, not by patient)."""

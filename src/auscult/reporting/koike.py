@@ -135,3 +135,26 @@ NOTES = {
         "at probability 0.5; same runs as T4.",
     ],
 }
+NO_PATIENT_IDS = ("PhysioNet 2016 has no patient ids, so every split is by recording and a subject may "
+                  "sit on both sides of it.")
+for _notes in NOTES.values():
+    _notes.append(NO_PATIENT_IDS)
+
+
+def paper_consistency_note(paper: Mapping) -> str:
+    """Where the paper's Table II UAR differs from (Spec + Sens) / 2 of its own Table III:
+    then T4 and T5 cannot both match the paper, whatever a reproduction does."""
+    t4, t5 = paper.get(T4, {}).get("rows", {}), paper.get(T5, {}).get("rows", {})
+    gaps = []
+    for model, row in t4.items():
+        for inp in ("logmel", "linear"):
+            uar, spec = row.get(f"uar_{inp}"), t5.get(model, {}).get(f"spec_{inp}")
+            sens = t5.get(model, {}).get(f"sens_{inp}")
+            if None not in (uar, spec, sens) and abs(uar - (spec + sens) / 2) > 1.0:
+                gaps.append((abs(uar - (spec + sens) / 2), f"{row.get('label', model)} {inp}: "
+                             f"{uar:.1f} vs {(spec + sens) / 2:.1f}"))
+    if not gaps:
+        return "The paper's Table II UAR equals (Spec + Sens) / 2 of its Table III within 1 point."
+    worst = [g for _, g in sorted(gaps, reverse=True)]
+    return (f"The paper's Table II UAR is not (Spec + Sens) / 2 of its Table III for {len(gaps)} of its "
+            f"cells (e.g. {'; '.join(worst[:3])}), so T4 and T5 cannot both match the paper.")

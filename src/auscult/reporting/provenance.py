@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,33 @@ def flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def deviations(config: Mapping, base: Mapping) -> list[str]:
-    """Settings where ``config`` differs from ``base`` (params.yaml), as 'key: base → now'."""
+def deviations(config: Mapping, base: Mapping, prefixes: Sequence[str] | None = None) -> list[str]:
+    """Settings where ``config`` differs from ``base`` (params.yaml), as 'key: base → now';
+    only keys equal to or below one of the dotted ``prefixes`` when given (a table lists
+    the settings its own paper reads, not another paper's)."""
     a, b = flatten(base), flatten(config)
     keys = sorted(set(a) | set(b))
+    if prefixes is not None:
+        keys = [k for k in keys if any(k == p or k.startswith(p + ".") for p in prefixes)]
     return [f"{k}: {a.get(k, '∅')} → {b.get(k, '∅')}" for k in keys if a.get(k) != b.get(k)]
+
+
+def paper_prefixes(config: Mapping, paper: str, datasets: Sequence[str]) -> list[str]:
+    """The params.yaml keys a paper's tables depend on: its block, its datasets, its feature
+    recipe(s) and the budget label."""
+    block = config.get(paper, {})
+    recipes = [block["features"]] if isinstance(block.get("features"), str) else []
+    return ["budget", paper, *(f"datasets.{d}" for d in datasets), *(f"features.{r}" for r in recipes)]
+
+
+def public_origin(source: str, origin: str) -> str:
+    """Where the data came from, without this machine's paths: a mirror folder is named as
+    ``$AUSCULT_DATA_MIRROR/<dataset>``, a URL stays a URL."""
+    if source == "mirror" and origin:
+        return f"$AUSCULT_DATA_MIRROR/{Path(origin).name}"
+    if origin.startswith("/"):
+        return f"<local>/{Path(origin).name}"
+    return origin
 
 
 def dataset_provenance(raw_dir: str | Path, manifest: str | Path) -> str:
@@ -48,7 +70,7 @@ def dataset_provenance(raw_dir: str | Path, manifest: str | Path) -> str:
     info_path = Path(raw_dir) / "ACQUIRED.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     source = info.get("source", "unknown")
-    origin = info.get("origin", "")
+    origin = public_origin(source, str(info.get("origin", "")))
     sums = info.get("sha256sums_sha256", "")
     return (f"source={source} ({origin}); SHA256SUMS sha256={sums[:16]}…; "
             f"manifest sha256={sha256_file(manifest)[:16]}…")
