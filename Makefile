@@ -2,6 +2,7 @@
 #   make demo   set up .venv, run the whole workflow on built-in synthetic data
 #   make test   set up .venv, run the test suite
 # Others: make bench (throughput figures), make lint, make quick (real data, 2 CPU cores),
+# make cpu (real data, every training record, a budget that learns on 2 CPU cores),
 # make lock (re-pin requirements.lock after editing requirements.in).
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ DEMO_THREADS := --set-threads audiofuse_train=1 audiofuse_evaluate=1 koike_train
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 
-.PHONY: install demo test quick bench lint lock clean-demo
+.PHONY: install demo test quick cpu bench lint lock clean-demo
 
 install: $(STAMP)
 
@@ -37,6 +38,9 @@ test: install
 
 quick: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml -- all
+
+cpu: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/cpu.yaml -- all
 
 bench: install
 	$(RUN) $(BIN)/python benchmarks/run_all.py

@@ -11,11 +11,12 @@ def af_features(role):
 rule audiofuse_train:
     input:
         features=af_features("train"),
-        code=src_files("models/audiofuse", "training/loop", "splits", "features/store"),
+        code=src_files("models/audiofuse", "training/loop", "training/audiofuse", "splits", "features/store", "cards"),
     output:
         model="runs/audiofuse/{variant}/{dig}/seed{seed}/model.pt",
         history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",
         summary="runs/audiofuse/{variant}/{dig}/seed{seed}/train_summary.json",
+        card="runs/audiofuse/{variant}/{dig}/seed{seed}/model_card.json",
     params:
         train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),

@@ -26,6 +26,7 @@ rule koike_train:
         split="runs/koike/{model}/{inp}/{dig}/seed{seed}/split.csv",
         predictions="runs/koike/{model}/{inp}/{dig}/seed{seed}/predictions.csv",
         summary="runs/koike/{model}/{inp}/{dig}/seed{seed}/train_summary.json",
+        card="runs/koike/{model}/{inp}/{dig}/seed{seed}/model_card.json",
     params:
         train=lambda w: layout.train_slice(config, "koike", kk_variant(w)),
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),

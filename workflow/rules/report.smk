@@ -13,6 +13,16 @@ def af_seed_files(name):
     }
 
 
+def af_history_files():
+    """Per-variant history.csv of every AudioFuse table run, keyed history_<variant>."""
+    if "audiofuse" not in PAPERS:
+        return {}
+    return {
+        f"history_{v}": [cross_stage(f"{layout.run_dir(config, 'audiofuse', v, s)}/history.csv") for s in AF["seeds"]]
+        for v in AF_TABLE_VARIANTS
+    }
+
+
 def kk_seed_files(name):
     """Per-variant lists of one Koike run file over seeds, keyed e.g. koike_summary_<variant>."""
     if "koike" not in PAPERS:
@@ -124,6 +134,8 @@ rule figures:
     input:
         tables="reports/tables",
         **af_seed_files("predictions"),
+        **af_history_files(),
+        **kk_seed_files("history.csv"),
         **as_seed_files("metrics.json"),
         code=src_files("reporting/figures"),
     output:
@@ -131,6 +143,8 @@ rule figures:
     params:
         t1_variants=AF["tables"]["t1_physionet"] if "audiofuse" in PAPERS else [],
         t6_variants=layout.table_variants(config, "ast_sam") if "ast_sam" in PAPERS else [],
+        af_variants=AF_TABLE_VARIANTS if "audiofuse" in PAPERS else [],
+        koike_variants=layout.table_variants(config, "koike") if "koike" in PAPERS else [],
     log:
         "reports/logs/figures.log",
     script:

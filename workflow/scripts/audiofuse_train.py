@@ -18,6 +18,7 @@ summary = run_training(
     seed=int(smk.wildcards.seed),
     threads=smk.threads,
     checkpoint_dir=smk.params.checkpoint_dir,
+    variant=smk.wildcards.variant,
 )
 log.info("trained %s seed %s: best epoch %s", smk.wildcards.variant, smk.wildcards.seed,
          summary.get("best_epoch"))

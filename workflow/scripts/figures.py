@@ -18,6 +18,15 @@ if (tables / "koike_t4_uar.csv").exists():
     figures.model_comparison_plot(
         t4, out / "koike_t4_uar.png",
         title=f"Koike T4 test UAR by model and input ({t4['data'].iloc[0]} data, {t4['budget'].iloc[0]} budget)")
+if smk.params.koike_variants:
+    hist = {v: [pd.read_csv(p) for p in smk.input[f"koike_history_{v}"]] for v in smk.params.koike_variants}
+    figures.learning_curves(hist, {}, out / "koike_learning_curves.png", metrics=("val_uar", "val_loss"),
+                            title="Koike: dev UAR and loss per epoch, every model x input and seed")
+if smk.params.af_variants:
+    rows = paper_values()["audiofuse_t1_physionet"]["rows"]
+    hist = {v: [pd.read_csv(p) for p in smk.input[f"history_{v}"]] for v in smk.params.af_variants}
+    figures.learning_curves(hist, {k: v["label"] for k, v in rows.items()}, out / "audiofuse_learning_curves.png",
+                            title="AudioFuse: validation AUC and loss per epoch, every variant and seed")
 if smk.params.t6_variants:
     from auscult.reporting import icbhi
 

@@ -15,6 +15,7 @@ summary = run_training(
     seed=int(smk.wildcards.seed),
     threads=smk.threads,
     checkpoint_dir=smk.params.checkpoint_dir,
+    variant=f"{smk.wildcards.model}_{smk.wildcards.inp}",
 )
 log.info("trained %s/%s seed %s: best epoch %s, weights %s", smk.wildcards.model, smk.wildcards.inp,
          smk.wildcards.seed, summary.get("best_epoch"), summary["weights"])

@@ -1,5 +1,5 @@
 """Figures: ROC curves (T1), the depth x heads ablation (T3), the domain-shift comparison (T2),
-ICBHI confusion matrices (P3 T6).
+ICBHI confusion matrices (P3 T6), and learning curves (validation metric per epoch, every run).
 
 Drawn from the tables' long CSVs and the evaluation predictions; headless (Agg backend).
 """
@@ -151,5 +151,30 @@ def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, lab
         ax.set(xlabel="predicted", ylabel="true", title=labels.get(variant, variant))
     if title:
         fig.suptitle(title, fontsize=9)
+    _save(fig, out)
+    plt.close(fig)
+
+
+def learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], labels: Mapping[str, str], out: str | Path,
+                    *, metrics: Sequence[str] = ("val_auc", "val_loss"), title: str = "") -> None:
+    """One panel per metric: a line per (variant, seed) over epochs from each run's history.csv,
+    the selected (best) epoch marked by the monitor the run used."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (variant, frames) in enumerate(histories.items()):
+            for j, h in enumerate(frames):
+                if metric not in h or h.empty:
+                    continue
+                ax.plot(h["epoch"], h[metric], marker="o", ms=3, lw=1.2, color=colours[i % len(colours)],
+                        alpha=0.9 if j == 0 else 0.55, label=labels.get(variant, variant) if j == 0 else None)
+        if metric == "val_auc":
+            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title or "Learning curves (validation split)", fontsize=10)
     _save(fig, out)
     plt.close(fig)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from auscult import splits
+from auscult import cards, splits
 from auscult.atomic import write_csv, write_json
 from auscult.features.store import load_arrays, read_index
 
@@ -45,15 +45,18 @@ def run_training(
     device: str | None = None,
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
+    variant: str = "?",
 ) -> dict:
-    """Train one variant for one seed; write model.pt, history.csv, train_summary.json.
+    """Train one variant for one seed; write model.pt, history.csv, train_summary.json and
+    model_card.json (thresholds chosen on the validation split by every rule).
 
     ``checkpoint_dir`` (default ``out_dir/checkpoints``) holds the resumable state while the
     run is unfinished; it is removed once the final artifacts are written."""
     import torch
 
+    from auscult.evaluation.metrics import THRESHOLD_RULES, binary_metrics, choose_threshold
     from auscult.models import build_model, count_trainable
-    from auscult.training.loop import train_binary
+    from auscult.training.loop import predict_scores, train_binary
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(max(1, int(threads)))
@@ -88,6 +91,19 @@ def run_training(
     summary = dict(summary, seed=seed, n_params=count_trainable(model), threads=int(threads),
                    n_test=len(parts["test"]))
     write_json(out_dir / "train_summary.json", summary)
+    y_val = parts["val"]["label"].to_numpy()
+    val_scores = predict_scores(model, x_val, batch_size=int(train_params["training"]["batch_size"]),
+                                device=device)
+    # Every rule's threshold on the validation split, so that changing the evaluation's rule
+    # never retrains; the card's default is the rule params.yaml uses at every budget.
+    thresholds = {rule: float(choose_threshold(y_val, val_scores, rule)) for rule in THRESHOLD_RULES}
+    cards.write_card(out_dir, cards.build_card(
+        paper="audiofuse", variant=variant, seed=seed, model_cfg=train_params["model"], run_dir=out_dir,
+        features_dir=features_dir, inputs=model.inputs, training=summary,
+        decision={"kind": "binary", "positive": "abnormal", "score": "sigmoid probability",
+                  "threshold": thresholds[cards.DEFAULT_RULE], "rule": cards.DEFAULT_RULE,
+                  "thresholds": thresholds, "chosen_on": "validation split"},
+        validation=binary_metrics(y_val, val_scores, thresholds[cards.DEFAULT_RULE])))
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary

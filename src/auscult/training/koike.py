@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auscult import splits
+from auscult import cards, splits
 from auscult.atomic import write_csv, write_json
 from auscult.features.store import load_arrays, read_index
 
@@ -91,11 +91,14 @@ def run_training(
     device: str | None = None,
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
+    variant: str = "?",
 ) -> dict:
     """Train one Koike variant for one seed; write model.pt, history.csv, split.csv,
-    predictions.csv (dev and test scores of the selected model) and train_summary.json."""
+    predictions.csv (dev and test scores of the selected model), train_summary.json and
+    model_card.json (decision at probability 0.5, the protocol's)."""
     import torch
 
+    from auscult.evaluation.metrics import binary_metrics
     from auscult.models import build_model, count_trainable
     from auscult.training.loop import predict_scores, train_binary
     from auscult.training.seeding import seed_everything
@@ -130,6 +133,15 @@ def run_training(
                    predict_s=round(time.perf_counter() - t1, 3),
                    test_abnormal_fraction=float(np.mean(parts["test"]["label"])))
     write_json(out_dir / "train_summary.json", summary)
+    dev = preds[0]
+    cards.write_card(out_dir, cards.build_card(
+        paper="koike", variant=variant, seed=seed, model_cfg=train_params["model"], run_dir=out_dir,
+        features_dir=features_dir, inputs=model.inputs, training=dict(summary, n_val=len(parts["dev"])),
+        decision={"kind": "binary", "positive": "abnormal", "score": "sigmoid probability", "threshold": 0.5,
+                  "rule": "fixed 0.5 (Koike protocol: classes sampled equally in training)",
+                  "chosen_on": "protocol"},
+        validation=binary_metrics(dev["label"].to_numpy(), dev["score"].to_numpy(), 0.5),
+        weights={k: summary[k] for k in ("weights", "weights_requested", "weights_reason") if k in summary}))
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary

@@ -1,0 +1,246 @@
+"""The ``auscult`` command: use a reproduced model on new recordings.
+
+    auscult info RUN_DIR
+    auscult predict RUN_DIR AUDIO_OR_FOLDER... [-o preds.csv]
+    auscult evaluate RUN_DIR --labels labels.csv (--audio DIR | --features CACHE_DIR) [-o metrics.json]
+
+A run folder is what a training job writes (``runs/<paper>/.../seed<k>/``): ``model.pt``
+and ``model_card.json`` (auscult.cards). ``predict`` recomputes the features of each
+recording with the run's own recipe and parameters, scores it and applies the run's
+validation-chosen threshold. ``evaluate`` scores a labelled folder with the T1 metrics and
+bootstrap CIs; from a feature cache it needs neither librosa nor the audio. Errors are one
+line (``auscult: error: <what>``) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+class UsageError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- helpers
+def audio_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The recordings named by ``paths``: files as given, folders searched recursively."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise UsageError(f"{p}: no .wav or .flac files in this folder")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or folder")
+    names = [f.stem for f in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UsageError(f"several recordings share a name ({', '.join(dupes[:5])}): record ids must be unique")
+    return out
+
+
+def load_run(run_dir: str | Path):
+    """(card, model in eval mode) of a verified run folder."""
+    import torch
+
+    from auscult import cards
+    from auscult.models import build_model
+
+    card = cards.verify(run_dir)
+    if card["decision"].get("kind") != "binary":
+        raise UsageError(f"{run_dir}: a {card['decision'].get('kind')} model; predict/evaluate take binary "
+                         "heart-sound models")
+    model = build_model(card["model"]["config"])
+    model.load_state_dict(torch.load(Path(run_dir) / card["model"]["file"], map_location="cpu", weights_only=True))
+    return card, model.eval()
+
+
+def recording_features(card: dict, files: Sequence[Path]) -> dict[str, np.ndarray]:
+    """The model's input arrays for ``files``, computed with the run's recipe (needs librosa)."""
+    from auscult.audio import AudioError
+    from auscult.features.build import RECIPES
+
+    recipe, params = card["features"]["recipe"], card["features"]["params"]
+    if recipe not in RECIPES:
+        raise UsageError(f"recipe {recipe!r} works on segments of recordings (e.g. ICBHI cycles), "
+                         "not on whole recordings")
+    rows = []
+    for f in files:
+        try:
+            rows.append(RECIPES[recipe](str(f), params))
+        except AudioError as e:
+            raise UsageError(str(e)) from None
+        except Exception as e:  # a decoder error without a file name: name the file
+            raise UsageError(f"{f}: cannot compute {recipe} features ({type(e).__name__}: {e})") from None
+    return {k: np.stack([r[k] for r in rows]) for k in card["features"]["inputs"]}
+
+
+def decision_threshold(card: dict, rule: str | None) -> float:
+    """The card's threshold, or the one of another rule chosen on the same validation split."""
+    d = card["decision"]
+    if rule is None or rule == d.get("rule"):
+        return float(d["threshold"])
+    known = d.get("thresholds") or {}
+    if rule not in known:
+        raise UsageError(f"this run's card has no threshold for rule {rule!r} (has: {', '.join(known) or d.get('rule')})")
+    return float(known[rule])
+
+
+def score(model, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    from auscult.training.loop import predict_scores
+
+    return predict_scores(model, arrays, batch_size=16)
+
+
+def _cached_features(card: dict, cache: Path, records: list[str]) -> dict[str, np.ndarray]:
+    from auscult.features.store import load_arrays, read_index
+
+    meta = json.loads((cache / "meta.json").read_text())
+    if meta.get("recipe") != card["features"]["recipe"] or \
+            json.dumps(meta.get("params"), sort_keys=True) != json.dumps(card["features"]["params"], sort_keys=True):
+        raise UsageError(f"{cache}: this feature cache was built with another recipe or parameters than the run's "
+                         f"({card['features']['recipe']}, digest {card['features']['digest']})")
+    known = set(read_index(cache)["record_id"].astype(str))
+    missing = [r for r in records if r not in known]
+    if missing:
+        raise UsageError(f"{cache}: {len(missing)} labelled record(s) not in the cache, e.g. {missing[:3]}")
+    _, arrays = load_arrays(cache, card["features"]["inputs"], records)
+    return arrays
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such labels file")
+    df = pd.read_csv(path, dtype={"record": str}, encoding="utf-8-sig")
+    df.columns = [c.strip() for c in df.columns]
+    if not {"record", "label"} <= set(df.columns):
+        raise UsageError(f"{path}: needs columns record,label (has {', '.join(df.columns)})")
+    bad = df[~df["label"].astype(str).str.strip().isin(["0", "1"])]
+    if len(bad):
+        raise UsageError(f"{path}: line {bad.index[0] + 2}: label must be 0 or 1, got {bad['label'].iloc[0]!r}")
+    dup = df["record"][df["record"].duplicated()]
+    if len(dup):
+        raise UsageError(f"{path}: record {dup.iloc[0]!r} is listed twice")
+    return df.assign(label=df["label"].astype(str).str.strip().astype(int))
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_info(args) -> int:
+    from auscult import cards
+
+    card = cards.verify(args.run_dir)
+    if args.json:
+        print(json.dumps(card, indent=2))
+    else:
+        print("\n".join(cards.summary_lines(card)))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from auscult.atomic import write_csv
+
+    files = audio_files(args.audio)
+    card, model = load_run(args.run_dir)
+    scores = score(model, recording_features(card, files))
+    thr = decision_threshold(card, args.threshold_rule)
+    out = pd.DataFrame({"record": [f.stem for f in files], "score": scores, "threshold": thr,
+                        "predicted": (scores >= thr).astype(int)})
+    if args.output:
+        write_csv(args.output, out)
+        print(f"{len(out)} recording(s) scored -> {args.output}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from auscult.atomic import write_json
+    from auscult.evaluation.metrics import binary_metrics, bootstrap_ci
+
+    labels = read_labels(Path(args.labels))
+    card, model = load_run(args.run_dir)
+    records = labels["record"].tolist()
+    if args.features:
+        arrays = _cached_features(card, Path(args.features), records)
+    else:
+        by_name = {f.stem: f for f in audio_files([args.audio])}
+        missing = [r for r in records if r not in by_name]
+        if missing:
+            raise UsageError(f"{args.labels}: {len(missing)} labelled record(s) have no audio in {args.audio}, "
+                             f"e.g. {missing[:3]}")
+        arrays = recording_features(card, [by_name[r] for r in records])
+    y = labels["label"].to_numpy()
+    if len(np.unique(y)) < 2:
+        raise UsageError(f"{args.labels}: needs both classes (0 and 1) for AUC")
+    s = score(model, arrays)
+    thr = decision_threshold(card, args.threshold_rule)
+    metrics = binary_metrics(y, s, thr)
+    ci = {m: list(bootstrap_ci(m, y, s, n_boot=args.n_boot, seed=0, threshold=thr))
+          for m in ("auc", "sensitivity", "specificity", "mcc", "f1")}
+    result = {"run": str(args.run_dir), "paper": card["paper"], "variant": card["variant"], "n": int(len(y)),
+              "n_abnormal": int(y.sum()), "threshold": thr, "metrics": metrics, "ci95": ci}
+    text = json.dumps(result, indent=2, default=float)
+    if args.output:
+        write_json(args.output, result)
+    print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="auscult", description="Use a model reproduced by the auscult workflow.")
+    sub = p.add_subparsers(dest="command", required=True)
+    i = sub.add_parser("info", help="print a run folder's model card",
+                       description="Print the model card of a training run folder (after checking its files).")
+    i.add_argument("run_dir", help="a training run folder (holds model.pt and model_card.json)")
+    i.add_argument("--json", action="store_true", help="the whole card as JSON")
+    i.set_defaults(fn=cmd_info)
+    pr = sub.add_parser("predict", help="score recordings with a run's model",
+                        description="Score .wav/.flac recordings (files or folders) with a run's model: features "
+                                    "recomputed with the run's recipe, its validation-chosen threshold applied. "
+                                    "Writes record,score,threshold,predicted.")
+    pr.add_argument("run_dir", help="a training run folder")
+    pr.add_argument("audio", nargs="+", help="audio files or folders (searched recursively)")
+    pr.add_argument("-o", "--output", help="CSV to write (default: standard output)")
+    pr.add_argument("--threshold-rule", help="use another rule's validation threshold from the card "
+                                             "(youden, max_mcc, max_f1, fixed_0.5; default: the card's)")
+    pr.set_defaults(fn=cmd_predict)
+    ev = sub.add_parser("evaluate", help="score a labelled folder: AUC, sensitivity, ... with bootstrap CIs",
+                        description="Evaluate a run's model on labelled recordings (labels.csv with columns "
+                                    "record,label; 1 = abnormal), from audio or from a feature cache.")
+    ev.add_argument("run_dir", help="a training run folder")
+    ev.add_argument("--labels", required=True, help="CSV with columns record,label")
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="folder with the recordings (<record>.wav|.flac)")
+    src.add_argument("--features", help="a feature cache folder built with the run's recipe (no audio stack needed)")
+    ev.add_argument("-o", "--output", help="JSON file to write the metrics to")
+    ev.add_argument("--threshold-rule", help="another rule's validation threshold from the card")
+    ev.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for the CIs (default 1000)")
+    ev.set_defaults(fn=cmd_evaluate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from auscult.cards import CardError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (UsageError, CardError, FileNotFoundError) as e:
+        print(f"auscult: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
