@@ -1,7 +1,7 @@
 # auscult: two commands on a fresh machine (Python 3.10+ and the package registries):
 #   make demo   set up .venv, run the whole workflow on built-in synthetic data
 #   make test   set up .venv, run the test suite
-# Others: make bench (throughput figures), make lint, make quick (real data, 2 CPU cores),
+# Others: make bench (throughput figures), make forecast (paper-budget compute), make lint, make quick (real data, 2 CPU cores),
 # make cpu (real data, every training record, a budget that learns on 2 CPU cores),
 # make lock (re-pin requirements.lock after editing requirements.in).
 
@@ -16,7 +16,7 @@ DEMO_THREADS := --set-threads audiofuse_train=1 audiofuse_evaluate=1 koike_train
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 
-.PHONY: install demo test quick cpu bench lint lock clean-demo
+.PHONY: install demo test quick cpu bench forecast lint lock clean-demo
 
 install: $(STAMP)
 
@@ -44,6 +44,9 @@ cpu: install
 
 bench: install
 	$(RUN) $(BIN)/python benchmarks/run_all.py
+
+forecast: install
+	$(RUN) $(BIN)/python benchmarks/forecast.py
 
 lint: install
 	$(BIN)/ruff check src tests workflow benchmarks

@@ -28,7 +28,7 @@ rule audiofuse_train:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=GPUS_PER_TRAINING_JOB,
+        gpu_slots=gpu_slots("audiofuse"),
     script:
         "../scripts/audiofuse_train.py"
 
@@ -62,7 +62,7 @@ rule audiofuse_evaluate:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=GPUS_PER_TRAINING_JOB,
+        gpu_slots=gpu_slots("audiofuse"),
     script:
         "../scripts/audiofuse_evaluate.py"
 

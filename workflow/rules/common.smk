@@ -17,8 +17,23 @@ AF_VARIANTS = list(AF["variants"])
 AF_TABLE_VARIANTS = layout.table_variants(config)
 PAPERS = config["papers"]
 
-# Runtime setting, not a parameter: training asks for a GPU only where one is visible.
-GPUS_PER_TRAINING_JOB = 1 if shutil.which("nvidia-smi") else 0
+# Runtime setting, not a parameter: where a GPU is visible, each training/evaluation job asks
+# for its share of one in `gpu_slots` (of auscult.forecast.GPU_SLOTS_PER_GPU per GPU, sized by
+# the model's parameter count), so several small jobs run on one GPU at once; the profile
+# says how many slots the node has. Without a GPU jobs ask for none: CPU runs are unchanged.
+GPU_VISIBLE = shutil.which("nvidia-smi") is not None
+
+
+def gpu_slots(paper):
+    def slots(wildcards):
+        if not GPU_VISIBLE:
+            return 0
+        from auscult import forecast
+
+        variant = f"{wildcards.model}_{wildcards.inp}" if paper == "koike" else wildcards.variant
+        return forecast.job_gpu_slots(config, paper, variant)
+
+    return slots
 
 
 wildcard_constraints:

@@ -36,7 +36,7 @@ rule icbhi_train:
     resources:
         mem_mb=16000,
         runtime=480,
-        gpu=GPUS_PER_TRAINING_JOB,
+        gpu_slots=gpu_slots("ast_sam"),
     script:
         "../scripts/icbhi_train.py"
 
@@ -68,7 +68,7 @@ rule icbhi_evaluate:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=GPUS_PER_TRAINING_JOB,
+        gpu_slots=gpu_slots("ast_sam"),
     script:
         "../scripts/icbhi_evaluate.py"
 

@@ -38,7 +38,7 @@ rule koike_train:
     resources:
         mem_mb=16000,
         runtime=480,
-        gpu=GPUS_PER_TRAINING_JOB,
+        gpu_slots=gpu_slots("koike"),
     script:
         "../scripts/koike_train.py"
 

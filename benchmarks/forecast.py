@@ -1,0 +1,63 @@
+"""`make forecast`: the paper budget's predicted compute per table, before running it.
+
+Prints, per table: training jobs, PFLOPs and H100 GPU-hours at max_epochs and at the
+expected early-stopping point, and the wall time on one GPU with small jobs sharing it
+(auscult.forecast states every assumption). Then checks the counting against measurement:
+the same forecast for a budget already run in this working tree (default: demo), at the
+epochs each job ran and this CPU's matmul rate, against its training jobs' benchmark files.
+
+    python benchmarks/forecast.py [--budget paper] [--check demo] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from auscult import forecast
+from auscult.params import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+OVERLAYS = {"paper": [], "cpu": ["config/cpu.yaml"], "quick": ["config/quick.yaml"], "demo": ["config/demo.yaml"]}
+
+
+def config_for(budget: str) -> dict:
+    return load_params(REPO / "params.yaml", [REPO / o for o in OVERLAYS[budget]])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", default="paper", choices=sorted(OVERLAYS))
+    ap.add_argument("--check", default="demo", choices=sorted(OVERLAYS),
+                    help="budget whose measured runs in this tree check the counting")
+    ap.add_argument("--threads", type=int, default=1, help="threads the checked jobs ran with (demo: 1)")
+    args = ap.parse_args()
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+
+    cfg = config_for(args.budget)
+    jobs = forecast.jobs(cfg, REPO)
+    print(f"== forecast, budget {args.budget}: H100 bf16 dense peak {forecast.H100_BF16_DENSE_TFLOPS} TFLOP/s; "
+          f"assumed utilisation by trainable parameters {forecast.UTILISATION}; expected stop = "
+          f"min(max_epochs, {forecast.EXPECTED_STOP_PATIENCES} x patience); "
+          f"{forecast.GPU_SLOTS_PER_GPU} gpu_slots per GPU, slots by parameters {forecast.SLOTS}")
+    print(forecast.per_model_frame(jobs).round(3).to_string(index=False))
+    print()
+    print(forecast.forecast_frame(jobs).round(2).to_string(index=False))
+
+    check = config_for(args.check)
+    measured = forecast.measured_vs_forecast(check, forecast.jobs(check, REPO), REPO, threads=args.threads)
+    print(f"\n== check on this CPU, budget {args.check} (runs found in this working tree)")
+    if measured.empty:
+        print(f"no measured {args.check} training runs here: run `make {args.check}` first")
+        return
+    print(measured.round(4).to_string(index=False))
+    total = measured["forecast_at_peak_s"].sum() / measured["measured_s"].sum()
+    print(f"\nforecast at this CPU's matmul peak / measured wall, all {len(measured)} training jobs: {total:.3f} "
+          "(the fraction of matmul peak the jobs reached; the GPU forecast assumes the utilisation above)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""Forecast of a budget's compute before running it: FLOPs, GPU-hours, jobs, wall time.
+
+For every training job of every enabled table (one per variant and seed):
+
+- FLOPs per sample are *counted* on the real model built from the budget's config, at the
+  budget's input shapes, with ``torch.utils.flop_counter.FlopCounterMode`` (forward pass);
+  a training sample costs 3 x forward (see :func:`count_flops`), an evaluated one 1 x;
+- samples per epoch come from the dataset sizes (the manifest when it exists here, else
+  the published counts) and the split parameters: training records (twice for SAM), the
+  validation pass, BatchNorm recalibration batches and, for the AST paper protocol, the
+  test pass after every epoch; the evaluation job adds its forward passes once;
+- epochs: ``max_epochs`` and an *expected* early-stopping point, ``min(max_epochs,
+  EXPECTED_STOP_PATIENCES x patience)`` (best epoch about two patiences in, then one
+  patience to stop; AST trains a fixed number of epochs).
+
+GPU time = FLOPs / (peak x utilisation): :data:`H100_BF16_DENSE_TFLOPS` with the
+utilisation assumed per model size in :data:`UTILISATION` (small models leave a GPU mostly
+idle, which is why several of them share one: ``gpu_slots`` in the rules). The wall time
+on one GPU with sharing assumes jobs that share a GPU do not slow each other down.
+
+:func:`measured_vs_forecast` checks the method where it can run: the same count for a
+budget already run on this machine, against the wall time of its training jobs'
+benchmark files, at the epochs each job actually ran, and this CPU's measured matmul rate.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from auscult import layout
+
+H100_BF16_DENSE_TFLOPS = 989.4  # NVIDIA H100 SXM5, bf16 dense tensor-core peak (datasheet)
+# assumed fraction of that peak a training job reaches, by trainable parameters
+UTILISATION = ((10e6, 0.05), (50e6, 0.20), (math.inf, 0.35))
+# gpu_slots out of GPU_SLOTS_PER_GPU a job takes, by trainable parameters (rules use the same)
+GPU_SLOTS_PER_GPU = 4
+SLOTS = ((10e6, 1), (50e6, 2), (math.inf, 4))
+EXPECTED_STOP_PATIENCES = 3
+# published sizes, used where no manifest of the dataset exists on this machine
+CANONICAL = {"physionet2016": {"records": 3240, "test": 301}, "pascal": {"records": 585, "test": 0},
+             "icbhi2017": {"records": 6898, "test": 2756}}
+
+
+def _by_size(table, n_params: float):
+    return next(v for limit, v in table if n_params < limit)
+
+
+@functools.cache
+def _model_params(config_json: str, paper: str, variant: str) -> int:
+    import torch
+
+    from auscult.models import build_model, count_trainable
+
+    config = json.loads(config_json)
+    cfg = layout.variant_model_config(config, paper, variant)
+    if paper == "ast_sam":
+        cfg = {**cfg, "pretrained": False}
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised for real
+        return int(count_trainable(build_model(cfg)))
+
+
+def job_gpu_slots(config: Mapping, paper: str, variant: str) -> int:
+    """gpu_slots a training/evaluation job of ``variant`` asks for (rules, where a GPU is visible)."""
+    return gpu_slots(_model_params(json.dumps(config, sort_keys=True, default=str), paper, variant))
+
+
+def utilisation(n_params: float) -> float:
+    return _by_size(UTILISATION, n_params)
+
+
+def gpu_slots(n_params: float) -> int:
+    return _by_size(SLOTS, n_params)
+
+
+# --------------------------------------------------------------------------- sizes
+def dataset_size(config: Mapping, dataset: str, root: str | Path = ".") -> dict:
+    """{records, test}: from the dataset's manifest here, else synthetic params, else published."""
+    path = Path(root) / layout.manifest_path(config, dataset)
+    if path.is_file():
+        m = pd.read_csv(path, usecols=lambda c: c in ("official_split",))
+        n_test = int((m["official_split"] == "test").sum()) if "official_split" in m else 0
+        return {"records": len(m), "test": n_test, "from": "manifest"}
+    params = config["datasets"][dataset]
+    if params["source"] == "synthetic" and dataset != "icbhi2017":
+        s = params["synthetic"]
+        return {"records": int(s["n_records"]), "test": int(s.get("n_test", 0)), "from": "synthetic params"}
+    return {**CANONICAL[dataset], "from": "published counts"}
+
+
+def _cap(n: int, cap) -> int:
+    return n if cap is None else min(n, int(cap))
+
+
+def input_shapes(config: Mapping, paper: str) -> dict[str, tuple[int, ...]]:
+    f = config["features"][config[paper]["features"]]
+    if paper == "audiofuse":
+        return {"spec": tuple(f["logmel"]["resize"]), "wave": (int(f["sample_rate"] * f["clip_seconds"]),)}
+    if paper == "koike":
+        n = int(f["sample_rate"] * f["clip_seconds"])
+        frames = 1 + n // int(f["hop_length"])
+        return {"wave": (n,), "logmel": (int(f["n_mels"]), frames), "linear": (int(f["n_fft"]) // 2 + 1, frames)}
+    m = config[paper]["model"]
+    return {"fbank": (int(m["max_length"]), int(m["num_mel_bins"]))}
+
+
+# --------------------------------------------------------------------------- FLOPs
+BACKWARD_OVER_FORWARD = 2.0
+
+
+def count_flops(model, shapes: Mapping[str, tuple[int, ...]], batch: int = 2) -> tuple[float, float, int]:
+    """(training FLOPs per sample, forward FLOPs per sample, trainable params).
+
+    The forward pass is counted; a training sample costs forward + backward = 3 x forward
+    (the backward pass computes gradients for activations and weights: 2 x forward). The
+    backward is not counted directly because torch 2.11's counter charges a grouped
+    convolution's weight gradient as if it were ungrouped (x groups: 33x the forward for a
+    32-group depthwise conv, tests/test_forecast.py), which would inflate MobileNetV2 and
+    ResNeXt by an order of magnitude."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from auscult.models import count_trainable
+
+    device = next(iter(model.parameters())).device  # "meta": shapes only, nothing computed
+    x = {k: torch.randn(batch, *shapes[k], device=device) * 0.1 for k in model.inputs}
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x)
+    fwd = fc.get_total_flops() / batch
+    return float(fwd * (1 + BACKWARD_OVER_FORWARD)), float(fwd), int(count_trainable(model))
+
+
+@dataclass
+class Job:
+    table: str
+    paper: str
+    variant: str
+    n_params: int
+    train_flops_per_sample: float
+    fwd_flops_per_sample: float
+    train_samples_per_epoch: float
+    fwd_samples_per_epoch: float
+    fwd_samples_once: float
+    max_epochs: int
+    expected_epochs: int
+    seeds: int
+
+    def flops(self, epochs: float) -> float:
+        """Total FLOPs of one seed's training (and evaluation) job at ``epochs``."""
+        per_epoch = (self.train_flops_per_sample * self.train_samples_per_epoch
+                     + self.fwd_flops_per_sample * self.fwd_samples_per_epoch)
+        return per_epoch * epochs + self.fwd_flops_per_sample * self.fwd_samples_once
+
+
+def _audiofuse_counts(config: Mapping, root) -> tuple[float, float, float, dict]:
+    p = config["audiofuse"]
+    ds = dataset_size(config, p["train_dataset"], root)
+    pool = ds["records"] - ds["test"]
+    n_val = round(pool * p["split"]["val_fraction"])
+    n_train = _cap(pool - n_val, p["max_train_records"])
+    t = p["training"]
+    recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
+    transfer = dataset_size(config, p["transfer_dataset"], root)["records"]
+    # evaluation job: validation + test + every transfer recording (head re-training is on embeddings)
+    return n_train, n_val + recal, n_val + ds["test"] + transfer, t
+
+
+def _koike_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
+    p = config["koike"]
+    n = dataset_size(config, p["train_dataset"], root)["records"]
+    r = p["split"]["ratios"]
+    parts = [n * x / sum(r) for x in r]
+    n_train = _cap(round(parts[0]), p["max_train_records"])
+    n_dev, n_test = (_cap(round(x), p["max_eval_records"]) for x in parts[1:])
+    t = layout.train_slice(config, "koike", variant)["training"]
+    recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
+    return n_train, n_dev + recal, n_dev + n_test, t
+
+
+def _ast_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
+    sl = layout.ast_sam_slice(config["ast_sam"], variant)
+    ds = dataset_size(config, config["ast_sam"]["train_dataset"], root)
+    sp = sl["split"]
+    pool = ds["records"] - ds["test"]
+    n_val = _cap(round(pool * sp["val_fraction"]), sp["max_val_cycles"])
+    n_train = _cap(pool - round(pool * sp["val_fraction"]), sp["max_train_cycles"])
+    n_test = _cap(ds["test"], sp["max_test_cycles"])
+    t = sl["training"]
+    passes = 2 if t["sam"]["enabled"] else 1
+    per_epoch_fwd = n_val + (n_test if t["paper_protocol"] else 0)
+    return n_train * passes, per_epoch_fwd, n_test, t
+
+
+def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
+    """One :class:`Job` per (table, variant) of the enabled papers (seeds counted in it)."""
+    import torch
+
+    from auscult.models import build_model
+    from auscult.training.seeding import seed_everything
+
+    torch.set_grad_enabled(True)
+    out: list[Job] = []
+    cache: dict[tuple[str, str], tuple[float, float, int]] = {}
+    for paper in config["papers"]:
+        p = config[paper]
+        shapes = input_shapes(config, paper)
+        for table, rows in p["tables"].items():
+            variants = rows
+            if paper == "koike":
+                variants = [v for v, (m, _) in layout.koike_variants(p).items() if m in rows]
+            for v in variants:
+                if (paper, v) not in cache:
+                    cfg = layout.variant_model_config(config, paper, v)
+                    if paper == "ast_sam":
+                        cfg = {**cfg, "pretrained": False}
+                    seed_everything(0)
+                    try:
+                        with torch.device("meta"):  # counted on shapes: no memory, no arithmetic
+                            cache[(paper, v)] = count_flops(build_model(cfg), shapes)
+                    except (RuntimeError, NotImplementedError):  # autocast regions refuse "meta"
+                        cache[(paper, v)] = count_flops(build_model(cfg), shapes)
+                tr, fw, n_params = cache[(paper, v)]
+                if paper == "audiofuse":
+                    n_tr, n_fwd, once, t = _audiofuse_counts(config, root)
+                    max_e, patience = int(t["max_epochs"]), int(t["patience"])
+                elif paper == "koike":
+                    n_tr, n_fwd, once, t = _koike_counts(config, v, root)
+                    max_e, patience = int(t["max_epochs"]), int(t["patience"])
+                else:
+                    n_tr, n_fwd, once, t = _ast_counts(config, v, root)
+                    max_e, patience = int(t["epochs"]), None
+                expected = max_e if patience is None else min(max_e, EXPECTED_STOP_PATIENCES * patience)
+                out.append(Job(f"{paper}_{table}", paper, v, n_params, tr, fw, n_tr, n_fwd, once, max_e,
+                               expected, len(p["seeds"])))
+    return out
+
+
+def forecast_frame(job_list: list[Job], *, peak_tflops: float = H100_BF16_DENSE_TFLOPS) -> pd.DataFrame:
+    """Per table: jobs, PFLOPs and GPU-hours at max and expected epochs, one-GPU wall with sharing."""
+    rows = []
+    distinct = list({(j.paper, j.variant): j for j in job_list}.values())
+    groups = [(t, [j for j in job_list if j.table == t]) for t in dict.fromkeys(j.table for j in job_list)]
+    groups.append(("all tables (each job once)", distinct))
+    for table, js in groups:
+        rec = {"table": table, "jobs": sum(j.seeds for j in js)}
+        for label, epochs in (("max", lambda j: j.max_epochs), ("expected", lambda j: j.expected_epochs)):
+            flops = [j.flops(epochs(j)) * j.seeds for j in js]
+            gpu_s = [f / (peak_tflops * 1e12 * utilisation(j.n_params)) for f, j in zip(flops, js, strict=True)]
+            rec[f"pflop_{label}"] = sum(flops) / 1e15
+            rec[f"gpu_h_{label}"] = sum(gpu_s) / 3600
+            shared = sum(s * gpu_slots(j.n_params) / GPU_SLOTS_PER_GPU for s, j in zip(gpu_s, js, strict=True))
+            longest = max(s / j.seeds for s, j in zip(gpu_s, js, strict=True))
+            rec[f"wall_1gpu_h_{label}"] = max(shared, longest) / 3600
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def per_model_frame(job_list: list[Job]) -> pd.DataFrame:
+    seen, rows = set(), []
+    for j in job_list:
+        if (j.paper, j.variant) in seen:
+            continue
+        seen.add((j.paper, j.variant))
+        rows.append({"paper": j.paper, "variant": j.variant, "params_M": j.n_params / 1e6,
+                     "train_gflop_per_sample": j.train_flops_per_sample / 1e9,
+                     "eval_gflop_per_sample": j.fwd_flops_per_sample / 1e9,
+                     "utilisation": utilisation(j.n_params), "gpu_slots": gpu_slots(j.n_params)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- check
+def cpu_matmul_tflops(threads: int, n: int = 1024, repeats: int = 5) -> float:
+    """This CPU's fp32 matmul rate (TFLOP/s) with ``threads`` threads: the 'peak' of the check."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old)
+    return 2 * n**3 / best / 1e12
+
+
+def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path = ".",
+                         threads: int = 1) -> pd.DataFrame:
+    """For each training run of ``config`` found here: counted FLOPs at the epochs it ran,
+    the time they take at this CPU's matmul rate, the measured wall time (benchmark file),
+    and their ratio (= the fraction of matmul peak the job reached)."""
+    from auscult.reporting.compute_cost import read_benchmark
+
+    peak = cpu_matmul_tflops(threads)
+    by_variant = {(j.paper, j.variant): j for j in job_list}
+    rows = []
+    for paper in config["papers"]:
+        for v in layout.table_variants(config, paper) if paper != "koike" else layout.koike_variants(config[paper]):
+            j = by_variant.get((paper, v))
+            if j is None:
+                continue
+            for s in config[paper]["seeds"]:
+                run = Path(root) / layout.run_dir(config, paper, v, s)
+                d = layout.train_digest(config, paper, v)
+                if paper == "koike":
+                    m, inp = layout.koike_variants(config[paper])[v]
+                    bench = Path(root) / f"runs/koike/{m}/benchmarks/{inp}-{d}-seed{s}.tsv"
+                else:
+                    bench = Path(root) / f"runs/{paper}/{v}/benchmarks/{d}-seed{s}.tsv"
+                b = read_benchmark(bench)
+                summary = run / "train_summary.json"
+                if b is None or not summary.is_file():
+                    continue
+                epochs = json.loads(summary.read_text()).get("epochs_run") or j.max_epochs
+                flops = j.flops(epochs) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
+                at_peak = flops / (peak * 1e12)
+                rows.append({"paper": paper, "variant": v, "seed": s, "epochs_run": epochs,
+                             "gflop": flops / 1e9, "forecast_at_peak_s": at_peak, "measured_s": b["wall_s"],
+                             "ratio_forecast_over_measured": at_peak / b["wall_s"] if b["wall_s"] else float("nan"),
+                             "cpu_matmul_tflops": peak})
+    return pd.DataFrame(rows)
