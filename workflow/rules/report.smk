@@ -117,10 +117,15 @@ rule tables:
         paper_values="src/auscult/reporting/paper_values.yaml",
         claims="src/auscult/reporting/claims.yaml",
     output:
-        tables=directory("reports/tables"),
+        tables=report(
+            directory("reports/tables"),
+            patterns=["{name}.csv"],
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
         metrics="reports/metrics.json",
         claims_md="reports/claims.md",
-        claims_csv="reports/claims.csv",
+        claims_csv=report("reports/claims.csv", caption="../report/claims.rst", category="Claims"),
     params:
         budget=config["budget"],
         papers=paper_table_params(),
@@ -139,7 +144,13 @@ rule figures:
         **as_seed_files("metrics.json"),
         code=src_files("reporting/figures"),
     output:
-        directory("reports/figures"),
+        figures=report(
+            directory("reports/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        plots=directory("reports/plots"),
     params:
         t1_variants=AF["tables"]["t1_physionet"] if "audiofuse" in PAPERS else [],
         t6_variants=layout.table_variants(config, "ast_sam") if "ast_sam" in PAPERS else [],
@@ -159,7 +170,7 @@ rule report_html:
         figures="reports/figures",
     output:
         executed="reports/report.ipynb",
-        html="reports/report.html",
+        html=report("reports/report.html", caption="../report/report_html.rst", category="Report"),
     log:
         "reports/logs/report_html.log",
     shell:

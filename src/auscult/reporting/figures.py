@@ -178,3 +178,22 @@ def learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], labels: Map
     fig.suptitle(title or "Learning curves (validation split)", fontsize=10)
     _save(fig, out)
     plt.close(fig)
+
+
+def mean_roc(frames: Sequence[pd.DataFrame], *, protocol: str = "physionet_test", points: int = 201) -> pd.DataFrame:
+    """Seed-averaged ROC (vertical averaging on a false-positive-rate grid): columns fpr, tpr."""
+    from sklearn.metrics import roc_curve
+
+    grid = np.linspace(0, 1, points)
+    tprs = []
+    for df in frames:
+        d = df[df["protocol"] == protocol]
+        fpr, tpr, _ = roc_curve(d["label"], d["score"])
+        tprs.append(np.interp(grid, fpr, tpr))
+    return pd.DataFrame({"fpr": grid, "tpr": np.mean(tprs, axis=0)})
+
+
+def mean_history(frames: Sequence[pd.DataFrame], metrics: Sequence[str] = ("val_auc", "val_loss")) -> pd.DataFrame:
+    """Per-epoch mean over seeds of each run's history.csv (epochs a seed did not run are left out)."""
+    h = pd.concat([f[["epoch", *[m for m in metrics if m in f]]] for f in frames], ignore_index=True)
+    return h.groupby("epoch", as_index=False).mean()
