@@ -26,6 +26,6 @@ def note(model_cfg: Mapping, protocol: str) -> str:
            else "scikit-learn StandardScaler + LogisticRegression")
     settings = ", ".join(f"{k} {v}" for k, v in model_cfg[kind].items())
     return (f"{LABEL}: a classical model, not from the paper: {clf} ({settings}; class_weight "
-            f"{model_cfg['class_weight']}, random_state = seed) on MFCC, delta-MFCC and log-mel band "
-            f"mean/std over the first seconds of each recording (params features.floor_stats), run per seed "
-            f"through {protocol}. Deep models that do not beat it learned little beyond these statistics.")
+            f"{model_cfg['class_weight']}, random_state = seed) on summary statistics over time of MFCCs "
+            f"and log-mel bands of the start of each recording (params features.floor_stats), run per seed "
+            f"through {protocol}. A deep model below this row does not beat simple spectral statistics.")
