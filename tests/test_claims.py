@@ -41,7 +41,7 @@ def test_synthetic_data_confirm_nothing():
 
 def test_best_majority_and_floor():
     rows = {"a_logmel": (80, 75, 85), "a_linear": (60, 55, 65), "b_logmel": (70, 60, 80),
-            "b_linear": (72, 62, 82), "floor": (65, 62, 68)}
+            "b_linear": (72, 62, 82), "floor_floor_stats": (65, 62, 68)}
     f = frame("t4", rows, metric="uar_%", protocol="log-mel")
     spec = {"p": [
         {"id": "best", "claim": "", "kind": "best", "table": "t4", "metric": "uar_%", "protocol": None,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from auscult import layout
 from auscult.params import load_params
 from auscult.reporting import compute_cost as cc
 
@@ -29,10 +30,17 @@ def test_every_training_job_of_every_table_is_listed(demo):
     n_af = len(demo["audiofuse"]["seeds"]) * 6
     n_kk = len(demo["koike"]["seeds"]) * 15
     n_as = len(demo["ast_sam"]["seeds"]) * 3
-    assert len(train) == n_af + n_kk + n_as
+    n_floor = len(demo["audiofuse"]["seeds"]) + len(demo["koike"]["seeds"])  # the reference floor
+    assert len(train) == n_af + n_kk + n_as + n_floor
     assert all(j["path"].endswith(".tsv") and "/benchmarks/" in j["path"] for j in jobs)
     t4 = {j["variant"] for j in jobs if "koike_t4_uar" in j["tables"] and j["stage"] == "train"}
-    assert len(t4) == 15
+    assert len(t4) == 15 + 1 and "floor (koike)" in t4
+    floor = [j for j in train if j["variant"] == "floor (audiofuse)"]
+    assert {j["path"] for j in floor} == {f"results/audiofuse/floor/benchmarks/{layout.floor_digest(demo, 'audiofuse')}"
+                                          f"-seed{s}.tsv" for s in demo["audiofuse"]["seeds"]}
+    assert all(j["tables"] == {"audiofuse_t1_physionet", "audiofuse_t2_pascal"} for j in floor)
+    recipes = {j["variant"] for j in jobs if j["stage"] == "features"}
+    assert {"physionet2016/floor_stats", "pascal/floor_stats"} <= recipes
 
 
 def test_sums_and_missing(demo, tmp_path):

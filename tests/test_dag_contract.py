@@ -150,7 +150,11 @@ def _stage_paths(name: str, cfg: dict) -> list[str]:
         return [layout.raw_dir(cfg, key), layout.manifest_path(cfg, key)]
     if kind == "features":
         recipes = {cfg[p]["features"] for p in ("audiofuse", "koike") if p in cfg["papers"]}
+        recipes |= set(layout.dataset_recipes(cfg, key))
         return [layout.features_dir(cfg, key, r) for r in sorted(recipes)]
+    if kind in ("floor_audiofuse", "floor_koike"):
+        paper = kind.removeprefix("floor_")
+        return [layout.floor_dir(cfg, paper, s) for s in cfg[paper]["seeds"]]
     if kind == "audiofuse_train":
         return [layout.run_dir(cfg, "audiofuse", key, s) for s in cfg["audiofuse"]["seeds"]]
     if kind == "audiofuse_eval":

@@ -108,7 +108,8 @@ def origin(repo_root, tmp_path_factory):
     out = run(repo, "dvc", "repro")
     print(f"\n[ledger] dvc repro from scratch: {time.perf_counter() - t0:.1f} s, stages "
           f"{stages_run(out.stdout)}")
-    assert len(stages_run(out.stdout)) == 14, out.stdout[-3000:]  # 3 datasets, 1 Koike model, 1 AST variant
+    # 3 datasets, 2 AudioFuse variants, 1 Koike model, 1 AST variant, the two reference-floor stages, report
+    assert len(stages_run(out.stdout)) == 16, out.stdout[-3000:]
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status").stdout
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "results")
@@ -258,7 +259,8 @@ def pulled(origin, tmp_path_factory):
 
 def test_reviewer_gets_tables_without_training(pulled):
     repo, jobs = pulled
-    assert not {"audiofuse_train", "audiofuse_evaluate", "features", "acquire"} & set(jobs), jobs
+    assert not {"audiofuse_train", "audiofuse_evaluate", "features", "acquire", "floor_audiofuse_run",
+                "floor_koike_run"} & set(jobs), jobs
     for name in ("audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation"):
         assert (repo / "reports" / "tables" / f"{name}.csv").is_file()
 

@@ -62,13 +62,40 @@ def test_demo_builds_every_table(demo_run):
 
 def test_demo_koike_tables_have_every_model_and_input(demo_run):
     t4 = pd.read_csv(demo_run / "reports" / "tables" / "koike_t4_uar.csv")
+    t4 = t4[t4["variant"] != "floor_floor_stats"]
     uar = t4[t4["metric"] == "uar_%"]
     assert uar["row"].nunique() == 8
     assert len(uar) == 15 and set(uar["protocol"]) == {"log-mel", "spectrogram"}  # CNN14: log-mel only
     assert set(t4["weights"]) == {"scratch"} and set(t4["data"]) == {"synthetic"}
     assert uar["mean"].between(0, 100).all()
     t5 = pd.read_csv(demo_run / "reports" / "tables" / "koike_t5_spec_sens_f1.csv")
+    t5 = t5[t5["variant"] != "floor_floor_stats"]
     assert set(t5["metric"]) == {"spec_%", "sens_%", "f1_%"} and len(t5) == 45
+
+
+FLOOR_ROW = "reference floor (not in the paper)"
+
+
+def test_demo_tables_have_the_reference_floor(demo_run):
+    tables = demo_run / "reports" / "tables"
+    t1 = pd.read_csv(tables / "audiofuse_t1_physionet.csv")
+    f1 = t1[t1["row"] == FLOOR_ROW]
+    assert set(f1["variant"]) == {"floor"} and set(f1["metric"]) == {"auc", "mcc", "f1", "accuracy"}
+    assert len(f1) == 7 and (f1["n_seeds"] == 2).all() and f1["paper"].isna().all()  # both protocols
+    assert f1["mean"].notna().all()
+    t2 = pd.read_csv(tables / "audiofuse_t2_pascal.csv")
+    f2 = t2[t2["row"] == FLOOR_ROW]
+    assert f2["protocol"].nunique() == 4 and len(f2) == 8 and f2["paper"].isna().all()
+    assert FLOOR_ROW not in set(pd.read_csv(tables / "audiofuse_t3_vit_ablation.csv")["row"])
+    for name, metrics in (("koike_t4_uar", {"uar_%"}), ("koike_t5_spec_sens_f1", {"spec_%", "sens_%", "f1_%"})):
+        df = pd.read_csv(tables / f"{name}.csv")
+        fk = df[df["row"] == FLOOR_ROW]
+        assert set(fk["metric"]) == metrics and set(fk["protocol"]) == {"MFCC + log-mel statistics"}, name
+        assert fk["paper"].isna().all() and fk["mean"].between(0, 100).all()
+    md = (tables / "audiofuse_t1_physionet.md").read_text()
+    assert FLOOR_ROW in md and "HistGradientBoostingClassifier" in md
+    cost = pd.read_csv(tables / "compute_cost.csv")
+    assert set(cost.loc[cost["scope"] == "model", "name"]) >= {"floor (audiofuse)", "floor (koike)"}
 
 
 def test_demo_t6_and_compute_cost(demo_run):

@@ -166,3 +166,63 @@ def table_variants(config: Mapping, paper: str = "audiofuse") -> list[str]:
     if paper == "koike":
         return [v for v, (m, _) in koike_variants(p).items() if m in seen]
     return list(seen)
+
+
+# ---------------------------------------------------------------- reference floor
+FLOOR = "floor"  # the floor's variant name in result paths and tables (no model may use it)
+
+
+def floor_papers(config: Mapping) -> list[str]:
+    """Papers whose tables get the reference-floor row: ``floor.papers`` that are enabled."""
+    return [p for p in config["floor"]["papers"] if p in config["papers"]]
+
+
+def floor_datasets(config: Mapping, paper: str) -> list[str]:
+    p = config[paper]
+    return [p["train_dataset"], p["transfer_dataset"]] if paper == "audiofuse" else [p["train_dataset"]]
+
+
+def floor_slice(config: Mapping, paper: str) -> dict:
+    """Exactly the parameters one floor job of ``paper`` reads (seed excluded): the selected
+    classifier's settings, and the paper's own split, caps and decision rule."""
+    f, p = config["floor"], config[paper]
+    kind = f["model"]["kind"]
+    out = {"model": {"kind": kind, kind: f["model"][kind], "class_weight": f["class_weight"]},
+           "split": p["split"], "max_train_records": p["max_train_records"]}
+    if paper == "audiofuse":
+        hr = p["head_retrain"]
+        out.update(threshold_rule=p["evaluation"]["threshold_rule"],
+                   head_retrain={k: hr[k] for k in ("test_fraction", "val_fraction", "seed")})
+    else:
+        out.update(max_eval_records=p["max_eval_records"])
+    return out
+
+
+def floor_digest(config: Mapping, paper: str) -> str:
+    recipe = config["floor"]["features"]
+    return digest({"features": [features_digest(config, ds, recipe) for ds in floor_datasets(config, paper)],
+                   **floor_slice(config, paper)})
+
+
+def floor_dir(config: Mapping, paper: str, seed: int) -> str:
+    """AudioFuse: ``results/audiofuse/floor/<d>/seed<k>`` (metrics.json, predictions.csv, as
+    the deep models' evaluation); Koike: ``runs/koike/floor/<recipe>/<d>/seed<k>``
+    (train_summary.json, predictions.csv, split.csv, as koike_train)."""
+    d = floor_digest(config, paper)
+    if paper == "koike":
+        return f"runs/koike/{FLOOR}/{config['floor']['features']}/{d}/seed{seed}"
+    return f"results/{paper}/{FLOOR}/{d}/seed{seed}"
+
+
+def dataset_recipes(config: Mapping, dataset: str) -> list[str]:
+    """Feature recipes of ``dataset`` that the enabled papers (and their floors) use."""
+    out = []
+    for paper in ("audiofuse", "koike", "ast_sam"):
+        if paper not in config["papers"]:
+            continue
+        p = config[paper]
+        if dataset in (p["train_dataset"], p.get("transfer_dataset")):
+            out.append(p["features"])
+    if any(dataset in floor_datasets(config, p) for p in floor_papers(config)):
+        out.append(config["floor"]["features"])
+    return list(dict.fromkeys(out))

@@ -121,6 +121,10 @@ def _check_cross_references(config: Mapping) -> None:
                 f"audiofuse.tables.{table}: unknown variant(s) {unknown}; "
                 f"defined in audiofuse.variants: {sorted(variants)}"
             )
+    # The reference floor's results sit beside the variants' (results/audiofuse/floor, runs/koike/floor).
+    for taken, what in ((variants, "audiofuse.variants"), (set(kk.get("models", {})), "koike.models")):
+        if "floor" in taken:
+            raise ParamsError(f"{what}: the name 'floor' is reserved for the reference floor")
     # The depth x heads ablation needs a ViT branch in every row.
     for v in af.get("tables", {}).get("t3_vit_ablation", []):
         if v in variants and "spec" not in model_config(af, v)["branches"]:

@@ -13,7 +13,8 @@ def features_input(w):
 rule features:
     input:
         unpack(features_input),
-        code=src_files("features/build", "features/store", "features/audiofuse", "features/koike", "features/icbhi", "audio"),
+        code=src_files("features/build", "features/store", "features/audiofuse", "features/koike", "features/icbhi",
+                       "features/floor", "audio"),
     output:
         directory("data/features/{ds}/{recipe}-{dig}"),
     params:
@@ -31,14 +32,8 @@ rule features:
 
 
 def features_needed(ds):
-    """Feature caches of dataset `ds` that the enabled papers use."""
-    out = []
-    if "audiofuse" in config["papers"] and ds in (AF["train_dataset"], AF["transfer_dataset"]):
-        out.append(layout.features_dir(config, ds, AF["features"]))
-    for paper in ("koike", "ast_sam"):
-        if paper in config["papers"] and ds == config[paper]["train_dataset"]:
-            out.append(layout.paper_features_dir(config, paper))
-    return out
+    """Feature caches of dataset `ds` that the enabled papers (and their reference floors) use."""
+    return [layout.features_dir(config, ds, recipe) for recipe in layout.dataset_recipes(config, ds)]
 
 
 for _ds in DATASETS:

@@ -45,6 +45,19 @@ def as_seed_files(name):
     }
 
 
+def floor_seed_files():
+    """The reference floor's per-seed files, keyed like the variants' (variant ``floor``)."""
+    out = {}
+    if "audiofuse" in FLOOR_PAPERS:
+        out.update({f"{n}_floor": [cross_stage(f"{layout.floor_dir(config, 'audiofuse', s)}/{n}.{ext}")
+                                   for s in AF["seeds"]] for n, ext in (("metrics", "json"), ("predictions", "csv"))})
+    if "koike" in FLOOR_PAPERS:
+        out.update({f"koike_{n}_floor": [cross_stage(f"{layout.floor_dir(config, 'koike', s)}/{n}.{ext}")
+                                         for s in KK["seeds"]]
+                    for n, ext in (("train_summary", "json"), ("predictions", "csv"))})
+    return out
+
+
 def paper_datasets():
     out = []
     if "audiofuse" in PAPERS:
@@ -64,6 +77,7 @@ def tables_input(w):
         **kk_seed_files("train_summary.json"),
         **kk_seed_files("predictions.csv"),
         **as_seed_files("metrics.json"),
+        **floor_seed_files(),
         **{f"raw_{ds}": cross_stage(layout.raw_dir(config, ds)) for ds in data},
         **{f"manifest_{ds}": cross_stage(layout.manifest_path(config, ds)) for ds in data},
         "base_params": "params.yaml",
@@ -86,6 +100,7 @@ def paper_table_params():
             "bootstrap": AF["evaluation"]["bootstrap"],
             "datasets": [AF["train_dataset"], AF["transfer_dataset"]],
             "data": data_kind([AF["train_dataset"], AF["transfer_dataset"]]),
+            "floor": "audiofuse" in FLOOR_PAPERS,
         }
     if "koike" in PAPERS:
         out["koike"] = {
@@ -96,6 +111,7 @@ def paper_table_params():
             "bootstrap": KK["bootstrap"],
             "datasets": [KK["train_dataset"]],
             "data": data_kind([KK["train_dataset"]]),
+            "floor": config["floor"]["features"] if "koike" in FLOOR_PAPERS else None,
         }
     if "ast_sam" in PAPERS:
         out["ast_sam"] = {
@@ -113,7 +129,7 @@ rule tables:
     input:
         unpack(tables_input),
         code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/icbhi",
-                       "reporting/compute_cost", "reporting/provenance", "reporting/claims"),
+                       "reporting/compute_cost", "reporting/provenance", "reporting/claims", "reporting/floor"),
         paper_values="src/auscult/reporting/paper_values.yaml",
         claims="src/auscult/reporting/claims.yaml",
     output:

@@ -6,8 +6,9 @@ import pandas as pd
 
 from auscult import runlog
 from auscult.atomic import write_json
+from auscult.layout import FLOOR
 from auscult.params import read_yaml
-from auscult.reporting import audiofuse, claims, compute_cost, icbhi, koike, provenance
+from auscult.reporting import audiofuse, claims, compute_cost, floor, icbhi, koike, provenance
 from auscult.reporting.tables import long_frame, metrics_summary, paper_values, write_table
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -46,13 +47,19 @@ if "audiofuse" in p.papers:
     pp = p.papers["audiofuse"]
     results = {v: audiofuse.SeedResults(smk.input[f"metrics_{v}"], smk.input[f"predictions_{v}"])
                for v in pp["variants"]}
+    tables_cfg, notes = pp["tables"], {k: list(v) for k, v in audiofuse.NOTES.items()}
+    if pp["floor"]:  # the reference floor: one more entry, rows in T1 and T2
+        results[FLOOR] = audiofuse.SeedResults(smk.input[f"metrics_{FLOOR}"], smk.input[f"predictions_{FLOOR}"])
+        tables_cfg = floor.with_floor(tables_cfg, ["t1_physionet", "t2_pascal"])
+        fnote = floor.note(results[FLOOR].metrics[0]["train"]["model"], "the same splits, validation threshold "
+                           "and PASCAL protocols (head re-trained = the floor re-fitted on the PASCAL train part)")
+        notes.update({t: [*notes[t], fnote] for t in (audiofuse.T1, audiofuse.T2)})
     transfer = pd.read_csv(smk.input[f"manifest_{pp['datasets'][1]}"], dtype={"record_id": str})
     several_sets = "subset" in transfer and transfer["subset"].nunique() > 1
     subsets = audiofuse.pascal_subsets(transfer) if several_sets else None
-    tables = audiofuse.build_tables(results, pp["tables"], pp["model_cfgs"], paper, pp["bootstrap"], subsets)
-    notes = {k: list(v) for k, v in audiofuse.NOTES.items()}
     if several_sets:
         notes[audiofuse.T2].append(audiofuse.subset_note(transfer))
+    tables = audiofuse.build_tables(results, tables_cfg, pp["model_cfgs"], paper, pp["bootstrap"], subsets)
     train_s = sum(m["train"].get("wall_s", 0) for r in results.values() for m in r.metrics)
     eval_s = sum(m.get("wall_s", 0) for r in results.values() for m in r.metrics)
     prov = {
@@ -69,9 +76,19 @@ if "koike" in p.papers:
     pp = p.papers["koike"]
     runs = {v: koike.KoikeRuns(smk.input[f"koike_train_summary_{v}"], smk.input[f"koike_predictions_{v}"])
             for v in pp["variants"]}
-    tables = koike.build_tables(runs, pp["models"], pp["tables"], paper, pp["bootstrap"])
+    models, tables_cfg, floor_notes = pp["models"], pp["tables"], []
+    if pp["floor"]:  # the reference floor: one more model (its input: the floor recipe), rows in T4 and T5
+        runs[f"{FLOOR}_{pp['floor']}"] = koike.KoikeRuns(smk.input[f"koike_train_summary_{FLOOR}"],
+                                                         smk.input[f"koike_predictions_{FLOOR}"])
+        models = {**models, FLOOR: [pp["floor"]]}
+        tables_cfg = floor.with_floor(tables_cfg, ["t4_uar", "t5_spec_sens_f1"])
+        floor_notes = [floor.note(runs[f"{FLOOR}_{pp['floor']}"].summaries[0]["model"],
+                                  "the same 3:1:1 parts (trained on train; dev unused, nothing to select), test "
+                                  "scored at probability 0.5")]
+    tables = koike.build_tables(runs, models, tables_cfg, paper, pp["bootstrap"])
     train_s = sum(s.get("wall_s", 0) for r in runs.values() for s in r.summaries)
-    notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(paper)] for k, v in koike.NOTES.items()}
+    notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(paper), *floor_notes]
+             for k, v in koike.NOTES.items()}
     prov = {
         **common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike.build_tables; "
                             "cells from runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv, rule "

@@ -23,11 +23,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from auscult import splits
 from auscult.atomic import write_csv, write_json
 from auscult.evaluation.metrics import binary_metrics, choose_threshold
 from auscult.features.store import load_arrays, read_index
-from auscult.training.audiofuse import protocol_splits
+from auscult.training.audiofuse import HEAD_RETRAIN_PROTOCOLS, head_retrain_splits, protocol_splits
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +129,9 @@ def run_evaluation(
     record("pascal_zero_shot", pascal, s_zero, thr, "pascal")
 
     # --- PASCAL head re-trained (paper protocol) and its patient-grouped clean variant
-    for name, group in (("pascal_head_retrained", None), ("pascal_head_retrained_grouped", "patient_id")):
-        rest, test = splits.carve(pascal, hr["test_fraction"], hr["seed"], group=group)
-        train, val = splits.carve(rest, hr["val_fraction"], hr["seed"], group=group)
-        splits.assert_disjoint(train, test, what=f"{name} train/test", patients=group is not None)
+    for name, group in HEAD_RETRAIN_PROTOCOLS.items():
+        hparts = head_retrain_splits(pascal, hr, group)
+        train, val, test = hparts["train"], hparts["val"], hparts["test"]
         rows = pascal.reset_index(drop=True)
         pos = pd.Series(range(len(rows)), index=rows["record_id"])
         zi = {k: z[pos.loc[df["record_id"]].to_numpy()] for k, df in (("train", train), ("val", val), ("test", test))}

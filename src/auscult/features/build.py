@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auscult.features import audiofuse, icbhi, koike
+from auscult.features import audiofuse, floor, icbhi, koike
 from auscult.features.store import write_store
 
 # recipe name (a key of params.yaml `features`) -> per-recording extractor
 RECIPES: dict[str, Callable[[str, dict], dict[str, np.ndarray]]] = {
     "audiofuse": audiofuse.extract,
     "koike": koike.extract,
+    "floor_stats": floor.extract,
 }
 # recipe -> per-recording extractor of several segments: (path, [(start_s, end_s)], cfg) -> [dict]
 SEGMENT_RECIPES: dict[str, Callable[[str, list, dict], list[dict[str, np.ndarray]]]] = {

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from auscult.evaluation.metrics import bootstrap_ci, roc_auc
+from auscult.layout import FLOOR
+from auscult.reporting import floor
 from auscult.reporting.tables import Cell, load_json
 
 T1, T2, T3 = "audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation"
@@ -76,10 +78,14 @@ class SeedResults:
 
 
 def _row_label(paper: Mapping, table: str, key: str) -> str:
+    if key == FLOOR:
+        return floor.LABEL
     return paper.get(table, {}).get("rows", {}).get(key, {}).get("label", key)
 
 
 def _paper(paper: Mapping, table: str, key: str, metric: str) -> float | None:
+    if key == FLOOR:
+        return None  # the reference floor is not in the paper
     return paper.get(table, {}).get("rows", {}).get(key, {}).get(metric)
 
 

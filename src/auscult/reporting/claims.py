@@ -17,7 +17,8 @@ which needs at least two seeds. Claim kinds:
 - ``order``: ``variants`` listed from highest to lowest; each beats the next;
 - ``best``: ``variant`` beats every other row of ``among`` (default: all rows in scope);
 - ``majority``: for most ``pairs`` [a, b], a beats b;
-- ``beats_floor``: the paper's best row (highest mean in scope) beats the ``floor`` row.
+- ``beats_floor``: the paper's best row (highest mean in scope) beats the floor row
+  (variant ``floor``, or ``floor_<input>`` in the Koike tables).
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ def _scope(frame: pd.DataFrame, claim: Mapping) -> dict[str, Interval]:
     return {str(r["variant"]): _interval(r) for _, r in d.iterrows()}
 
 
+def is_floor(variant: str) -> bool:
+    """The reference floor's rows: variant ``floor`` (AudioFuse) or ``floor_<input>`` (Koike)."""
+    return variant == FLOOR or variant.startswith(FLOOR + "_")
+
+
 def _judge(claim: Mapping, rows: Mapping[str, Interval]) -> tuple[str, str]:
     """(verdict, evidence) of one claim on its scope's rows."""
     kind = claim["kind"]
@@ -119,7 +125,7 @@ def _judge(claim: Mapping, rows: Mapping[str, Interval]) -> tuple[str, str]:
         return _combine(verdicts), " > ".join(rows[n].text() for n in names)
     if kind == "best":
         top = claim["variant"]
-        others = [n for n in (claim.get("among") or rows) if n != top and n != FLOOR]
+        others = [n for n in (claim.get("among") or rows) if n != top and not is_floor(n)]
         if missing := need(top, *others):
             return "inconclusive", f"rows not in the table: {', '.join(missing)}"
         verdicts = [compare(rows[top], rows[o]) for o in others]
@@ -138,10 +144,11 @@ def _judge(claim: Mapping, rows: Mapping[str, Interval]) -> tuple[str, str]:
             verdict = "inconclusive"
         return verdict, f"{n_hold} of {len(pairs)} pairs separated in the claimed direction, {n_not} the other way"
     # beats_floor
-    floor = claim.get("floor", FLOOR)
-    if floor not in rows:
+    floors = [k for k in rows if is_floor(k)]
+    if not floors:
         return "inconclusive", "no floor row in the table"
-    models = {k: v for k, v in rows.items() if k != floor and math.isfinite(v.mean)}
+    floor = floors[0]
+    models = {k: v for k, v in rows.items() if not is_floor(k) and math.isfinite(v.mean)}
     if not models:
         return "inconclusive", "no model rows in the table"
     best = max(models.values(), key=lambda r: r.mean)

@@ -1,7 +1,7 @@
 """What each table cost to compute: wall time, CPU time and peak memory, summed from the
 Snakemake ``benchmark:`` files of the jobs behind it, and on what device.
 
-Every heavy rule writes ``<stage folder>/benchmarks/<...>.tsv`` (inside the folder its DVC
+Every heavy rule (the reference floor's included) writes ``<stage folder>/benchmarks/<...>.tsv`` (inside the folder its DVC
 stage versions, so ``dvc pull`` brings the figures along with the artifacts). A job's
 table membership comes from params (the variants each table lists). Jobs whose benchmark
 file is absent (for example outputs restored by DVC from an older run without one) are
@@ -96,6 +96,20 @@ def jobs(config: Mapping) -> list[dict]:
                 out.append({"stage": "evaluate", "variant": v, "tables": set(tables),
                             "path": f"results/ast_sam/{v}/benchmarks/{d}-seed{s}.tsv"})
         features(asm["train_dataset"], asm["features"], [f"ast_sam_{t}" for t in asm["tables"]])
+    # the reference floor: one job per seed and paper (fit + every protocol), and its feature caches
+    floor_tables = {"audiofuse": ["audiofuse_t1_physionet", "audiofuse_t2_pascal"],
+                    "koike": ["koike_t4_uar", "koike_t5_spec_sens_f1"]}
+    for paper in layout.floor_papers(config):
+        d, p = layout.floor_digest(config, paper), config[paper]
+        recipe = config["floor"]["features"]
+        bench = (f"runs/koike/{layout.FLOOR}/benchmarks/{recipe}-{d}" if paper == "koike"
+                 else f"results/{paper}/{layout.FLOOR}/benchmarks/{d}")
+        for s in p["seeds"]:
+            out.append({"stage": "train", "variant": f"{layout.FLOOR} ({paper})", "tables": set(floor_tables[paper]),
+                        "path": f"{bench}-seed{s}.tsv"})
+        for ds in layout.floor_datasets(config, paper):
+            features(ds, recipe, [t for t in floor_tables[paper] if paper == "koike" or ds == p["train_dataset"]
+                                  or "pascal" in t])
     return out + list(feature_jobs.values())
 
 

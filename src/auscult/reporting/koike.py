@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from auscult.evaluation.metrics import binary_metrics, bootstrap_ci
+from auscult.layout import FLOOR
+from auscult.reporting import floor
 from auscult.reporting.tables import Cell, load_json
 
 T4, T5 = "koike_t4_uar", "koike_t5_spec_sens_f1"
 THRESHOLD = 0.5  # classes are sampled equally in training, so 0.5 is the natural cut
-INPUT_LABELS = {"logmel": "log-mel", "linear": "spectrogram"}
+INPUT_LABELS = {"logmel": "log-mel", "linear": "spectrogram", "floor_stats": floor.INPUT_LABEL}
 # metric key in auscult.evaluation.metrics -> column name in the tables
 T5_METRICS = {"specificity": "spec", "sensitivity": "sens", "f1": "f1"}
 
@@ -52,10 +54,14 @@ class KoikeRuns:
 
 
 def _paper(paper: Mapping, table: str, model: str, key: str) -> float | None:
+    if model == FLOOR:
+        return None  # the reference floor is not in the paper
     return paper.get(table, {}).get("rows", {}).get(model, {}).get(key)
 
 
 def _label(paper: Mapping, model: str) -> str:
+    if model == FLOOR:
+        return floor.LABEL
     return paper.get(T4, {}).get("rows", {}).get(model, {}).get("label", model)
 
 
@@ -67,9 +73,10 @@ def t4_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]],
         label = _label(paper, model)
         variants = [f"{model}_{inp}" for inp in models[model]]
         first = runs[variants[0]]
-        cells.append(Cell(T4, label, variants[0], "params_M", "trainable, PyTorch count (millions)",
-                          [s["n_params"] / 1e6 for s in first.summaries],
-                          paper=_paper(paper, T4, model, "params_M"), extra={"weights": first.weights()}))
+        if first.summaries[0].get("n_params") is not None:  # the classical floor has no such count
+            cells.append(Cell(T4, label, variants[0], "params_M", "trainable, PyTorch count (millions)",
+                              [s["n_params"] / 1e6 for s in first.summaries],
+                              paper=_paper(paper, T4, model, "params_M"), extra={"weights": first.weights()}))
         for inp in models[model]:
             r = runs[f"{model}_{inp}"]
             ci = r.ci("uar", boot)

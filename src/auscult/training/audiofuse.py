@@ -35,6 +35,23 @@ def protocol_splits(index: pd.DataFrame, split_cfg: dict, max_train_records: int
     return {"train": train, "val": val, "test": test}
 
 
+# PASCAL head-retrained protocols: name -> patient grouping of the carve (None = by recording,
+# the paper's split; "patient_id" = the clean, patient-grouped variant)
+HEAD_RETRAIN_PROTOCOLS = {"pascal_head_retrained": None, "pascal_head_retrained_grouped": "patient_id"}
+
+
+def head_retrain_splits(pascal: pd.DataFrame, hr_cfg: dict, group: str | None) -> dict[str, pd.DataFrame]:
+    """train / val / test parts of PASCAL for the head-retrained protocol: a stratified
+    ``test_fraction`` test part, then an inner ``val_fraction`` validation part (early stopping
+    and the threshold) carved from the rest; ``group`` keeps patients on one side."""
+    rest, test = splits.carve(pascal, hr_cfg["test_fraction"], hr_cfg["seed"], group=group)
+    train, val = splits.carve(rest, hr_cfg["val_fraction"], hr_cfg["seed"], group=group)
+    name = "head-retrain" + (" (grouped)" if group else "")
+    splits.assert_disjoint(train, test, what=f"{name} train/test", patients=group is not None)
+    splits.assert_disjoint(val, test, what=f"{name} val/test", patients=group is not None)
+    return {"train": train, "val": val, "test": test}
+
+
 def run_training(
     features_dir: str | Path,
     train_params: dict,

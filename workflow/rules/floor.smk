@@ -1,0 +1,73 @@
+# Reference floor (not from any paper): a classical model (auscult.training.floor) on the
+# `features.floor_stats` vectors, one job per seed through each paper's own protocol.
+# AudioFuse: results/audiofuse/floor/<d>/seed<k>/{metrics.json,predictions.csv} (as
+# audiofuse_evaluate writes them); Koike: runs/koike/floor/<recipe>/<d>/seed<k>/ (as
+# koike_train). DVC stages `floor_audiofuse` and `floor_koike` run these rules.
+
+FLOOR_PAPERS = layout.floor_papers(config)
+FLOOR_RECIPE = config["floor"]["features"]
+
+
+def floor_features(ds):
+    return cross_stage(layout.features_dir(config, ds, FLOOR_RECIPE))
+
+
+rule floor_audiofuse_run:
+    input:
+        train_features=floor_features(AF["train_dataset"]),
+        transfer_features=floor_features(AF["transfer_dataset"]),
+        code=src_files("training/floor", "training/audiofuse", "evaluation/metrics", "splits", "features/store"),
+    output:
+        metrics="results/audiofuse/floor/{dig}/seed{seed}/metrics.json",
+        predictions="results/audiofuse/floor/{dig}/seed{seed}/predictions.csv",
+    params:
+        floor=lambda w: layout.floor_slice(config, "audiofuse"),
+    threads: 1
+    log:
+        "results/audiofuse/floor/logs/{dig}-seed{seed}.log",
+    benchmark:
+        "results/audiofuse/floor/benchmarks/{dig}-seed{seed}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/floor_audiofuse.py"
+
+
+rule floor_koike_run:
+    input:
+        features=floor_features(config["koike"]["train_dataset"]),
+        code=src_files("training/floor", "training/koike", "evaluation/metrics", "splits", "features/store"),
+    output:
+        split="runs/koike/floor/{recipe}/{dig}/seed{seed}/split.csv",
+        predictions="runs/koike/floor/{recipe}/{dig}/seed{seed}/predictions.csv",
+        summary="runs/koike/floor/{recipe}/{dig}/seed{seed}/train_summary.json",
+    params:
+        floor=lambda w: layout.floor_slice(config, "koike"),
+    threads: 1
+    log:
+        "runs/koike/floor/logs/{recipe}-{dig}-seed{seed}.log",
+    benchmark:
+        "runs/koike/floor/benchmarks/{recipe}-{dig}-seed{seed}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/floor_koike.py"
+
+
+def floor_files(paper, names):
+    """The floor's per-seed files of ``paper`` (none when its floor is off)."""
+    if paper not in FLOOR_PAPERS:
+        return []
+    return [f"{layout.floor_dir(config, paper, s)}/{n}" for s in config[paper]["seeds"] for n in names]
+
+
+rule floor_audiofuse:
+    input:
+        floor_files("audiofuse", ("metrics.json", "predictions.csv")),
+
+
+rule floor_koike:
+    input:
+        floor_files("koike", ("train_summary.json", "predictions.csv")),
