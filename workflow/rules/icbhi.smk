@@ -25,6 +25,7 @@ rule icbhi_train:
         paper_model="runs/ast_sam/{variant}/{dig}/seed{seed}/model_paper.pt",
         history="runs/ast_sam/{variant}/{dig}/seed{seed}/history.csv",
         summary="runs/ast_sam/{variant}/{dig}/seed{seed}/train_summary.json",
+        card="runs/ast_sam/{variant}/{dig}/seed{seed}/model_card.json",
     params:
         train=lambda w: as_train_slice(w.variant),
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),

@@ -20,6 +20,7 @@ summary = run_training(
     checkpoint_dir=smk.params.checkpoint_dir,
     seed=int(smk.wildcards.seed),
     threads=smk.threads,
+    variant=smk.wildcards.variant,
 )
 log.info("trained %s seed %s: clean epoch %s, paper-protocol epoch %s, weights %s", smk.wildcards.variant,
          smk.wildcards.seed, summary["selection"]["clean"]["epoch"],

@@ -375,8 +375,9 @@ def run_training(
     threads: int = 1,
     device: str | None = None,
     progress: bool = True,
+    variant: str = "?",
 ) -> dict:
-    """Train one (variant, seed) from the cached ``icbhi_ast`` features.
+    """Train one (variant, seed) from the cached ``icbhi_ast`` features; model_card.json too.
 
     ``train_params`` = {model, training, split} (the variant already merged in).
     """
@@ -406,6 +407,18 @@ def run_training(
     )
     summary = dict(summary, threads=int(threads))
     write_json(out_dir / "train_summary.json", summary)
+    from auscult import cards
+    from auscult.datasets.icbhi2017 import CLASSES
+
+    weights = summary.get("weights") or {}
+    cards.write_card(out_dir, cards.build_card(
+        paper="ast_sam", variant=variant, seed=seed, model_cfg=train_params["model"], run_dir=out_dir,
+        features_dir=features_dir, inputs=model.inputs,
+        training=dict(summary, n_train=len(parts["train"]), n_val=len(parts["val"])),
+        decision={"kind": "multiclass", "classes": list(CLASSES), "rule": "argmax of the logits",
+                  "threshold": None, "chosen_on": "validation split (checkpoint: clean protocol)"},
+        validation=summary.get("best_val") or {},
+        weights={"weights": weights.get("status", "scratch"), "weights_reason": weights.get("reason", "")}))
     # As the other papers' runners: a finished run no longer needs its resumable state.
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary
