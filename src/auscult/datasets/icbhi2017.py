@@ -33,7 +33,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .manifest import ManifestError, audio_columns, find_audio, to_frame
+from .checks import Checks
+from .manifest import ManifestError, audio_files, find_audio, to_frame
 
 NAME = "icbhi2017"
 
@@ -194,23 +195,54 @@ def audio_path(root: Path, recording: str, aliases: dict[str, str]) -> Path | No
     return _first(Path(root), AUDIO_DIRS, names, find_audio)
 
 
-def cycle_table(root: Path) -> pd.DataFrame:
+def _annotation_problem(checks: Checks, ann: Path, recording: str, part: str) -> str | None:
+    """Pinned-checksum problem of one recording's split entry or annotation file, if any."""
+    pins = checks.pins
+    if pins is None:
+        return None
+    if recording not in pins.split:
+        return f"pinned split of {NAME} has no recording {recording!r} (not canonical data)"
+    if pins.split[recording] != part:
+        return f"pinned split puts {recording} in {pins.split[recording]!r}, this copy in {part!r}"
+    from auscult.audio import sha256_file
+
+    by_name = {Path(k).name: v for k, v in pins.files.items()}
+    want = by_name.get(ann.name, by_name.get(f"{recording}.txt"))
+    if want is not None and sha256_file(ann) != want:
+        return "pinned checksum mismatch: annotation file differs from the canonical one"
+    return None
+
+
+def cycle_table(root: Path, checks: Checks | None = None) -> pd.DataFrame:
     """Every annotated cycle of the split file's recordings, without audio columns.
 
     Columns: record_id, label, original_class, patient_id, official_split, recording,
     device, location, diagnosis, cycle_index, cycle_start, cycle_end, acq_mode. Needs only
-    the text files, so it works on a folder whose audio is (still) missing.
+    the text files, so it works on a folder whose audio is (still) missing. ``checks``
+    decides what a split entry without annotation file does (default: error).
     """
     root = Path(root)
+    checks = checks or Checks()
     split = read_split(root)
     diagnosis = read_diagnosis(root)
     aliases = read_aliases(root)
+    if checks.pins is not None and DIAGNOSIS_FILE in checks.pins.files:
+        from auscult.audio import sha256_file
+
+        if sha256_file(root / DIAGNOSIS_FILE) != checks.pins.files[DIAGNOSIS_FILE]:
+            raise ManifestError(f"{root / DIAGNOSIS_FILE}: pinned checksum mismatch (not the canonical file)")
     rows = []
     for recording, part in sorted(split.items()):
         fields = parse_recording(recording)
         ann = annotation_path(root, recording, aliases)
         if ann is None:
-            raise ManifestError(f"{root / SPLIT_FILE} (recording {recording}): no annotation file {recording}.txt")
+            checks.reject(f"{root / SPLIT_FILE} (recording {recording})",
+                          f"no annotation file {recording}.txt", record_id=recording, kind="no_audio")
+            continue
+        problem = _annotation_problem(checks, ann, recording, part)
+        if problem is not None:
+            checks.reject(ann, problem, record_id=recording, kind="pinned")
+            continue
         for i, (start, end, crackle, wheeze) in enumerate(read_cycles(ann)):
             label = cycle_label(crackle, wheeze)
             rows.append({
@@ -228,27 +260,46 @@ def cycle_table(root: Path) -> pd.DataFrame:
                 "cycle_end": end,
                 "acq_mode": fields["mode"],
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["record_id", "label", "original_class", "patient_id",
+                                       "official_split", "recording", "device", "location",
+                                       "diagnosis", "cycle_index", "cycle_start", "cycle_end",
+                                       "acq_mode"])
 
 
-def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
+def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
     """One row per breathing cycle of every recording in the official split file."""
     root = Path(root)
-    cycles = cycle_table(root)
+    checks = checks or Checks()
+    cycles = cycle_table(root, checks)
     aliases = read_aliases(root)
     rows = []
+    accounted: set[Path] = set()
     for recording, group in cycles.groupby("recording", sort=True):
         where = f"{root / SPLIT_FILE} (recording {recording})"
         audio = audio_path(root, recording, aliases)
         if audio is None:
-            raise ManifestError(
-                f"{where}: no audio file {recording}.wav/.flac (looked in "
-                f"{', '.join(AUDIO_DIRS)}); provide the recording, or fill missing audio "
-                f"with 'missing_audio: synthesise'"
-            )
-        audio_cols = audio_columns(root, audio, where=where, hash_audio=hash_audio)
+            checks.reject(where, f"label row without audio: no audio file {recording}.wav/.flac "
+                          f"(looked in {', '.join(AUDIO_DIRS)}); provide the recording, or fill "
+                          f"missing audio with 'missing_audio: synthesise'",
+                          record_id=recording, kind="no_audio")
+            continue
+        accounted.add(audio.resolve())
+        audio_cols = checks.verify_audio(root, audio, record_id=recording, label=None,
+                                         hash_audio=hash_audio, where=str(root / SPLIT_FILE))
+        if audio_cols is None:
+            continue
         for row in group.to_dict("records"):
             rows.append({**row, "dataset": NAME, "subset": row.pop("acq_mode"), **audio_cols})
+    split = read_split(root)
+    known = set(split) | set(aliases.values())
+    for folder in AUDIO_DIRS:
+        for audio in audio_files(root / folder):
+            if audio.resolve() not in accounted and audio.stem not in known:
+                checks.reject(audio, f"audio without an entry in {SPLIT_FILE}",
+                              record_id=audio.stem, kind="unlabelled")
+    checks.report_absent(NAME, set(split))
+    if not rows:
+        raise ManifestError(f"{root}: no usable recordings ({len(checks.skipped)} skipped)")
     return to_frame(rows, EXTRA_COLUMNS)
 
 
