@@ -100,6 +100,10 @@ class Checks:
         problem = sample_problem(scan, self.min_seconds)
         if problem is None and self.pins is not None:
             problem = self._pin_problem(audio, scan.pcm_sha256, record_id, label)
+            wav = self.pins.wav.get(audio.relative_to(root).as_posix())
+            if problem is None and wav is not None and sha256_file(audio) != wav:
+                problem = ("pinned checksum mismatch: the .wav file differs from the original "
+                           "(ORIGINAL_WAV_SHA256)")
         if problem is not None:
             self.reject(audio, problem + at, record_id=record_id,
                         kind="pinned" if problem.startswith("pinned") else "bad_audio")
