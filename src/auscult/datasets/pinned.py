@@ -50,7 +50,7 @@ def pin_path(dataset: str) -> Path:
     return PIN_DIR / f"{dataset}.csv.gz"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_pins(dataset: str) -> Pins | None:
     """The pinned checksums of ``dataset``, or None when the package ships none."""
     path = pin_path(dataset)

@@ -99,7 +99,7 @@ def _jobs(manifest: pd.DataFrame, raw_root: Path, recipe: str) -> tuple[pd.DataF
     shas = manifest["sha256"] if "sha256" in manifest else pd.Series([""] * len(manifest), index=manifest.index)
     shas = shas.fillna("").astype(str)
     if recipe in RECIPES:
-        jobs = [(str(raw_root / p), h) for p, h in zip(manifest["audio_path"], shas)]
+        jobs = [(str(raw_root / p), h) for p, h in zip(manifest["audio_path"], shas, strict=True)]
         return manifest, jobs, _extract_one
     missing = [c for c in SEGMENT_COLUMNS if c not in manifest]
     if missing:
