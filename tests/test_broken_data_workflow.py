@@ -1,0 +1,127 @@
+"""A broken mirror through Snakemake, as a user meets it: the first run names the file in one
+line (no traceback on the console), the fix reaches the pipeline on a plain re-run (new
+dataset digest: manifest and features rebuilt, nothing stale), and ``bad_audio: skip`` drops
+and lists the record instead. Scratch copy of the workflow; synthetic recordings in the
+PhysioNet layout stand in for the canonical ones (their pins via AUSCULT_PINS_DIR)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from scratch import copy_workflow, small_demo_params, write_params
+
+from auscult.datasets import pinned, synthetic
+from auscult.datasets.acquire import write_sha256sums
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def setup(repo_root, tmp_path):
+    dest = copy_workflow(repo_root, tmp_path / "wf")
+    cfg = small_demo_params(repo_root)
+    cfg["datasets"]["physionet2016"] = {"source": "canonical", "bad_audio": "error", "min_seconds": 1.0}
+    cfg["papers"] = ["koike"]
+    write_params(dest, cfg)
+    mirror = tmp_path / "mirror"
+    root = mirror / "physionet2016"
+    synthetic.write_physionet2016(root, n_records=24, n_test=6, seed=11, duration_s=(2.0, 3.0))
+    pinned.write_pins("physionet2016", pinned.compute_pins("physionet2016", root), tmp_path / "pins")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", AUSCULT_DATA_MIRROR=str(mirror),
+               AUSCULT_PINS_DIR=str(tmp_path / "pins"), PYTHONPATH=str(dest / "src"))
+    return dest, cfg, root, env
+
+
+def run(dest, env, *targets):
+    return subprocess.run([str(BIN / "snakemake"), "--cores", "1", "--", *targets], cwd=dest, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def layout_paths(dest, cfg, env):
+    """Manifest and Koike feature folder under the mirror's current content."""
+    code = ("import json, sys, yaml; from auscult import layout; cfg = yaml.safe_load(open('params.yaml'));"
+            "print(json.dumps([layout.manifest_path(cfg, 'physionet2016'), layout.paper_features_dir(cfg, 'koike')]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=dest, env=env, capture_output=True, text=True, check=True)
+    import json
+
+    return [dest / p for p in json.loads(out.stdout)]
+
+
+def break_record(root: Path, rec: str) -> Path:
+    (root / "training-a" / f"{rec}.flac").unlink()
+    bad = root / "training-a" / f"{rec}.wav"
+    x = np.full(5000, 0.1, dtype=np.float32)
+    x[1234] = np.nan
+    sf.write(str(bad), x, 2000, subtype="FLOAT")
+    write_sha256sums(root)  # the mirror's own checksums are consistent: only the content is bad
+    return bad
+
+
+def test_broken_mirror_fix_then_plain_rerun(setup):
+    dest, cfg, root, env = setup
+    target = "features_physionet2016"
+    bad = break_record(root, "a0004")
+    first = run(dest, env, target)
+    console = first.stdout + first.stderr
+    assert first.returncode != 0
+    assert "Traceback" not in console, console[-3000:]
+    errors = [ln for ln in console.splitlines() if ln.startswith("ERROR ")]
+    assert errors == [f"ERROR {bad}: 1 NaN/Inf sample(s) (label row {root}/training-a/REFERENCE.csv:4)"], errors
+    manifest0, _ = layout_paths(dest, cfg, env)
+    log = manifest0.parent / "logs" / manifest0.name.replace(".csv", ".log")
+    assert "Traceback" in log.read_text(), "the full traceback is in the job's log"
+
+    # the fix: delete the file and its REFERENCE.csv row (and refresh the mirror's SHA256SUMS)
+    bad.unlink()
+    ref = root / "training-a" / "REFERENCE.csv"
+    ref.write_text("".join(f"{ln}\n" for ln in ref.read_text().splitlines() if not ln.startswith("a0004,")))
+    write_sha256sums(root)
+    second = run(dest, env, target)
+    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    manifest, features = layout_paths(dest, cfg, env)
+    assert manifest != manifest0, "the fixed mirror has a new dataset digest"
+    df = pd.read_csv(manifest, dtype=str)
+    assert "a0004" not in set(df.record_id) and len(df) == 23
+    index = pd.read_csv(features / "index.csv", dtype=str)
+    assert "a0004" not in set(index.record_id) and len(index) == 23
+    skipped = pd.read_csv(manifest.with_name(manifest.name.replace(".csv", ".skipped.csv")), dtype=str)
+    assert skipped[["record_id", "kind"]].values.tolist() == [["a0004", "absent"]]
+    assert not [p for p in (dest / "data").rglob(".tmp-*")], "no leftovers"
+
+    # a further plain run has nothing to do; a changed file gives a new digest again
+    third = run(dest, env, target)
+    assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
+
+
+def test_skip_policy_through_the_workflow(setup):
+    dest, cfg, root, env = setup
+    cfg["datasets"]["physionet2016"]["bad_audio"] = "skip"
+    write_params(dest, cfg)
+    zero = root / "training-b" / "b0002.flac"
+    sf.write(str(zero), np.zeros(5000, dtype=np.int16), 2000, subtype="PCM_16")
+    write_sha256sums(root)
+    # a stale temporary folder of a killed features job (dead pid) is removed at job start
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    _, features = layout_paths(dest, cfg, env)
+    stale = features.parent / f".tmp-{features.name}-p{dead}-killed"
+    (stale / "shards").mkdir(parents=True)
+    out = run(dest, env, "features_physionet2016")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "skipped" in out.stderr and "b0002" in out.stderr
+    manifest, features = layout_paths(dest, cfg, env)
+    from auscult.datasets.checks import skipped_records
+
+    got = skipped_records(manifest)
+    assert got.record_id.tolist() == ["b0002"] and got.kind.tolist() == ["bad_audio"]
+    assert "all samples are zero" in got.problem.iloc[0]
+    assert "b0002" not in set(pd.read_csv(features / "index.csv", dtype=str).record_id)
+    assert not stale.exists()
