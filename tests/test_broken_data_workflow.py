@@ -125,3 +125,58 @@ def test_skip_policy_through_the_workflow(setup):
     assert "all samples are zero" in got.problem.iloc[0]
     assert "b0002" not in set(pd.read_csv(features / "index.csv", dtype=str).record_id)
     assert not stale.exists()
+
+
+def test_dvc_exp_run_with_a_bad_value_leaves_no_trace(repo_root, tmp_path):
+    """`dvc exp run -S koike.max_train_records=ten`: a one-line params error, params.yaml back
+    to its committed version, no tracked file deleted or modified."""
+    dest = copy_workflow(repo_root, tmp_path / "repo", extra=("dvc.yaml", ".gitignore", ".dvcignore"))
+    write_params(dest, small_demo_params(dest))
+    logs = dest / "reports" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "tables.log").write_text("a log a stage rewrites: ignored by git\n")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1",
+               PYTHONPATH=str(dest / "src"), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env.pop("AUSCULT_DATA_MIRROR", None)
+
+    def sh(*cmd, check=True):
+        return subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, check=check, timeout=600)
+
+    sh("git", "init", "-q")
+    sh(str(BIN / "dvc"), "init", "-q")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "init")
+    assert "reports/logs/tables.log" not in sh("git", "ls-files").stdout
+    out = sh(str(BIN / "dvc"), "exp", "run", "-S", "koike.max_train_records=ten", check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "ERROR invalid parameters: koike.max_train_records: 'ten'" in text, text[-2000:]
+    assert "Traceback" not in text
+    assert sh("git", "status", "--porcelain").stdout == "", "the workspace is as it was"
+    assert "ten" in (dest / "params.yaml.rejected").read_text()
+
+
+def test_params_are_restored_only_inside_dvc_exp(tmp_path, monkeypatch):
+    import yaml
+
+    from auscult.dvcexp import restore_rejected_params
+
+    repo = Path(__file__).parents[1]
+    params = tmp_path / "params.yaml"
+    params.write_text((repo / "params.yaml").read_text())
+    for cmd in (["git", "init", "-q"], ["git", "add", "params.yaml"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True)
+    cfg = yaml.safe_load(params.read_text())
+    cfg["koike"]["max_train_records"] = "ten"
+    params.write_text(yaml.safe_dump(cfg))
+    monkeypatch.chdir(tmp_path)
+    for k in ("DVC_EXP_BASELINE_REV", "DVC_EXP_NAME"):
+        monkeypatch.delenv(k, raising=False)
+    assert restore_rejected_params("params.yaml") is None  # plain snakemake / dvc repro: untouched
+    assert "ten" in params.read_text()
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
+    assert "restored" in restore_rejected_params("params.yaml")
+    assert params.read_text() == (repo / "params.yaml").read_text()
+    assert "ten" in (tmp_path / "params.yaml.rejected").read_text()

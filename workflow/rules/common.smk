@@ -17,6 +17,11 @@ except ParamsError as _e:
 
     for _line in problem_lines(_e):
         print(f"ERROR {_line}", file=sys.stderr)
+    from auscult.dvcexp import restore_rejected_params
+
+    _note = restore_rejected_params("params.yaml")  # only inside `dvc exp run`
+    if _note:
+        print(_note, file=sys.stderr)
     sys.exit(1)
 
 DATASETS = list(config["datasets"])
