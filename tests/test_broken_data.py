@@ -31,6 +31,7 @@ from auscult.datasets import ManifestError, icbhi2017, pascal, physionet2016, pi
 from auscult.datasets.acquire import (
     ChecksumError,
     DownloadError,
+    MissingFileError,
     SumsFileError,
     acquire,
     write_sha256sums,
@@ -591,3 +592,27 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
     while time.time() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers), "orphaned pool workers"
+
+
+def test_mirror_edited_without_refreshing_sha256sums(small_mirror, monkeypatch, repo_root, tmp_path):
+    """Deleting a file and its label row but not its SHA256SUMS line: a new digest (new
+    copy), and the copy is refused naming the mirror's files and what to do."""
+    from auscult import layout
+    from auscult.params import load_params
+
+    cfg = load_params(repo_root / "params.yaml")
+    monkeypatch.setenv("AUSCULT_DATA_MIRROR", str(small_mirror))
+    before = layout.dataset_digest(cfg, "pascal")
+    victim = sorted((small_mirror / "pascal" / "set_b").glob("*.flac"))[0]
+    victim.unlink()
+    assert layout.dataset_digest(cfg, "pascal") != before
+    with pytest.raises(MissingFileError) as e:
+        acquire("pascal", tmp_path / "raw" / "pascal", mirror=small_mirror, progress=False)
+    assert str(victim) in str(e.value) and "regenerate its SHA256SUMS" in str(e.value)
+    (small_mirror / "pascal" / "set_a.csv").write_text("dataset,fname,label,sublabel\n")
+    write_sha256sums(small_mirror / "pascal")
+    sums = small_mirror / "pascal" / "SHA256SUMS"
+    sums.write_text(sums.read_text().replace(sums.read_text()[:64], "0" * 64, 1))
+    with pytest.raises(ChecksumError, match="regenerate its SHA256SUMS") as e:
+        acquire("pascal", tmp_path / "raw" / "pascal", mirror=small_mirror, progress=False)
+    assert str(small_mirror) in str(e.value) and pickle.loads(pickle.dumps(e.value)).hint

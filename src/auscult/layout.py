@@ -69,6 +69,10 @@ def content_identity(dataset: str) -> dict:
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         out["mirror_sha256sums"] = _file_sha(Path(mirror) / dataset / "SHA256SUMS")
+        # and which files it holds (names, sizes): a mirror edited without refreshing its
+        # SHA256SUMS gets a new copy too, whose verification then names what changed,
+        # rather than a rerun on the old copy repeating the old error
+        out["mirror_files"] = _listing(Path(mirror) / dataset)
         return out
     recorded = Path("data/raw") / dataset / SOURCE_FILE
     if recorded.is_file():
@@ -78,6 +82,41 @@ def content_identity(dataset: str) -> dict:
             pass
     out["archives"] = [[s["url"], s.get("sha256")] for s in get_dataset(dataset).SOURCES]
     return out
+
+
+_LISTINGS: dict[str, tuple[dict[str, int], str]] = {}
+
+
+def _listing(root) -> str:
+    """sha256 of the sorted (relative path, size) list of ``root``'s files. Cached per
+    process while no folder's mtime changes (a file added, removed or renamed)."""
+    import hashlib
+    import os
+
+    key = str(root)
+    cached = _LISTINGS.get(key)
+    if cached is not None:
+        dirs, value = cached
+        try:
+            if all(os.stat(d).st_mtime_ns == m for d, m in dirs.items()):
+                return value
+        except OSError:
+            pass
+    if not os.path.isdir(root):
+        return "missing"
+    dirs, lines, stack = {}, [], [key]
+    while stack:
+        d = stack.pop()
+        dirs[d] = os.stat(d).st_mtime_ns
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    lines.append(f"{os.path.relpath(e.path, key)}\t{e.stat().st_size}")
+    value = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+    _LISTINGS[key] = (dirs, value)
+    return value
 
 
 def _file_sha(path) -> str:

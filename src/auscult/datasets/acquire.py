@@ -47,12 +47,12 @@ _USER_AGENT = "auscult-acquire/0.1"
 class ChecksumError(ValueError):
     """A file's sha256 differs from the expected one."""
 
-    def __init__(self, path: str | os.PathLike, expected: str, actual: str):
-        self.path, self.expected, self.actual = os.fspath(path), expected, actual
-        super().__init__(f"{self.path}: sha256 mismatch: expected {expected}, got {actual}")
+    def __init__(self, path: str | os.PathLike, expected: str, actual: str, hint: str = ""):
+        self.path, self.expected, self.actual, self.hint = os.fspath(path), expected, actual, hint
+        super().__init__(f"{self.path}: sha256 mismatch: expected {expected}, got {actual}{hint}")
 
     def __reduce__(self):
-        return (type(self), (self.path, self.expected, self.actual))
+        return (type(self), (self.path, self.expected, self.actual, self.hint))
 
 
 class MissingFileError(ValueError):
@@ -443,7 +443,12 @@ def acquire(
             if not (tmp / "SHA256SUMS").is_file():
                 write_sha256sums(tmp)
             source, origin = "url", [spec["url"] for spec in module.SOURCES]
-        n_checked = verify_sha256sums(tmp)
+        try:
+            n_checked = verify_sha256sums(tmp)
+        except (ChecksumError, MissingFileError, SumsFileError) as e:
+            if mirror is None:
+                raise
+            raise type(e)(*_mirror_args(e, tmp, Path(mirror) / dataset)) from None
         record = {
             "dataset": dataset,
             "source": source,
@@ -476,3 +481,14 @@ def _verify_download(dataset: str, module, tmp: Path, downloads: Path, archives:
             (downloads / a["file"]).unlink(missing_ok=True)
         names = ", ".join(a["url"] for a in unverified)
         raise DownloadError(f"{e} [downloaded from {names}: deleted, the next run fetches it again]") from None
+
+
+_SUMS_HINT = ("; if the mirror was changed on purpose, regenerate its SHA256SUMS (README: "
+              "When your data is broken)")
+
+
+def _mirror_args(e: ValueError, tmp: Path, src: Path) -> tuple:
+    """The arguments of ``e`` naming the mirror's files (not the temporary copy), with a hint."""
+    if isinstance(e, ChecksumError):
+        return (str(e.path).replace(str(tmp), str(src)), e.expected, e.actual, _SUMS_HINT)
+    return (str(e).replace(str(tmp), str(src)) + _SUMS_HINT,)
