@@ -616,3 +616,19 @@ def test_mirror_edited_without_refreshing_sha256sums(small_mirror, monkeypatch, 
     with pytest.raises(ChecksumError, match="regenerate its SHA256SUMS") as e:
         acquire("pascal", tmp_path / "raw" / "pascal", mirror=small_mirror, progress=False)
     assert str(small_mirror) in str(e.value) and pickle.loads(pickle.dumps(e.value)).hint
+
+
+def test_pascal_unlabelled_challenge_recordings_are_not_errors(clean, tmp_path):
+    """The Kaggle copy ships the unlabelled test recordings next to the labelled ones, named
+    by CSV rows with an empty label: dropped by design (counted), never 'audio without a
+    label row'."""
+    root = Path(shutil.copytree(clean["base"] / "pascal", tmp_path / "pascal"))
+    n = len(pascal.build_manifest(root, hash_audio=False))
+    src = sorted((root / "set_a").glob("*.flac"))[0]
+    shutil.copy(src, root / "set_a" / "Aunlabelledtest__201108222223.flac")
+    shutil.copy(src, root / "set_a" / "Aunlabelledtest__201108222224.wav")
+    with open(root / "set_a.csv", "a") as f:
+        f.write("a,set_a/Aunlabelledtest__201108222223.wav,,\n")
+    checks = Checks(bad_audio="error")
+    assert len(pascal.build_manifest(root, hash_audio=False, checks=checks)) == n
+    assert not checks.skipped
