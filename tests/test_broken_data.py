@@ -93,7 +93,7 @@ def case_zero(root):
 
 def case_short(root):
     return replace_audio(root / "training-a", "a0002",
-                         lambda p: sf.write(str(p), np.full(200, 0.1), 2000, subtype="PCM_16"))
+                         lambda p: sf.write(str(p), 0.3 * np.sin(np.arange(200) / 3), 2000, subtype="PCM_16"))
 
 
 def case_truncated(root):
@@ -199,6 +199,20 @@ def case_icbhi_no_audio(root):
     return root / icbhi2017.SPLIT_FILE
 
 
+def case_dc(root):
+    return replace_audio(root / "training-a", "a0002",
+                         lambda p: sf.write(str(p), np.full(4000, 0.25), 2000, subtype="PCM_16"))
+
+
+def case_icbhi_cycle_outside_audio(root):
+    audio = _icbhi_audio(root)[0]
+    ann = audio.with_suffix(".txt")
+    duration = sf.info(str(audio)).duration
+    with open(ann, "a") as f:
+        f.write(f"{duration + 5:.3f}\t{duration + 7:.3f}\t0\t0\n")
+    return ann
+
+
 CASES = {
     # name: (dataset, breaker, words in the message, needs pins)
     "nan_float_wav": ("physionet2016", case_nan, "NaN/Inf", False),
@@ -220,7 +234,63 @@ CASES = {
     "icbhi_zero_24bit": ("icbhi2017", case_icbhi_zero_24bit, "all samples are zero", False),
     "icbhi_audio_not_in_split": ("icbhi2017", case_icbhi_unlisted, "audio without an entry", False),
     "icbhi_split_row_without_audio": ("icbhi2017", case_icbhi_no_audio, "label row without audio", False),
+    "constant_dc_signal": ("physionet2016", case_dc, "same value", False),
+    "icbhi_cycle_after_the_audio": ("icbhi2017", case_icbhi_cycle_outside_audio, "after the end of the audio", False),
 }
+
+
+def _binary_reference(root):
+    p = root / "training-b" / "REFERENCE.csv"
+    p.write_bytes(b"\xff\xfe\x00\x81garbage\n")
+    return p
+
+
+def _csv_without_label_column(root):
+    p = root / "set_a.csv"
+    lines = p.read_text().splitlines()
+    p.write_text("\n".join([lines[0].replace("label", "lable", 1), *lines[1:]]) + "\n")
+    return p
+
+
+def _inf_cycle(root):
+    ann = sorted((root / "ICBHI_final_database").glob("*.txt"))[0]
+    with open(ann, "a") as f:
+        f.write("1.0\tinf\t0\t0\n")
+    return ann
+
+
+def _bad_label(root):
+    p = root / "training-a" / "REFERENCE.csv"
+    p.write_text("record,label\n" + p.read_text())
+    return p
+
+
+def _empty_validation(root):
+    p = root / "validation" / "REFERENCE.csv"
+    p.write_text("")
+    return p
+
+
+# Broken label/annotation files: refused whatever bad_audio says (no record to drop).
+STRUCTURAL = {
+    "reference_not_text": ("physionet2016", _binary_reference, "not a text file"),
+    "reference_with_header": ("physionet2016", _bad_label, "expected 'record,label'"),
+    "validation_list_empty": ("physionet2016", _empty_validation, "no records"),
+    "pascal_csv_without_label_column": ("pascal", _csv_without_label_column, "missing column(s) ['label']"),
+    "icbhi_infinite_cycle": ("icbhi2017", _inf_cycle, "invalid cycle"),
+}
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+@pytest.mark.parametrize("name", sorted(STRUCTURAL))
+def test_broken_label_files_are_refused_in_one_line(clean, tmp_path, name, policy):
+    ds, breaker, words = STRUCTURAL[name]
+    root = Path(shutil.copytree(clean["base"] / ds, tmp_path / ds))
+    named = breaker(root)
+    with pytest.raises(ManifestError) as e:
+        ADAPTERS[ds].build_manifest(root, hash_audio=False, checks=Checks(bad_audio=policy))
+    message = str(e.value)
+    assert "\n" not in message and str(named) in message and words in message, message
 ADAPTERS = {"physionet2016": physionet2016, "pascal": pascal, "icbhi2017": icbhi2017}
 
 
@@ -250,7 +320,7 @@ def _pins_fields(pin_dir, ds):
 
 
 def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 15
+    assert len(CASES) + len(STRUCTURAL) >= 15
     assert {ds for ds, *_ in CASES.values()} == {"physionet2016", "pascal", "icbhi2017"}
 
 

@@ -134,7 +134,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     size = path.stat().st_size
     if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    _check_riff(path, size)
+    try:
+        _check_riff(path, size)
+    except OSError as e:  # permission denied, I/O error
+        raise AudioError(path, f"cannot read ({e.strerror or e})") from None
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -278,8 +281,9 @@ class AudioScan:
 
     info: AudioInfo
     pcm_sha256: str  # container-independent: a FLAC and its original WAV give the same value
-    peak: float  # max |sample| (full scale = 1.0); nan when a sample is not finite
+    peak: float  # max |sample| (full scale = 1.0), over the finite samples
     n_nonfinite: int
+    constant: bool = False  # every sample has the same value
 
     @property
     def problem(self) -> str | None:
@@ -293,6 +297,8 @@ def sample_problem(scan: AudioScan, min_seconds: float = 0.0) -> str | None:
         return f"{scan.n_nonfinite} NaN/Inf sample(s)"
     if scan.peak == 0.0:
         return "all samples are zero (silent recording)"
+    if scan.constant:
+        return "all samples have the same value (no signal)"
     if min_seconds and scan.info.duration_s < min_seconds:
         return f"too short: {scan.info.duration_s:.3f} s, the minimum is {min_seconds:g} s"
     return None
@@ -312,6 +318,7 @@ def scan_audio(path: str | os.PathLike, *, block_frames: int = 1 << 18) -> Audio
     dtype, wire = ("float64", "<f8") if is_float else ("int32", "<i4")
     h = hashlib.sha256(f"pcm-v1 sr={info.sample_rate} ch={info.channels}\n".encode())
     n_read, peak, nonfinite = 0, 0.0, 0
+    lo, hi = np.inf, -np.inf
     try:
         with sf.SoundFile(info.path) as f:
             for block in f.blocks(blocksize=block_frames, dtype=dtype, always_2d=True):
@@ -320,12 +327,15 @@ def scan_audio(path: str | os.PathLike, *, block_frames: int = 1 << 18) -> Audio
                 if is_float:
                     finite = np.isfinite(block)
                     nonfinite += int(block.size - np.count_nonzero(finite))
-                    if finite.any():
-                        peak = max(peak, float(np.max(np.abs(block[finite]))))
-                elif block.size:
-                    peak = max(peak, float(np.max(np.abs(block.astype(np.int64)))) / 2**31)
+                    vals = block[finite]
+                else:
+                    vals = block.astype(np.int64)
+                if vals.size:
+                    lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
+                    peak = max(peak, max(abs(lo), abs(hi)) / (1.0 if is_float else 2**31))
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioError(path, f"cannot decode audio ({e})") from None
     if n_read != info.n_frames:
         raise AudioError(path, f"decoded {n_read} frames, header declares {info.n_frames}")
-    return AudioScan(info=info, pcm_sha256=h.hexdigest(), peak=peak, n_nonfinite=nonfinite)
+    return AudioScan(info=info, pcm_sha256=h.hexdigest(), peak=peak, n_nonfinite=nonfinite,
+                     constant=bool(n_read > 1 and lo == hi))

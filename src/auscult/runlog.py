@@ -18,8 +18,8 @@ _FILE_HANDLER: logging.FileHandler | None = None
 
 def is_data_error(exc: BaseException) -> bool:
     """A problem of the input or the parameters (message names the file), not a bug."""
-    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-        return True
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        return True  # their message names the path
     return isinstance(exc, (ValueError, OSError)) and type(exc).__module__.startswith("auscult")
 
 

@@ -28,13 +28,14 @@ file without audio is a :class:`ManifestError` naming the file; a folder filled 
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from .checks import Checks
-from .manifest import ManifestError, audio_files, find_audio, to_frame
+from .manifest import ManifestError, audio_files, find_audio, read_text, to_frame
 
 NAME = "icbhi2017"
 
@@ -102,7 +103,7 @@ def read_split(root: Path) -> dict[str, str]:
     if not path.is_file():
         raise ManifestError(f"{path}: official split file not found (is this an ICBHI 2017 root?)")
     split: dict[str, str] = {}
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
@@ -123,7 +124,7 @@ def read_diagnosis(root: Path) -> dict[str, str]:
     if not path.is_file():
         raise ManifestError(f"{path}: diagnosis file not found")
     out = {}
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
@@ -139,7 +140,7 @@ def read_aliases(root: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     aliases = {}
-    for line in path.read_text().splitlines():
+    for line in read_text(path).splitlines():
         old = line.strip().strip("'\"")
         if not old:
             continue
@@ -152,7 +153,7 @@ def read_aliases(root: Path) -> dict[str, str]:
 def read_cycles(path: Path) -> list[tuple[float, float, int, int]]:
     """The (start, end, crackle, wheeze) rows of one annotation file."""
     rows = []
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(Path(path)).splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
@@ -160,7 +161,7 @@ def read_cycles(path: Path) -> list[tuple[float, float, int, int]]:
             start, end, crackle, wheeze = float(parts[0]), float(parts[1]), int(parts[2]), int(parts[3])
         except (ValueError, IndexError):
             raise ManifestError(f"{path}:{line_no}: expected 'start end crackles wheezes', got {line!r}") from None
-        if crackle not in (0, 1) or wheeze not in (0, 1) or not end > start >= 0:
+        if crackle not in (0, 1) or wheeze not in (0, 1) or not end > start >= 0 or not math.isfinite(end):
             raise ManifestError(f"{path}:{line_no}: invalid cycle {line!r}")
         rows.append((start, end, crackle, wheeze))
     if not rows:
@@ -287,6 +288,13 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
         audio_cols = checks.verify_audio(root, audio, record_id=recording, label=None,
                                          hash_audio=hash_audio, where=str(root / SPLIT_FILE))
         if audio_cols is None:
+            continue
+        outside = group[group["cycle_start"] >= audio_cols["duration_s"]]
+        if len(outside):
+            ann = annotation_path(root, recording, aliases)
+            checks.reject(ann, f"{len(outside)} annotated cycle(s) start after the end of the audio "
+                          f"({audio_cols['duration_s']:.2f} s), e.g. at {outside['cycle_start'].iloc[0]:g} s",
+                          record_id=recording, kind="bad_audio")
             continue
         for row in group.to_dict("records"):
             rows.append({**row, "dataset": NAME, "subset": row.pop("acq_mode"), **audio_cols})

@@ -44,6 +44,16 @@ class ManifestError(ValueError):
     """A dataset folder does not match what its adapter expects (names the file and row)."""
 
 
+def read_text(path: Path) -> str:
+    """A label/annotation file's text; a binary or unreadable file is a ManifestError."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not a text file (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def find_audio(folder: Path, stem: str) -> Path | None:
     """Return ``folder/stem.wav`` or ``folder/stem.flac`` (preferring .wav), or None."""
     for suffix in AUDIO_SUFFIXES:

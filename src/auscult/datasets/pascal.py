@@ -13,6 +13,7 @@ Binary label as in AudioFuse: normal -> 0; murmur, extrahls, extrastole and arti
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from .checks import Checks
-from .manifest import AUDIO_SUFFIXES, ManifestError, audio_files, find_audio, to_frame
+from .manifest import AUDIO_SUFFIXES, ManifestError, audio_files, find_audio, read_text, to_frame
 
 NAME = "pascal"
 log = logging.getLogger("auscult.datasets")
@@ -108,13 +109,17 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
         table = root / f"{subset}.csv"
         if not table.is_file():
             raise ManifestError(f"{table}: label file not found (is this a PASCAL Kaggle root?)")
-        with open(table, newline="", encoding="utf-8-sig") as f:
+        with io.StringIO(read_text(table), newline="") as f:
             reader = csv.DictReader(f)
+            try:
+                table_rows = list(reader)
+            except csv.Error as e:
+                raise ManifestError(f"{table}: not a CSV file ({e})") from None
             missing_cols = {"fname", "label"} - set(reader.fieldnames or ())
             if missing_cols:
                 raise ManifestError(f"{table}: missing column(s) {sorted(missing_cols)}")
             # Line 1 is the header, so data row i is on line i + 1.
-            for line_no, row in enumerate(reader, start=2):
+            for line_no, row in enumerate(table_rows, start=2):
                 original_class = (row["label"] or "").strip()
                 fname = (row["fname"] or "").strip()
                 if not original_class:

@@ -15,12 +15,13 @@ the reproduced papers, so each record appears once in the manifest: ``official_s
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from .checks import Checks
-from .manifest import ManifestError, audio_files, find_audio, to_frame
+from .manifest import ManifestError, audio_files, find_audio, read_text, to_frame
 
 NAME = "physionet2016"
 
@@ -46,22 +47,28 @@ SOURCES = [
 _LABELS = {"1": (1, "abnormal"), "-1": (0, "normal")}
 
 
+def _csv_rows(path: Path) -> list[list[str]]:
+    try:
+        return list(csv.reader(io.StringIO(read_text(path), newline="")))
+    except csv.Error as e:
+        raise ManifestError(f"{path}: not a CSV file ({e})") from None
+
+
 def read_reference(path: Path) -> list[tuple[str, int, str, int]]:
     """Parse a REFERENCE.csv into ``(record, label, original_class, line_number)`` tuples."""
     if not path.is_file():
         raise ManifestError(f"{path}: REFERENCE.csv not found")
     out = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            row = [c.strip() for c in row]
-            if not any(row):
-                continue
-            if len(row) < 2 or row[1] not in _LABELS or not row[0]:
-                raise ManifestError(
-                    f"{path}:{line_no}: expected 'record,label' with label 1 or -1, got {row}"
-                )
-            label, original_class = _LABELS[row[1]]
-            out.append((row[0], label, original_class, line_no))
+    for line_no, row in enumerate(_csv_rows(path), start=1):
+        row = [c.strip() for c in row]
+        if not any(row):
+            continue
+        if len(row) < 2 or row[1] not in _LABELS or not row[0]:
+            raise ManifestError(
+                f"{path}:{line_no}: expected 'record,label' with label 1 or -1, got {row}"
+            )
+        label, original_class = _LABELS[row[1]]
+        out.append((row[0], label, original_class, line_no))
     if not out:
         raise ManifestError(f"{path}: no records")
     return out
