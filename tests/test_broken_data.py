@@ -702,3 +702,41 @@ def test_pascal_unlabelled_challenge_recordings_are_not_errors(clean, tmp_path):
     checks = Checks(bad_audio="error")
     assert len(pascal.build_manifest(root, hash_audio=False, checks=checks)) == n
     assert not checks.skipped
+
+
+# --------------------------------------------------------------------------- console
+
+
+def test_a_data_error_is_one_console_line_and_a_logged_traceback(tmp_path):
+    log = tmp_path / "job.log"
+    script = (
+        "from auscult import runlog\n"
+        f"runlog.setup({str(log)!r})\n"
+        "from auscult.audio import AudioError\n"
+        "def inner():\n"
+        "    try:\n"
+        "        raise KeyError('x')\n"
+        "    except KeyError as e:\n"
+        "        raise AudioError('data/raw/x/a.wav', '2 NaN/Inf sample(s)') from e\n"
+        "inner()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.splitlines()[0] == "ERROR data/raw/x/a.wav: 2 NaN/Inf sample(s)"
+    assert len(out.stderr.splitlines()) == 2 and str(log) in out.stderr
+    assert "Traceback" in log.read_text() and "KeyError" in log.read_text()
+    # a bug is not a data error: its traceback stays on the console
+    bug = subprocess.run([sys.executable, "-c", f"from auscult import runlog\nrunlog.setup({str(log)!r})\n1/0\n"],
+                         capture_output=True, text=True, env=env)
+    assert "Traceback" in bug.stderr and "ZeroDivisionError" in bug.stderr
+
+
+def test_problem_lines():
+    from auscult.params import ParamsError
+    from auscult.runlog import is_data_error, problem_lines
+
+    e = ParamsError("invalid parameters:\n  a.b: bad\n  c: worse")
+    assert problem_lines(e) == ["invalid parameters: a.b: bad", "invalid parameters: c: worse"]
+    assert is_data_error(e) and is_data_error(AudioError("f", "p")) and not is_data_error(KeyError("k"))

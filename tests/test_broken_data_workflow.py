@@ -180,3 +180,23 @@ def test_params_are_restored_only_inside_dvc_exp(tmp_path, monkeypatch):
     assert "restored" in restore_rejected_params("params.yaml")
     assert params.read_text() == (repo / "params.yaml").read_text()
     assert "ten" in (tmp_path / "params.yaml.rejected").read_text()
+
+
+def test_parameter_errors_one_line_each_no_traceback(repo_root, tmp_path):
+    dest = copy_workflow(repo_root, tmp_path / "wf")
+    cfg = small_demo_params(repo_root)
+    write_params(dest, cfg)
+    import yaml
+
+    cfg["koike"]["max_train_records"] = "ten"
+    cfg["datasets"]["pascal"]["bad_audio"] = "ignore"
+    (dest / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(dest / "src"))
+    out = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1"], cwd=dest, env=env,
+                         capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Traceback" not in text
+    errors = [ln for ln in text.splitlines() if ln.startswith("ERROR")]
+    assert len(errors) == 2, text
+    assert any("datasets.pascal.bad_audio" in ln for ln in errors)
+    assert any("koike.max_train_records" in ln for ln in errors)
