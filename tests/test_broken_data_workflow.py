@@ -200,3 +200,75 @@ def test_parameter_errors_one_line_each_no_traceback(repo_root, tmp_path):
     assert len(errors) == 2, text
     assert any("datasets.pascal.bad_audio" in ln for ln in errors)
     assert any("koike.max_train_records" in ln for ln in errors)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _job_pid(name: str) -> int | None:
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if name in cmd and "python" in cmd:
+                return int(d.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_sigkilled_features_job_leaves_nothing(repo_root, tmp_path):
+    """SIGKILL of the features job itself (not its process group): its pool workers exit,
+    and the next run removes the half-written .tmp-* folder and completes."""
+    import signal
+    import time
+
+    from auscult.atomic import _alive
+
+    dest = copy_workflow(repo_root, tmp_path / "wf")
+    cfg = small_demo_params(repo_root)
+    cfg["papers"] = ["koike"]
+    cfg["datasets"]["physionet2016"]["synthetic"].update(n_records=160, n_test=20)
+    write_params(dest, cfg)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(dest / "src"))
+    env.pop("AUSCULT_DATA_MIRROR", None)
+    assert run(dest, env, "dataset_physionet2016").returncode == 0
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "2", "--", "features_physionet2016"], cwd=dest,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    feats = dest / "data" / "features" / "physionet2016"
+    job, workers, deadline = None, [], time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            job = job or _job_pid("features.py")
+            if job and list(feats.glob(".tmp-*")):
+                workers = _children(job)
+                if len(workers) >= 2:
+                    break
+            time.sleep(0.05)
+        assert job and len(workers) >= 2, "did not catch the features job with its workers"
+        os.kill(job, signal.SIGKILL)
+        end = time.time() + 15
+        while time.time() < end and any(_alive(w) for w in workers):
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "orphaned pool workers"
+        assert list(feats.glob(".tmp-*")), "the kill left its temporary folder (removed by the next run)"
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for w in workers:  # never leave orphans behind, even when the test fails
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+    again = run(dest, env, "features_physionet2016")
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert not list(feats.glob(".tmp-*"))
