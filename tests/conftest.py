@@ -29,3 +29,12 @@ def mirror_root() -> Path:
     if not root.is_dir():
         pytest.skip(f"AUSCULT_DATA_MIRROR={value} is not a directory")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pins():
+    """Tests may point ``auscult.datasets.pinned.PIN_DIR`` elsewhere: never share the cache."""
+    yield
+    from auscult.datasets import pinned
+
+    pinned.load_pins.cache_clear()

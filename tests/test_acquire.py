@@ -285,6 +285,15 @@ def _zip(folder: Path, out: Path, prefix: str, skip: set[str]) -> bytes:
     return out.read_bytes()
 
 
+def use_pins_of(root: Path, dataset: str, pin_dir: Path, monkeypatch) -> None:
+    """Make ``root`` (a synthetic folder) the canonical content of ``dataset`` for this test."""
+    from auscult.datasets import pinned
+
+    pinned.write_pins(dataset, pinned.compute_pins(dataset, root), pin_dir)
+    monkeypatch.setattr(pinned, "PIN_DIR", pin_dir)
+    pinned.load_pins.cache_clear()
+
+
 def test_acquire_from_urls_like_the_canonical_archives(server, tmp_path, monkeypatch):
     monkeypatch.delenv("AUSCULT_DATA_MIRROR", raising=False)
     original = tmp_path / "original"
@@ -301,6 +310,7 @@ def test_acquire_from_urls_like_the_canonical_archives(server, tmp_path, monkeyp
         {**physionet2016.SOURCES[1], "url": f"{server.url}/validation.zip"},
     ]
     monkeypatch.setattr(physionet2016, "SOURCES", sources)
+    use_pins_of(original, "physionet2016", tmp_path / "pins", monkeypatch)
 
     # First attempt: validation.zip is not there yet -> no dest, training.zip kept.
     del server.state["files"]["/validation.zip"]

@@ -107,7 +107,7 @@ def test_physionet_bad_label_value(physio_copy):
 
 
 def test_physionet_prefers_wav_over_flac(physio_copy):
-    sf.write(str(physio_copy / "training-a" / "a0001.wav"), np.zeros(1234), 2000)
+    sf.write(str(physio_copy / "training-a" / "a0001.wav"), 0.1 * np.sin(np.arange(1234) / 5), 2000)
     df = physionet2016.build_manifest(physio_copy, hash_audio=False).set_index("record_id")
     assert df.loc["a0001", "audio_path"] == "training-a/a0001.wav"
     assert df.loc["a0001", "n_frames"] == 1234

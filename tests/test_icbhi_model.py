@@ -124,11 +124,11 @@ def test_checkpoint_loads_into_798_frame_model(tmp_path, monkeypatch):
     folder = tmp_path / "weights" / ast_mod.CHECKPOINT
     src.save_pretrained(folder)
     monkeypatch.setenv("AUSCULT_WEIGHTS_DIR", str(tmp_path / "weights"))
-    # The canonical file must be >= 300 MB; a tiny stand-in passes only with the check relaxed.
+    # The canonical file must be >= 300 MB (and match its pinned sha256); a tiny stand-in passes only with the checks relaxed.
     with pytest.raises(WeightsChecksumError, match="expected at least"):
         build_model({**TINY, "pretrained": True})
     spec = weights.WEIGHTS["ast_audioset"]
-    monkeypatch.setitem(weights.WEIGHTS, "ast_audioset", dataclasses.replace(spec, min_bytes=0))
+    monkeypatch.setitem(weights.WEIGHTS, "ast_audioset", dataclasses.replace(spec, min_bytes=0, sha256=None))
     model = build_model({**TINY, "pretrained": True})
     assert model.weights.status == "pretrained" and model.weights.path == folder
     assert any("12x101 -> 12x79" in a for a in model.load_report.adapted)

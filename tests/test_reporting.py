@@ -142,3 +142,15 @@ def test_koike_note_finds_the_papers_own_inconsistency():
 
     note = koike.paper_consistency_note(paper_values())
     assert "ResNeXt-101 + WSL logmel: 71.0 vs 61.2" in note
+
+
+def test_skipped_records_reach_the_table_notes(tmp_path):
+    from auscult.reporting.provenance import skipped_note
+
+    manifest = tmp_path / "abc.csv"
+    manifest.write_text("record_id\n")
+    assert skipped_note("physionet2016", manifest) is None
+    (tmp_path / "abc.skipped.csv").write_text("record_id,path,kind,problem\n"
+                                              "b0007,training-b/b0007.wav,bad_audio,1 NaN/Inf sample(s)\n")
+    note = skipped_note("physionet2016", manifest)
+    assert "1 record(s) of physionet2016" in note and "b0007 (bad_audio: 1 NaN/Inf sample(s))" in note

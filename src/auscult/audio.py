@@ -25,12 +25,14 @@ import soxr
 __all__ = [
     "AudioError",
     "AudioInfo",
+    "AudioScan",
     "FIX_LENGTH_MODES",
     "fix_length",
     "load_clip",
     "probe",
     "read_audio",
     "resample",
+    "scan_audio",
     "sha256_file",
 ]
 
@@ -63,6 +65,10 @@ class AudioError(ValueError):
         self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # Survives pickling (feature worker -> parent): rebuilt from (path, problem).
+        return (type(self), (self.path, self.problem))
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     size = path.stat().st_size
     if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    _check_riff(path, size)
+    try:
+        _check_riff(path, size)
+    except OSError as e:  # permission denied, I/O error
+        raise AudioError(path, f"cannot read ({e.strerror or e})") from None
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -181,6 +190,9 @@ def read_audio(
     if x.shape[0] != expected:
         # A corrupt FLAC stream (or a WAV rewritten under us) decodes short.
         raise AudioError(path, f"decoded {x.shape[0]} frames, header declares {expected}")
+    if info.subtype in ("FLOAT", "DOUBLE") and not np.isfinite(x).all():
+        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+        raise AudioError(path, f"{bad} NaN/Inf sample(s)")
     if mono:
         y = x[:, 0] if x.shape[1] == 1 else np.mean(x, axis=1)
         return np.ascontiguousarray(y, dtype=np.float32), int(sr)
@@ -261,3 +273,69 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class AudioScan:
+    """What decoding a whole recording found: header, PCM digest and sample statistics."""
+
+    info: AudioInfo
+    pcm_sha256: str  # container-independent: a FLAC and its original WAV give the same value
+    peak: float  # max |sample| (full scale = 1.0), over the finite samples
+    n_nonfinite: int
+    constant: bool = False  # every sample has the same value
+
+    @property
+    def problem(self) -> str | None:
+        """Why these samples cannot be used, or None (see :func:`sample_problem`)."""
+        return sample_problem(self)
+
+
+def sample_problem(scan: AudioScan, min_seconds: float = 0.0) -> str | None:
+    """The first reason the decoded samples are unusable: non-finite, all zero, too short."""
+    if scan.n_nonfinite:
+        return f"{scan.n_nonfinite} NaN/Inf sample(s)"
+    if scan.peak == 0.0:
+        return "all samples are zero (silent recording)"
+    if scan.constant:
+        return "all samples have the same value (no signal)"
+    if min_seconds and scan.info.duration_s < min_seconds:
+        return f"too short: {scan.info.duration_s:.3f} s, the minimum is {min_seconds:g} s"
+    return None
+
+
+def scan_audio(path: str | os.PathLike, *, block_frames: int = 1 << 18) -> AudioScan:
+    """Decode a whole recording once: its PCM sha256, peak and count of NaN/Inf samples.
+
+    The PCM digest hashes ``pcm-v1 sr=<rate> ch=<channels>`` and then the decoded samples,
+    interleaved little-endian: integer PCM as libsndfile's int32 (so 16-bit WAV and 16-bit
+    FLAC of the same samples give the same digest), float files as float64. Raises
+    :class:`AudioError` for anything :func:`probe` refuses and for a stream that decodes
+    short.
+    """
+    info = probe(path)
+    is_float = info.subtype in ("FLOAT", "DOUBLE")
+    dtype, wire = ("float64", "<f8") if is_float else ("int32", "<i4")
+    h = hashlib.sha256(f"pcm-v1 sr={info.sample_rate} ch={info.channels}\n".encode())
+    n_read, peak, nonfinite = 0, 0.0, 0
+    lo, hi = np.inf, -np.inf
+    try:
+        with sf.SoundFile(info.path) as f:
+            for block in f.blocks(blocksize=block_frames, dtype=dtype, always_2d=True):
+                n_read += block.shape[0]
+                h.update(np.ascontiguousarray(block, dtype=wire).tobytes())
+                if is_float:
+                    finite = np.isfinite(block)
+                    nonfinite += int(block.size - np.count_nonzero(finite))
+                    vals = block[finite]
+                else:
+                    vals = block.astype(np.int64)
+                if vals.size:
+                    lo, hi = min(lo, float(vals.min())), max(hi, float(vals.max()))
+                    peak = max(peak, max(abs(lo), abs(hi)) / (1.0 if is_float else 2**31))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(path, f"cannot decode audio ({e})") from None
+    if n_read != info.n_frames:
+        raise AudioError(path, f"decoded {n_read} frames, header declares {info.n_frames}")
+    return AudioScan(info=info, pcm_sha256=h.hexdigest(), peak=peak, n_nonfinite=nonfinite,
+                     constant=bool(n_read > 1 and lo == hi))

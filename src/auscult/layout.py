@@ -19,6 +19,7 @@ names its ``train_dataset`` and feature recipe (``features``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from auscult.params import digest, koike_model_config, koike_variants, model_config
@@ -27,6 +28,8 @@ PAPERS = ("audiofuse", "koike", "ast_sam")
 
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
+    """Digest of a dataset's parameter slice *and* of its content (:func:`content_identity`),
+    so fixing or changing any file of the source gives new paths from the manifest down."""
     params = config["datasets"][dataset]
     # any generated audio (a synthetic dataset, or ICBHI recordings filled in) carries its
     # generator's version, so a generator change never reuses old audio
@@ -34,7 +37,101 @@ def dataset_digest(config: Mapping, dataset: str) -> str:
         from auscult.datasets.synthetic import generator_version
 
         params = {**params, "generator_version": generator_version(dataset)}
+    if params["source"] == "canonical":
+        params = {**params, "content": content_identity(dataset)}
     return digest({"dataset": dataset, **params})
+
+
+SOURCE_FILE = "SOURCE.json"
+
+
+def content_identity(dataset: str) -> dict:
+    """What the canonical recordings of ``dataset`` are, known before acquisition.
+
+    - ``pins``: the sha256 of the checksums pinned in the package (every copy is verified
+      against them when its manifest is built);
+    - with ``$AUSCULT_DATA_MIRROR``: the sha256 of the mirror's ``SHA256SUMS`` (which must
+      list every file), so a fixed or changed mirror file gives a new dataset digest;
+    - without it: the identity recorded by the last acquisition in
+      ``data/raw/<dataset>/SOURCE.json`` (a ``dvc pull``ed copy, or one made from a mirror
+      that is no longer set), else the canonical archives (URLs and published sha256s; the
+      download is verified against the pins, and ``ACQUIRED.json`` records its sha256).
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    from auscult.datasets import get_dataset
+    from auscult.datasets.acquire import MIRROR_ENV
+    from auscult.datasets.pinned import pins_digest
+
+    out: dict = {"pins": pins_digest(dataset)}
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror:
+        out["mirror_sha256sums"] = _file_sha(Path(mirror) / dataset / "SHA256SUMS")
+        # and which files it holds (names, sizes): a mirror edited without refreshing its
+        # SHA256SUMS gets a new copy too, whose verification then names what changed,
+        # rather than a rerun on the old copy repeating the old error
+        out["mirror_files"] = _listing(Path(mirror) / dataset)
+        return out
+    recorded = Path("data/raw") / dataset / SOURCE_FILE
+    if recorded.is_file():
+        try:
+            return json.loads(recorded.read_text())["content"]
+        except (ValueError, KeyError, OSError):
+            pass
+    out["archives"] = [[s["url"], s.get("sha256")] for s in get_dataset(dataset).SOURCES]
+    return out
+
+
+_LISTINGS: dict[str, tuple[dict[str, int], str]] = {}
+
+
+def _listing(root) -> str:
+    """sha256 of the sorted (relative path, size) list of ``root``'s files. Cached per
+    process while no folder's mtime changes (a file added, removed or renamed)."""
+    import hashlib
+    import os
+
+    key = str(root)
+    cached = _LISTINGS.get(key)
+    if cached is not None:
+        dirs, value = cached
+        try:
+            if all(os.stat(d).st_mtime_ns == m for d, m in dirs.items()):
+                return value
+        except OSError:
+            pass
+    if not os.path.isdir(root):
+        return "missing"
+    dirs, lines, stack = {}, [], [key]
+    while stack:
+        d = stack.pop()
+        dirs[d] = os.stat(d).st_mtime_ns
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    lines.append(f"{os.path.relpath(e.path, key)}\t{e.stat().st_size}")
+    value = hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+    _LISTINGS[key] = (dirs, value)
+    return value
+
+
+def _file_sha(path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"  # acquire then fails, naming the file
+    return _file_sha_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha_cached(path: str, mtime_ns: int, size: int) -> str:
+    from auscult.audio import sha256_file
+
+    return sha256_file(path)
 
 
 def raw_dir(config: Mapping, dataset: str) -> str:

@@ -1,17 +1,62 @@
-"""Logging for workflow jobs: everything goes to the job's log file and to stderr."""
+"""Logging for workflow jobs: everything goes to the job's log file, the essentials to stderr.
+
+A data or parameter error (an ``auscult`` ValueError/OSError: a bad recording, a checksum
+mismatch, a malformed label file, an invalid setting) shows on the console as one line per
+problem, ``<file>: <problem>``; its full traceback goes to the job's log file only. Any
+other exception is a bug and shows its traceback in both places.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from pathlib import Path
+
+_FILE_HANDLER: logging.FileHandler | None = None
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """A problem of the input or the parameters (message names the file), not a bug."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        return True  # their message names the path
+    return isinstance(exc, (ValueError, OSError)) and type(exc).__module__.startswith("auscult")
+
+
+def problem_lines(exc: BaseException) -> list[str]:
+    """One console line per problem of a data/parameter error."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "invalid parameters:\n  key: problem ..."
+        head = lines[0].rstrip(":")
+        return [f"{head}: {ln}" for ln in lines[1:]]
+    return [" ".join(lines)] if lines else [type(exc).__name__]
+
+
+def report(exc: BaseException, log: logging.Logger | None = None) -> None:
+    """Print ``exc`` the way the excepthook does (one line per problem, traceback to the log)."""
+    log = log or logging.getLogger("auscult")
+    if is_data_error(exc):
+        if _FILE_HANDLER is not None:
+            _FILE_HANDLER.handle(log.makeRecord(log.name, logging.CRITICAL, __file__, 0, "job failed",
+                                                (), (type(exc), exc, exc.__traceback__)))
+            _FILE_HANDLER.flush()
+        for line in problem_lines(exc):
+            sys.stderr.write(f"ERROR {line}\n")
+        if _FILE_HANDLER is not None:
+            sys.stderr.write(f"(full traceback in {_FILE_HANDLER.baseFilename})\n")
+        sys.stderr.flush()
+    else:
+        log.critical("job failed", exc_info=(type(exc), exc, exc.__traceback__))
 
 
 def setup(log_file: str | Path | None, name: str = "auscult") -> logging.Logger:
+    global _FILE_HANDLER
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    _FILE_HANDLER = None
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w"))
+        _FILE_HANDLER = logging.FileHandler(log_file, mode="w")
+        handlers.append(_FILE_HANDLER)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -21,8 +66,14 @@ def setup(log_file: str | Path | None, name: str = "auscult") -> logging.Logger:
     log = logging.getLogger(name)
 
     def log_uncaught(exc_type, exc, tb):
-        # Tracebacks land in the job's log file too, not only on the terminal.
-        log.critical("job failed", exc_info=(exc_type, exc, tb))
+        if exc is None:
+            exc = exc_type()
+        if exc.__traceback__ is None:
+            exc = exc.with_traceback(tb)
+        try:
+            report(exc, log)
+        except Exception:  # never lose the original error
+            traceback.print_exception(exc_type, exc, tb)
 
     sys.excepthook = log_uncaught
     return log
@@ -31,3 +82,15 @@ def setup(log_file: str | Path | None, name: str = "auscult") -> logging.Logger:
 def job_log(smk) -> str | None:
     """The first log file of a Snakemake job object, if any."""
     return str(smk.log[0]) if len(smk.log) else None
+
+
+def start_job(smk) -> logging.Logger:
+    """Set up logging for a Snakemake job and remove what killed earlier runs left behind
+    (``.tmp-*`` siblings of its outputs whose writer is gone)."""
+    from auscult.atomic import remove_stale_tmp
+
+    log = setup(job_log(smk))
+    for out in smk.output:
+        for gone in remove_stale_tmp(out):
+            log.info("removed %s (left by an interrupted run)", gone)
+    return log

@@ -6,10 +6,23 @@ import shutil
 import sys
 
 from auscult import layout
-from auscult.params import validate, model_config
+from auscult.params import ParamsError, validate, model_config
 
-# Fails before any job runs, naming the bad key (closed schema, no injected defaults).
-validate(config)
+# Fails before any job runs, naming the bad key (closed schema, no injected defaults):
+# one line per problem, no traceback.
+try:
+    validate(config)
+except ParamsError as _e:
+    from auscult.runlog import problem_lines
+
+    for _line in problem_lines(_e):
+        print(f"ERROR {_line}", file=sys.stderr)
+    from auscult.dvcexp import restore_rejected_params
+
+    _note = restore_rejected_params("params.yaml")  # only inside `dvc exp run`
+    if _note:
+        print(_note, file=sys.stderr)
+    sys.exit(1)
 
 DATASETS = list(config["datasets"])
 AF = config["audiofuse"]
@@ -59,3 +72,10 @@ def src_files(*modules):
     arbitrary, so they never trigger re-runs here: DVC tracks their content (dvc.yaml deps),
     and `snakemake -R <rule>` forces a re-run after editing them outside DVC."""
     return [ancient(f"src/auscult/{m}.py") for m in modules]
+
+
+def file_sha256(path):
+    """sha256 of a file that exists when the DAG is built, else '' (it is built in this run)."""
+    from auscult.audio import sha256_file
+
+    return sha256_file(path) if os.path.exists(path) else ""

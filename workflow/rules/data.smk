@@ -26,9 +26,13 @@ def manifest_input(w):
 rule manifest:
     input:
         unpack(manifest_input),
-        code=src_files("datasets/physionet2016", "datasets/pascal", "datasets/icbhi2017", "audio"),
+        code=src_files("datasets/physionet2016", "datasets/pascal", "datasets/icbhi2017", "datasets/checks", "datasets/pinned", "audio"),
     output:
-        "data/manifests/{ds}/{dig}.csv",
+        manifest="data/manifests/{ds}/{dig}.csv",
+        # records dropped under bad_audio: skip (and pinned ones absent from this copy)
+        skipped="data/manifests/{ds}/{dig}.skipped.csv",
+    params:
+        dataset=lambda w: config["datasets"][w.ds],
     log:
         "data/manifests/{ds}/logs/{dig}.log",
     benchmark:

@@ -19,6 +19,10 @@ rule features:
         directory("data/features/{ds}/{recipe}-{dig}"),
     params:
         recipe_params=lambda w: config["features"][w.recipe],
+        # The manifest input is ancient() (cross-stage), so its content is a parameter: a
+        # manifest rebuilt under the same digest (e.g. `-R manifest` after a code change)
+        # re-runs this job through Snakemake's params trigger instead of leaving it stale.
+        manifest_sha256=lambda w: file_sha256(f"data/manifests/{w.ds}/{layout.dataset_digest(config, w.ds)}.csv"),
     threads: 8
     log:
         "data/features/{ds}/logs/{recipe}-{dig}.log",

@@ -1,8 +1,17 @@
 """Rule `acquire`: download | mirror | synthesise one dataset into data/raw/<ds>/<digest>."""
 
-from auscult import runlog
+from pathlib import Path
+
+from auscult import layout, runlog
+from auscult.atomic import write_json
 from auscult.datasets.source import acquire_or_synthesise
 
-log = runlog.setup(runlog.job_log(snakemake))  # noqa: F821 (snakemake is injected)
-out = acquire_or_synthesise(snakemake.wildcards.ds, snakemake.output[0], snakemake.params.dataset)  # noqa: F821
-log.info("acquired %s into %s", snakemake.wildcards.ds, out)  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = runlog.start_job(smk)
+params = smk.params.dataset
+out = acquire_or_synthesise(smk.wildcards.ds, smk.output[0], params)
+if params["source"] == "canonical":
+    # What this copy is, for machines that later run without the mirror (layout.content_identity).
+    write_json(Path(smk.output[0]).parent / layout.SOURCE_FILE,
+               {"content": layout.content_identity(smk.wildcards.ds), "digest": Path(smk.output[0]).name})
+log.info("acquired %s into %s", smk.wildcards.ds, out)

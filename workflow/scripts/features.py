@@ -7,7 +7,7 @@ from auscult.audio import sha256_file
 from auscult.features.build import build_feature_cache
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = runlog.setup(runlog.job_log(smk))
+log = runlog.start_job(smk)
 manifest = pd.read_csv(smk.input.manifest, dtype={"record_id": str, "patient_id": str}, keep_default_na=False)
 stats = build_feature_cache(
     manifest,

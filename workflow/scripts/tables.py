@@ -32,7 +32,15 @@ def common_provenance(pp: dict, code: str, paper_key: str) -> dict:
     }
 
 
-def write_all(tables: dict, notes: dict, context: dict, prov: dict, frames: dict) -> None:
+def skipped_notes(pp: dict) -> list[str]:
+    """One note per dataset of the paper whose manifest build left records out."""
+    notes = [provenance.skipped_note(ds, smk.input[f"manifest_{ds}"]) for ds in pp["datasets"]]
+    return [n for n in notes if n]
+
+
+def write_all(tables: dict, notes: dict, context: dict, prov: dict, frames: dict, pp: dict) -> None:
+    extra = skipped_notes(pp)
+    notes = {k: [*v, *extra] for k, v in notes.items()}
     for name, cells in tables.items():
         df = long_frame(cells, context)
         frames[name] = df
@@ -70,7 +78,7 @@ if "audiofuse" in p.papers:
         "wall time": f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min (sum over jobs)",
     }
     devices |= {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}
-    write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": p.budget}, prov, frames)
+    write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": p.budget}, prov, frames, pp)
 
 if "koike" in p.papers:
     pp = p.papers["koike"]
@@ -97,7 +105,7 @@ if "koike" in p.papers:
         "wall time": f"training {train_s / 60:.1f} min (sum over jobs)",
     }
     devices |= {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
-    write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": p.budget}, prov, frames)
+    write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": p.budget}, prov, frames, pp)
 
 if "ast_sam" in p.papers:
     from auscult.datasets import icbhi2017, synthetic_icbhi
@@ -123,7 +131,7 @@ if "ast_sam" in p.papers:
     manifest = pd.read_csv(smk.input[f"manifest_{pp['datasets'][0]}"], dtype={"patient_id": str})
     write_all(tables, {icbhi.T6: [*icbhi.NOTES, icbhi.input_note(pp["max_length"]), icbhi.split_note(manifest), used]}, {"data": icbhi.data_label([summary]),
                                                 "weights": icbhi.weights_label(seed_metrics), "budget": p.budget},
-              prov, frames)
+              prov, frames, pp)
 
 # Compute cost of every table and model, from the jobs' benchmark files.
 cost = compute_cost.cost_frame(compute_cost.jobs(smk.config), device=", ".join(sorted(devices)) or "?")

@@ -1,5 +1,8 @@
 """Dataset adapters: one module per dataset, each with ``NAME``, ``SOURCES`` and
-``build_manifest(root, *, hash_audio=True)``, registered in :data:`DATASETS`.
+``build_manifest(root, *, hash_audio=True, checks=None)``, registered in :data:`DATASETS`.
+``checks`` (:class:`auscult.datasets.checks.Checks`) carries the ``bad_audio`` policy, the
+minimum length and the pinned checksums; :func:`skipped_records` reads what a manifest
+build dropped.
 """
 
 from __future__ import annotations
@@ -7,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import icbhi2017, pascal, physionet2016
+from .checks import BadRecordError, Checks, skipped_records
 from .manifest import MANIFEST_COLUMNS, ManifestError
 
 DATASETS: dict[str, ModuleType] = {
@@ -15,7 +19,8 @@ DATASETS: dict[str, ModuleType] = {
     icbhi2017.NAME: icbhi2017,
 }
 
-__all__ = ["DATASETS", "MANIFEST_COLUMNS", "ManifestError", "get_dataset"]
+__all__ = ["DATASETS", "MANIFEST_COLUMNS", "BadRecordError", "Checks", "ManifestError", "get_dataset",
+           "skipped_records"]
 
 
 def get_dataset(name: str) -> ModuleType:

@@ -47,9 +47,12 @@ _USER_AGENT = "auscult-acquire/0.1"
 class ChecksumError(ValueError):
     """A file's sha256 differs from the expected one."""
 
-    def __init__(self, path: str | os.PathLike, expected: str, actual: str):
-        self.path, self.expected, self.actual = os.fspath(path), expected, actual
-        super().__init__(f"{self.path}: sha256 mismatch: expected {expected}, got {actual}")
+    def __init__(self, path: str | os.PathLike, expected: str, actual: str, hint: str = ""):
+        self.path, self.expected, self.actual, self.hint = os.fspath(path), expected, actual, hint
+        super().__init__(f"{self.path}: sha256 mismatch: expected {expected}, got {actual}{hint}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.expected, self.actual, self.hint))
 
 
 class MissingFileError(ValueError):
@@ -249,7 +252,11 @@ def read_sha256sums(sums_path: Path) -> dict[str, str]:
             pure = PurePosixPath(rel)
             if pure.is_absolute() or ".." in pure.parts:
                 raise SumsFileError(f"{sums_path}:{line_no}: path escapes the folder: {rel!r}")
+            if rel in sums:
+                raise SumsFileError(f"{sums_path}:{line_no}: {rel!r} listed twice")
             sums[rel] = digest
+    if not sums:
+        raise SumsFileError(f"{sums_path}: lists no files (an empty checksum file verifies nothing)")
     return sums
 
 
@@ -272,6 +279,13 @@ def verify_sha256sums(
         unlisted = [n for n in names if n not in sums]
         if unlisted:
             raise MissingFileError(f"{sums_path}: does not list {unlisted[:5]}")
+    if only is None:
+        # A partial SHA256SUMS would let the files it omits in unchecked.
+        unlisted = [p.relative_to(root).as_posix() for p in _files(root)]
+        unlisted = [n for n in unlisted if n not in sums and n not in (sums_file, ACQUIRED_FILE)]
+        if unlisted:
+            raise SumsFileError(f"{sums_path}: does not list {len(unlisted)} file(s) of the folder, "
+                                f"e.g. {unlisted[:3]} (a partial checksum file is refused)")
     for name in names:
         path = root / name
         if not path.is_file():
@@ -313,13 +327,23 @@ def mirror_root() -> Path | None:
     return root
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def _copy(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` (a reflink where the filesystem offers one).
+
+    Never a hard link: the pipeline owns its copy, so a later edit of the mirror can neither
+    leak into it nor go unchecked (the copy is verified against SHA256SUMS after copying).
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # A hard link costs no space; the mirror is read-only so sharing inodes is safe.
-        os.link(src, dst)
-    except OSError:  # other filesystem, or links not permitted
-        shutil.copy2(src, dst)
+        import fcntl
+
+        with open(src, "rb") as fi, open(dst, "wb") as fo:
+            fcntl.ioctl(fo.fileno(), 0x40049409, fi.fileno())  # FICLONE
+        shutil.copystat(src, dst)
+        return
+    except (OSError, ImportError, AttributeError):
+        dst.unlink(missing_ok=True)
+    shutil.copy2(src, dst)
 
 
 def _extract(archive: Path, target: Path, strip_prefix: str = "") -> int:
@@ -365,8 +389,8 @@ def acquire(
     """Put ``dataset`` into ``dest`` and return ``dest``.
 
     With a mirror (``mirror`` or ``$AUSCULT_DATA_MIRROR``) the files of
-    ``mirror/<dataset>/`` are hard-linked (or copied) and checked against its
-    ``SHA256SUMS``. Without one, the archives in the dataset module's ``SOURCES`` are
+    ``mirror/<dataset>/`` are copied (never hard-linked) and the copies checked against its
+    ``SHA256SUMS``, which must list every file. Without one, the archives in the dataset module's ``SOURCES`` are
     downloaded (resumably) to ``<dest.parent>/.<dest.name>-downloads/`` and extracted, and
     a ``SHA256SUMS`` of the result is written. A ``dest`` that already holds an
     ``ACQUIRED.json`` for this dataset is left alone unless ``force``.
@@ -391,10 +415,11 @@ def acquire(
             if not src.is_dir():
                 raise MissingFileError(f"{src}: the mirror has no folder for {dataset!r}")
             for path in _files(src):
-                _link_or_copy(path, tmp / path.relative_to(src))
+                _copy(path, tmp / path.relative_to(src))
             source, origin = "mirror", str(src)
         else:
             downloads = dest.parent / f".{dest.name}-downloads"
+            archives = []
             for spec in module.SOURCES:
                 archive = download(
                     spec["url"],
@@ -402,14 +427,28 @@ def acquire(
                     sha256=spec.get("sha256"),
                     progress=progress,
                 )
-                if spec.get("extract", True):
-                    _extract(archive, tmp / spec.get("extract_to", "."), spec.get("strip_prefix", ""))
-                else:  # a plain file (e.g. ICBHI's split list), not an archive
-                    _link_or_copy(archive, tmp / spec.get("extract_to", ".") / spec["archive_name"])
+                archives.append({"url": spec["url"], "file": archive.name, "bytes": archive.stat().st_size,
+                                 "sha256": sha256_file(archive),
+                                 "verified_by": "published sha256" if spec.get("sha256") else "pinned recordings"})
+                try:
+                    if spec.get("extract", True):
+                        _extract(archive, tmp / spec.get("extract_to", "."), spec.get("strip_prefix", ""))
+                    else:  # a plain file (e.g. ICBHI's split list), not an archive
+                        _copy(archive, tmp / spec.get("extract_to", ".") / spec["archive_name"])
+                except DownloadError:
+                    # A bad archive is deleted, not kept: the next run fetches it again.
+                    archive.unlink(missing_ok=True)
+                    raise
+            _verify_download(dataset, module, tmp, downloads, archives)
             if not (tmp / "SHA256SUMS").is_file():
                 write_sha256sums(tmp)
             source, origin = "url", [spec["url"] for spec in module.SOURCES]
-        n_checked = verify_sha256sums(tmp)
+        try:
+            n_checked = verify_sha256sums(tmp)
+        except (ChecksumError, MissingFileError, SumsFileError) as e:
+            if mirror is None:
+                raise
+            raise type(e)(*_mirror_args(e, tmp, Path(mirror) / dataset)) from None
         record = {
             "dataset": dataset,
             "source": source,
@@ -417,5 +456,39 @@ def acquire(
             "n_files": n_checked,
             "sha256sums_sha256": hashlib.sha256((tmp / "SHA256SUMS").read_bytes()).hexdigest(),
         }
+        if source == "url":
+            record["archives"] = archives
         write_json(tmp / ACQUIRED_FILE, record)
     return dest
+
+
+def _verify_download(dataset: str, module, tmp: Path, downloads: Path, archives: list[dict]) -> None:
+    """Archives without a published sha256 (all three canonical datasets) count as verified
+    only once their extracted recordings match the checksums pinned in the package. On a
+    mismatch every such archive is deleted (a truncated or changed download is never kept)
+    and the error names the first bad file."""
+    from .checks import Checks
+    from .pinned import load_pins
+
+    unverified = [a for a in archives if a["verified_by"] == "pinned recordings"]
+    pins = load_pins(dataset)
+    if not unverified or pins is None:
+        return
+    try:
+        module.build_manifest(tmp, hash_audio=False, checks=Checks(bad_audio="error", pins=pins))
+    except ValueError as e:
+        for a in unverified:
+            (downloads / a["file"]).unlink(missing_ok=True)
+        names = ", ".join(a["url"] for a in unverified)
+        raise DownloadError(f"{e} [downloaded from {names}: deleted, the next run fetches it again]") from None
+
+
+_SUMS_HINT = ("; if the mirror was changed on purpose, regenerate its SHA256SUMS (README: "
+              "When your data is broken)")
+
+
+def _mirror_args(e: ValueError, tmp: Path, src: Path) -> tuple:
+    """The arguments of ``e`` naming the mirror's files (not the temporary copy), with a hint."""
+    if isinstance(e, ChecksumError):
+        return (str(e.path).replace(str(tmp), str(src)), e.expected, e.actual, _SUMS_HINT)
+    return (str(e).replace(str(tmp), str(src)) + _SUMS_HINT,)

@@ -28,12 +28,14 @@ file without audio is a :class:`ManifestError` naming the file; a folder filled 
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from .manifest import ManifestError, audio_columns, find_audio, to_frame
+from .checks import Checks
+from .manifest import ManifestError, audio_files, find_audio, read_text, to_frame
 
 NAME = "icbhi2017"
 
@@ -101,7 +103,7 @@ def read_split(root: Path) -> dict[str, str]:
     if not path.is_file():
         raise ManifestError(f"{path}: official split file not found (is this an ICBHI 2017 root?)")
     split: dict[str, str] = {}
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
@@ -122,7 +124,7 @@ def read_diagnosis(root: Path) -> dict[str, str]:
     if not path.is_file():
         raise ManifestError(f"{path}: diagnosis file not found")
     out = {}
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
@@ -138,7 +140,7 @@ def read_aliases(root: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     aliases = {}
-    for line in path.read_text().splitlines():
+    for line in read_text(path).splitlines():
         old = line.strip().strip("'\"")
         if not old:
             continue
@@ -151,7 +153,7 @@ def read_aliases(root: Path) -> dict[str, str]:
 def read_cycles(path: Path) -> list[tuple[float, float, int, int]]:
     """The (start, end, crackle, wheeze) rows of one annotation file."""
     rows = []
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(Path(path)).splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
@@ -159,7 +161,7 @@ def read_cycles(path: Path) -> list[tuple[float, float, int, int]]:
             start, end, crackle, wheeze = float(parts[0]), float(parts[1]), int(parts[2]), int(parts[3])
         except (ValueError, IndexError):
             raise ManifestError(f"{path}:{line_no}: expected 'start end crackles wheezes', got {line!r}") from None
-        if crackle not in (0, 1) or wheeze not in (0, 1) or not end > start >= 0:
+        if crackle not in (0, 1) or wheeze not in (0, 1) or not end > start >= 0 or not math.isfinite(end):
             raise ManifestError(f"{path}:{line_no}: invalid cycle {line!r}")
         rows.append((start, end, crackle, wheeze))
     if not rows:
@@ -194,23 +196,54 @@ def audio_path(root: Path, recording: str, aliases: dict[str, str]) -> Path | No
     return _first(Path(root), AUDIO_DIRS, names, find_audio)
 
 
-def cycle_table(root: Path) -> pd.DataFrame:
+def _annotation_problem(checks: Checks, ann: Path, recording: str, part: str) -> str | None:
+    """Pinned-checksum problem of one recording's split entry or annotation file, if any."""
+    pins = checks.pins
+    if pins is None:
+        return None
+    if recording not in pins.split:
+        return f"pinned split of {NAME} has no recording {recording!r} (not canonical data)"
+    if pins.split[recording] != part:
+        return f"pinned split puts {recording} in {pins.split[recording]!r}, this copy in {part!r}"
+    from auscult.audio import sha256_file
+
+    by_name = {Path(k).name: v for k, v in pins.files.items()}
+    want = by_name.get(ann.name, by_name.get(f"{recording}.txt"))
+    if want is not None and sha256_file(ann) != want:
+        return "pinned checksum mismatch: annotation file differs from the canonical one"
+    return None
+
+
+def cycle_table(root: Path, checks: Checks | None = None) -> pd.DataFrame:
     """Every annotated cycle of the split file's recordings, without audio columns.
 
     Columns: record_id, label, original_class, patient_id, official_split, recording,
     device, location, diagnosis, cycle_index, cycle_start, cycle_end, acq_mode. Needs only
-    the text files, so it works on a folder whose audio is (still) missing.
+    the text files, so it works on a folder whose audio is (still) missing. ``checks``
+    decides what a split entry without annotation file does (default: error).
     """
     root = Path(root)
+    checks = checks or Checks()
     split = read_split(root)
     diagnosis = read_diagnosis(root)
     aliases = read_aliases(root)
+    if checks.pins is not None and DIAGNOSIS_FILE in checks.pins.files:
+        from auscult.audio import sha256_file
+
+        if sha256_file(root / DIAGNOSIS_FILE) != checks.pins.files[DIAGNOSIS_FILE]:
+            raise ManifestError(f"{root / DIAGNOSIS_FILE}: pinned checksum mismatch (not the canonical file)")
     rows = []
     for recording, part in sorted(split.items()):
         fields = parse_recording(recording)
         ann = annotation_path(root, recording, aliases)
         if ann is None:
-            raise ManifestError(f"{root / SPLIT_FILE} (recording {recording}): no annotation file {recording}.txt")
+            checks.reject(f"{root / SPLIT_FILE} (recording {recording})",
+                          f"no annotation file {recording}.txt", record_id=recording, kind="no_audio")
+            continue
+        problem = _annotation_problem(checks, ann, recording, part)
+        if problem is not None:
+            checks.reject(ann, problem, record_id=recording, kind="pinned")
+            continue
         for i, (start, end, crackle, wheeze) in enumerate(read_cycles(ann)):
             label = cycle_label(crackle, wheeze)
             rows.append({
@@ -228,27 +261,53 @@ def cycle_table(root: Path) -> pd.DataFrame:
                 "cycle_end": end,
                 "acq_mode": fields["mode"],
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["record_id", "label", "original_class", "patient_id",
+                                       "official_split", "recording", "device", "location",
+                                       "diagnosis", "cycle_index", "cycle_start", "cycle_end",
+                                       "acq_mode"])
 
 
-def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
+def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
     """One row per breathing cycle of every recording in the official split file."""
     root = Path(root)
-    cycles = cycle_table(root)
+    checks = checks or Checks()
+    cycles = cycle_table(root, checks)
     aliases = read_aliases(root)
     rows = []
+    accounted: set[Path] = set()
     for recording, group in cycles.groupby("recording", sort=True):
         where = f"{root / SPLIT_FILE} (recording {recording})"
         audio = audio_path(root, recording, aliases)
         if audio is None:
-            raise ManifestError(
-                f"{where}: no audio file {recording}.wav/.flac (looked in "
-                f"{', '.join(AUDIO_DIRS)}); provide the recording, or fill missing audio "
-                f"with 'missing_audio: synthesise'"
-            )
-        audio_cols = audio_columns(root, audio, where=where, hash_audio=hash_audio)
+            checks.reject(where, f"label row without audio: no audio file {recording}.wav/.flac "
+                          f"(looked in {', '.join(AUDIO_DIRS)}); provide the recording, or fill "
+                          f"missing audio with 'missing_audio: synthesise'",
+                          record_id=recording, kind="no_audio")
+            continue
+        accounted.add(audio.resolve())
+        audio_cols = checks.verify_audio(root, audio, record_id=recording, label=None,
+                                         hash_audio=hash_audio, where=str(root / SPLIT_FILE))
+        if audio_cols is None:
+            continue
+        outside = group[group["cycle_start"] >= audio_cols["duration_s"]]
+        if len(outside):
+            ann = annotation_path(root, recording, aliases)
+            checks.reject(ann, f"{len(outside)} annotated cycle(s) start after the end of the audio "
+                          f"({audio_cols['duration_s']:.2f} s), e.g. at {outside['cycle_start'].iloc[0]:g} s",
+                          record_id=recording, kind="bad_audio")
+            continue
         for row in group.to_dict("records"):
             rows.append({**row, "dataset": NAME, "subset": row.pop("acq_mode"), **audio_cols})
+    split = read_split(root)
+    known = set(split) | set(aliases.values())
+    for folder in AUDIO_DIRS:
+        for audio in audio_files(root / folder):
+            if audio.resolve() not in accounted and audio.stem not in known:
+                checks.reject(audio, f"audio without an entry in {SPLIT_FILE}",
+                              record_id=audio.stem, kind="unlabelled")
+    checks.report_absent(NAME, set(split))
+    if not rows:
+        raise ManifestError(f"{root}: no usable recordings ({len(checks.skipped)} skipped)")
     return to_frame(rows, EXTRA_COLUMNS)
 
 

@@ -44,6 +44,16 @@ class ManifestError(ValueError):
     """A dataset folder does not match what its adapter expects (names the file and row)."""
 
 
+def read_text(path: Path) -> str:
+    """A label/annotation file's text; a binary or unreadable file is a ManifestError."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not a text file (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def find_audio(folder: Path, stem: str) -> Path | None:
     """Return ``folder/stem.wav`` or ``folder/stem.flac`` (preferring .wav), or None."""
     for suffix in AUDIO_SUFFIXES:
@@ -56,12 +66,14 @@ def find_audio(folder: Path, stem: str) -> Path | None:
 def audio_columns(root: Path, audio: Path, *, where: str, hash_audio: bool) -> dict:
     """Probe one recording and return its manifest columns from audio_path to sha256.
 
-    ``where`` names the label row the recording came from, for the error message.
+    ``where`` names the label row the recording came from, for the error message. (The
+    adapters use :meth:`auscult.datasets.checks.Checks.verify_audio`, which also decodes
+    the samples; this header-only variant is kept for callers outside the manifest.)
     """
     try:
         info = probe(audio)
     except AudioError as e:
-        raise ManifestError(f"{where}: {e}") from e
+        raise ManifestError(f"{where}: {e}") from None
     return {
         "audio_path": audio.relative_to(root).as_posix(),
         "sample_rate": info.sample_rate,
@@ -70,6 +82,13 @@ def audio_columns(root: Path, audio: Path, *, where: str, hash_audio: bool) -> d
         "bit_depth": info.bit_depth,
         "sha256": sha256_file(audio) if hash_audio else "",
     }
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files (.wav/.flac, any case) directly in ``folder``, sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def to_frame(rows: list[dict], extra: dict[str, str] | None = None) -> pd.DataFrame:

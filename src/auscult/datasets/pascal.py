@@ -13,14 +13,18 @@ Binary label as in AudioFuse: normal -> 0; murmur, extrahls, extrastole and arti
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from .manifest import AUDIO_SUFFIXES, ManifestError, audio_columns, find_audio, to_frame
+from .checks import Checks
+from .manifest import AUDIO_SUFFIXES, ManifestError, audio_files, find_audio, read_text, to_frame
 
 NAME = "pascal"
+log = logging.getLogger("auscult.datasets")
 
 # The Kaggle copy needs a (free) Kaggle account: a download without credentials may be
 # refused, in which case fetch the zip by hand or use a mirror. No published checksum.
@@ -87,26 +91,45 @@ def set_b_patient_id(stem: str) -> str:
     return m[1] if m else ""
 
 
-def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
-    """One row per labelled PASCAL recording of set A and set B."""
+def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
+    """One row per labelled PASCAL recording of set A and set B.
+
+    ``checks`` (default: ``bad_audio: error``) decides what happens to bad recordings,
+    labelled rows without audio and audio files that no CSV row names. Rows with an empty
+    label (the unlabelled challenge test recordings) are dropped by design and counted.
+    """
     root = Path(root)
+    checks = checks or Checks()
     rows = []
     seen: dict[str, str] = {}
+    accounted: set[Path] = set()
+    unlabelled_stems: set[str] = set()
+    n_unlabelled = 0
     for subset in SUBSETS:
         table = root / f"{subset}.csv"
         if not table.is_file():
             raise ManifestError(f"{table}: label file not found (is this a PASCAL Kaggle root?)")
-        with open(table, newline="", encoding="utf-8-sig") as f:
+        with io.StringIO(read_text(table), newline="") as f:
             reader = csv.DictReader(f)
+            try:
+                table_rows = list(reader)
+            except csv.Error as e:
+                raise ManifestError(f"{table}: not a CSV file ({e})") from None
             missing_cols = {"fname", "label"} - set(reader.fieldnames or ())
             if missing_cols:
                 raise ManifestError(f"{table}: missing column(s) {sorted(missing_cols)}")
             # Line 1 is the header, so data row i is on line i + 1.
-            for line_no, row in enumerate(reader, start=2):
+            for line_no, row in enumerate(table_rows, start=2):
                 original_class = (row["label"] or "").strip()
-                if not original_class:
-                    continue  # unlabelled challenge test recording
                 fname = (row["fname"] or "").strip()
+                if not original_class:
+                    n_unlabelled += 1  # unlabelled challenge test recording
+                    found = _resolve(root, fname) if fname else None
+                    if found is not None:
+                        accounted.add(found.resolve())
+                    for name in (fname, normalise_fname(fname)):
+                        unlabelled_stems.add(Path(name).stem.lower())
+                    continue
                 where = f"{table}:{line_no} (fname {fname})"
                 if original_class not in CLASSES:
                     raise ManifestError(
@@ -114,16 +137,21 @@ def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
                     )
                 audio = _resolve(root, fname)
                 if audio is None:
-                    raise ManifestError(
-                        f"{where}: no audio file for it (tried {normalise_fname(fname)} "
-                        f"as .wav/.flac)"
-                    )
+                    checks.reject(f"{table}:{line_no}", f"label row without audio: no audio file for "
+                                  f"{fname} (tried {normalise_fname(fname)} as .wav/.flac)",
+                                  record_id=Path(normalise_fname(fname)).stem, kind="no_audio")
+                    continue
+                accounted.add(audio.resolve())
                 record_id = audio.stem
                 if record_id in seen:
                     raise ManifestError(
                         f"{where}: recording {record_id} already in {seen[record_id]}"
                     )
                 seen[record_id] = where
+                cols = checks.verify_audio(root, audio, record_id=record_id, label=original_class,
+                                           hash_audio=hash_audio, where=f"{table}:{line_no}")
+                if cols is None:
+                    continue
                 rows.append(
                     {
                         "record_id": record_id,
@@ -133,9 +161,24 @@ def build_manifest(root: Path, *, hash_audio: bool = True) -> pd.DataFrame:
                         "subset": subset,
                         "patient_id": set_b_patient_id(record_id) if subset == "set_b" else "",
                         "official_split": "labelled",
-                        **audio_columns(root, audio, where=where, hash_audio=hash_audio),
+                        **cols,
                     }
                 )
+    for subset in SUBSETS:
+        for audio in audio_files(root / subset):
+            stem = audio.stem.lower()
+            # the challenge's unlabelled test recordings (Aunlabelledtest__..., Bunlabelledtest__...)
+            # are named by rows with an empty label, whatever their spelling in the CSV
+            if stem in unlabelled_stems or "unlabelledtest" in stem:
+                continue
+            if audio.resolve() not in accounted:
+                checks.reject(audio, f"audio without a label row in {subset}.csv",
+                              record_id=audio.stem, kind="unlabelled")
+                seen.setdefault(audio.stem, str(audio))
+    if n_unlabelled:
+        log.info("pascal: %d CSV rows without a label (the challenge's unlabelled test "
+                 "recordings) are not in the manifest, by design", n_unlabelled)
+    checks.report_absent(NAME, set(seen))
     if not rows:
         raise ManifestError(f"{root}: no labelled recordings in {', '.join(SUBSETS)}")
     return to_frame(rows)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auscult.audio import AudioError, sha256_file
 from auscult.features import audiofuse, floor, icbhi, koike
 from auscult.features.store import write_store
 
@@ -34,27 +35,81 @@ SEGMENT_RECIPES: dict[str, Callable[[str, list, dict], list[dict[str, np.ndarray
 SEGMENT_COLUMNS = ("cycle_start", "cycle_end")
 
 
-def _extract_one(path: str, recipe: str, cfg: dict) -> list[dict[str, np.ndarray]]:
-    return [RECIPES[recipe](path, cfg)]
+def _checked(path: str, sha256: str, items: Callable[[], list[dict[str, np.ndarray]]]) -> list[dict]:
+    """Run one extraction; verify the file on read and the features on the way out.
+
+    Whatever goes wrong comes back as an :class:`AudioError` naming the file (picklable,
+    so it survives the worker -> parent hop): a file whose bytes differ from the manifest's
+    sha256 (changed after the manifest was built), a decoder error, or a feature array
+    holding NaN/Inf (never written into the cache).
+    """
+    if sha256:
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise AudioError(path, f"changed since the manifest was built (sha256 {actual[:16]}…, "
+                                   f"manifest {sha256[:16]}…): rebuild the manifest")
+    try:
+        out = items()
+    except AudioError:
+        raise
+    except Exception as e:  # librosa/numpy errors do not name the file
+        raise AudioError(path, f"feature extraction failed: {type(e).__name__}: {e}") from None
+    for item in out:
+        for key, arr in item.items():
+            if np.issubdtype(np.asarray(arr).dtype, np.floating) and not np.isfinite(arr).all():
+                raise AudioError(path, f"feature {key!r} holds NaN/Inf values")
+    return out
 
 
-def _extract_segments(job: tuple[str, list], recipe: str, cfg: dict) -> list[dict[str, np.ndarray]]:
-    path, segments = job
-    return SEGMENT_RECIPES[recipe](path, segments, cfg)
+def _extract_one(job: tuple[str, str], recipe: str, cfg: dict) -> list[dict[str, np.ndarray]]:
+    path, sha = job
+    return _checked(path, sha, lambda: [RECIPES[recipe](path, cfg)])
+
+
+def _extract_segments(job: tuple[str, str, list], recipe: str, cfg: dict) -> list[dict[str, np.ndarray]]:
+    path, sha, segments = job
+    return _checked(path, sha, lambda: SEGMENT_RECIPES[recipe](path, segments, cfg))
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Pool workers die with their parent, also when it is SIGKILLed (no orphans)."""
+    import threading
+
+    try:  # Linux: the kernel sends SIGKILL when the parent exits
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        from auscult.atomic import _alive
+
+        while _alive(parent_pid):
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _jobs(manifest: pd.DataFrame, raw_root: Path, recipe: str) -> tuple[pd.DataFrame, list, Callable]:
     """(manifest in job order, one job per recording, the worker function)."""
+    shas = manifest["sha256"] if "sha256" in manifest else pd.Series([""] * len(manifest), index=manifest.index)
+    shas = shas.fillna("").astype(str)
     if recipe in RECIPES:
-        paths = [str(raw_root / p) for p in manifest["audio_path"]]
-        return manifest, paths, _extract_one
+        jobs = [(str(raw_root / p), h) for p, h in zip(manifest["audio_path"], shas, strict=True)]
+        return manifest, jobs, _extract_one
     missing = [c for c in SEGMENT_COLUMNS if c not in manifest]
     if missing:
         raise ValueError(f"recipe {recipe!r} needs manifest column(s) {missing} (one row per segment)")
     groups = list(manifest.groupby("audio_path", sort=False).indices.items())
     order = np.concatenate([idx for _, idx in groups]) if groups else np.zeros(0, int)
     jobs = [
-        (str(raw_root / path), manifest.iloc[idx][list(SEGMENT_COLUMNS)].to_numpy().tolist())
+        (str(raw_root / path), shas.iloc[idx[0]],
+         manifest.iloc[idx][list(SEGMENT_COLUMNS)].to_numpy().tolist())
         for path, idx in groups
     ]
     return manifest.iloc[order].reset_index(drop=True), jobs, _extract_segments
@@ -102,7 +157,8 @@ def build_feature_cache(
     meta = dict(meta or {}, recipe=recipe, params=cfg)
     if workers > 1:
         # Results come back in manifest order; chunks amortise inter-process overhead.
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as pool:
             chunk = 8 if recipe in RECIPES else 1
             write_store(out_dir, manifest, shards(pool.map(fn, jobs, chunksize=chunk)), meta)
     else:

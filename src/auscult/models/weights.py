@@ -16,12 +16,21 @@ scratch, since a corrupt or wrong file is an error, not a missing one):
 - torchvision files embed the first 8 hex digits of their sha256 in the name
   (``resnet18-f37072fd.pth``; torchvision loads them with ``check_hash=True``): the digest
   must start with that prefix, for a local file as for a download;
-- a full ``sha256`` where one is published (none of the canonical files has one in
-  model_anchors.md; the field is there for pinned mirrors);
-- a minimum size: the PANNs checkpoint has no published checksum, so, as panns_inference
-  does, anything under 3e8 bytes is refused; the WSL file's name suffix (``-c38310e5``) is
-  not known to be a sha256 prefix (the WSL hub loader never checks it), so it gets only
-  the size check. The full sha256 of every file used is returned for provenance.
+- a full ``sha256`` where one is known: the AST ``model.safetensors`` at the pinned Hugging
+  Face revision (``WeightSpec.revision``: the download URL names that commit, never
+  ``resolve/main``, so the file cannot change under the same name);
+- the ``md5`` Zenodo publishes for the PANNs CNN14 checkpoint (record 3987831);
+- a minimum size (a truncated file is refused early); the WSL file's name suffix
+  (``-c38310e5``) is not known to be a sha256 prefix (the WSL hub loader never checks it),
+  so it gets only the size check. The full sha256 of every file used is returned for
+  provenance.
+
+Where the pins come from (no network here, so they could not be re-fetched): the CNN14 md5
+is the one Zenodo lists for ``Cnn14_mAP=0.431.pth``; the AST revision
+``f826b80d28226b62986cc218e5cec390b1096902`` and the safetensors sha256 ``ae0c1e2a…`` (346
+404 948 bytes) are the values many public projects pin for
+``MIT/ast-finetuned-audioset-10-10-0.4593``. ``config.json`` is pinned by the revision
+only (no independently confirmed sha256).
 
 A download streams into a temporary sibling (:func:`auscult.atomic.atomic_path`), is
 verified there and only then renamed to the canonical name, so a half-downloaded or
@@ -103,6 +112,8 @@ class WeightSpec:
     file_name: str
     url: str
     sha256: str | None = None  # full hex digest, where one is published
+    md5: str | None = None  # the digest some hosts publish instead (Zenodo)
+    revision: str | None = None  # Hugging Face commit the URL is pinned to
     hash_prefix: str | None = None  # torch.hub naming convention: name-<sha256 prefix>.ext
     min_bytes: int = 0
     layout: str = "torchvision"  # 'torchvision' (plain sd) | 'panns' ({'model': sd}) | 'safetensors' | 'json'
@@ -124,11 +135,15 @@ def _tv(name: str, file_name: str, n_params: int, origin: str) -> WeightSpec:
     )
 
 
+# Hugging Face commit of MIT/ast-finetuned-audioset-10-10-0.4593 whose files are pinned.
+AST_REVISION = "f826b80d28226b62986cc218e5cec390b1096902"
+
 WEIGHTS: dict[str, WeightSpec] = {
     "cnn14": WeightSpec(
         name="cnn14",
         file_name="Cnn14_mAP=0.431.pth",
         url="https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1",
+        md5="541141fa2ee191a88f24a3219fff024e",  # published by Zenodo record 3987831
         min_bytes=300_000_000,
         layout="panns",
         # The released file pickles numpy objects next to 'model' and fails
@@ -159,12 +174,13 @@ WEIGHTS: dict[str, WeightSpec] = {
         license="CC-BY-NC-4.0",
     ),
     # AST (paper P3): the Hugging Face checkpoint, kept in its hub layout (a folder with
-    # config.json + model.safetensors) under the weights folder. No published sha256; the
-    # size check refuses a truncated file (86.6 M float32 parameters).
+    # config.json + model.safetensors) under the weights folder, pinned to one revision.
     "ast_audioset": WeightSpec(
         name="ast_audioset",
         file_name="MIT/ast-finetuned-audioset-10-10-0.4593/model.safetensors",
-        url="https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/main/model.safetensors",
+        url=f"https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/{AST_REVISION}/model.safetensors",
+        sha256="ae0c1e2ad4e1381d851fa9bf298ba13ebc9c5a914cdee2dbe427a6583869924d",
+        revision=AST_REVISION,
         min_bytes=300_000_000,
         layout="safetensors",
         origin="AST (Gong et al. 2021) audioset_10_10_0.4593, converted by Hugging Face "
@@ -174,7 +190,8 @@ WEIGHTS: dict[str, WeightSpec] = {
     "ast_audioset_config": WeightSpec(
         name="ast_audioset_config",
         file_name="MIT/ast-finetuned-audioset-10-10-0.4593/config.json",
-        url="https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/main/config.json",
+        url=f"https://huggingface.co/MIT/ast-finetuned-audioset-10-10-0.4593/resolve/{AST_REVISION}/config.json",
+        revision=AST_REVISION,
         min_bytes=100,
         layout="json",
         origin="config.json of MIT/ast-finetuned-audioset-10-10-0.4593",
@@ -239,6 +256,14 @@ def _spec(name: str) -> WeightSpec:
         raise ValueError(f"unknown weights {name!r}; known: {sorted(WEIGHTS)}") from None
 
 
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -265,6 +290,10 @@ def verify_file(path: str | os.PathLike, spec: WeightSpec, *, label: str | None 
         )
     if spec.sha256 and digest != spec.sha256.lower():
         raise WeightsChecksumError(f"{label}: sha256 mismatch: expected {spec.sha256}, got {digest}")
+    if spec.md5:
+        md5 = _digest(path, "md5")
+        if md5 != spec.md5.lower():
+            raise WeightsChecksumError(f"{label}: md5 mismatch: expected {spec.md5} (published), got {md5}")
     return digest
 
 

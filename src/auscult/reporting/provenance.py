@@ -78,3 +78,18 @@ def dataset_provenance(raw_dir: str | Path, manifest: str | Path) -> str:
 
 def config_digest(config: Mapping) -> str:
     return digest(config)
+
+
+def skipped_note(dataset: str, manifest: str | Path, shown: int = 20) -> str | None:
+    """The records a manifest build dropped (``bad_audio: skip``, absent, unlabelled), for the
+    notes of every table built on that dataset; None when nothing was dropped."""
+    from auscult.datasets import skipped_records
+
+    df = skipped_records(manifest)
+    if df.empty:
+        return None
+    items = [f"{r.record_id} ({r.kind}: {r.problem})" for r in df.head(shown).itertuples()]
+    more = f"; and {len(df) - shown} more" if len(df) > shown else ""
+    return (f"{len(df)} record(s) of {dataset} were left out when its manifest was built "
+            f"(datasets.{dataset}.bad_audio and the pinned checksums; list in {Path(manifest).name[:-4]}"
+            f".skipped.csv): " + "; ".join(items) + more + ".")
