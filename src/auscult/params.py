@@ -2,8 +2,10 @@
 
 ``params.yaml`` is the single source of truth; overlays (``config/demo.yaml``,
 ``config/quick.yaml``) are deep-merged on top, exactly as ``snakemake --configfile`` does.
-The merged result is validated against ``workflow/schemas/params.schema.yaml`` (closed
-objects, every key required), so a typo fails before any job runs, naming the key.
+The merged result is validated against the schema shipped in the package,
+``src/auscult/schemas/params.schema.yaml`` (closed objects, every key required; read with
+``importlib.resources``, so it works from any installed copy), so a typo fails before any
+job runs, naming the key.
 
 ``digest`` gives the short content hash that every artifact path carries: a path is a
 function of exactly the parameters that produced it, so a parameter change can never
@@ -22,7 +24,14 @@ from typing import Any
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+SCHEMA_RESOURCE = ("auscult.schemas", "params.schema.yaml")
+
+
+def schema_text() -> str:
+    """The params schema as shipped inside the package."""
+    from importlib.resources import files
+
+    return files(SCHEMA_RESOURCE[0]).joinpath(SCHEMA_RESOURCE[1]).read_text(encoding="utf-8")
 
 
 class ParamsError(ValueError):
@@ -64,11 +73,11 @@ def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = (
     return config
 
 
-def validate(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> None:
+def validate(config: Mapping, schema_path: str | Path | None = None) -> None:
     """Raise ParamsError listing every schema violation with its dotted key path."""
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = yaml.safe_load(Path(schema_path).read_text() if schema_path else schema_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

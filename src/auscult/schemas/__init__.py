@@ -1,0 +1,1 @@
+"""Schemas shipped with the package (read with importlib.resources)."""
