@@ -24,7 +24,7 @@ T1, T2, T3 = "audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_
 PROTOCOLS = {
     "physionet_test": "test, threshold from validation split",
     "physionet_test@0.5": "test, threshold 0.5",
-    "pascal_zero_shot": "zero-shot, all 585",
+    "pascal_zero_shot": "zero-shot, every recording",
     "pascal_zero_shot_split": "zero-shot, same stratified 15 %",
     "pascal_head_retrained": "head re-trained, stratified 15 % (paper protocol)",
     "pascal_head_retrained_grouped": "head re-trained, patient-grouped 15 % (clean)",
@@ -185,7 +185,7 @@ NOTES = {
     T2: [
         "Two protocols side by side. The paper calls its number zero-shot, but its released evaluation "
         "scores a model whose head was re-trained on PASCAL, on a stratified 15 % split (88 recordings). "
-        "'zero-shot, all 585' is the true zero-shot number; the paper's value is printed beside both.",
+        "'zero-shot, every recording' (585 with the real data) is the true zero-shot number; the paper's value is printed beside both.",
         "rel_change_% = (AUC on PASCAL − AUC on PhysioNet test) / AUC on PhysioNet test × 100, per seed.",
         "Head re-training: backbone frozen (BatchNorm statistics too), head initialised from the "
         "PhysioNet model, trained on the rest of PASCAL with an inner validation split for early "

@@ -60,23 +60,26 @@ class Interval:
     mean: float
     low: float | None
     high: float | None
+    protocol: str = ""
 
     def text(self) -> str:
+        name = f"{self.row} ({self.protocol})" if self.protocol else self.row
         if self.low is None:
-            return f"{self.row} {self.mean:.3g} (no interval)"
-        return f"{self.row} {self.mean:.3g} [{self.low:.3g}, {self.high:.3g}]"
+            return f"{name} {self.mean:.3g} (no interval)"
+        return f"{name} {self.mean:.3g} [{self.low:.3g}, {self.high:.3g}]"
 
 
-def _interval(r: pd.Series) -> Interval:
+def _interval(r: pd.Series, protocol: str = "") -> Interval:
     mean = float(r["mean"])
     lo, hi = r.get("ci_low"), r.get("ci_high")
+    name = (str(r["variant"]), str(r["row"]))
     if pd.notna(lo) and pd.notna(hi):
-        return Interval(str(r["variant"]), str(r["row"]), mean, float(lo), float(hi))
+        return Interval(*name, mean, float(lo), float(hi), protocol)
     n, std = int(r["n_seeds"]), float(r["std"])
     if n >= 2 and math.isfinite(std):
         half = 1.96 * std / math.sqrt(n)
-        return Interval(str(r["variant"]), str(r["row"]), mean, mean - half, mean + half)
-    return Interval(str(r["variant"]), str(r["row"]), mean, None, None)
+        return Interval(*name, mean, mean - half, mean + half, protocol)
+    return Interval(*name, mean, None, None, protocol)
 
 
 def compare(a: Interval, b: Interval) -> str:
@@ -102,7 +105,9 @@ def _scope(frame: pd.DataFrame, claim: Mapping) -> dict[str, Interval]:
     d = frame[frame["metric"] == claim["metric"]]
     if claim.get("protocol") is not None:
         d = d[d["protocol"] == claim["protocol"]]
-    return {str(r["variant"]): _interval(r) for _, r in d.iterrows()}
+    # rows of several protocols (e.g. Koike's two inputs) say which one they are
+    many = claim.get("protocol") is None and d["protocol"].nunique() > 1
+    return {str(r["variant"]): _interval(r, str(r["protocol"]) if many else "") for _, r in d.iterrows()}
 
 
 def is_floor(variant: str) -> bool:
@@ -152,7 +157,7 @@ def _judge(claim: Mapping, rows: Mapping[str, Interval]) -> tuple[str, str]:
     if not models:
         return "inconclusive", "no model rows in the table"
     best = max(models.values(), key=lambda r: r.mean)
-    return compare(best, rows[floor]), f"best {best.text()} vs floor {rows[floor].text()}"
+    return compare(best, rows[floor]), f"best {best.text()} vs {rows[floor].text()}"
 
 
 def evaluate(frames: Mapping[str, pd.DataFrame], claims: Mapping[str, Sequence[Mapping]]) -> pd.DataFrame:
