@@ -63,3 +63,20 @@ def test_evaluation_change_keeps_checkpoints(paper):
 def test_seed_is_in_the_path_not_the_digest(paper):
     a, b = layout.run_dir(paper, "audiofuse", "audiofuse", 1), layout.run_dir(paper, "audiofuse", "audiofuse", 2)
     assert a.rsplit("/", 1)[0] == b.rsplit("/", 1)[0] and a != b
+
+
+def test_a_variants_training_override_retrains_only_that_variant():
+    import copy
+
+    from auscult import layout
+    from auscult.params import load_params
+
+    base = load_params("params.yaml", ["config/demo.yaml"])
+    changed = copy.deepcopy(base)
+    changed["audiofuse"]["variants"]["vit_only"] = {**changed["audiofuse"]["variants"]["vit_only"],
+                                                    "training": {"max_epochs": 9}}
+    assert layout.train_slice(changed, "audiofuse", "vit_only")["training"]["max_epochs"] == 9
+    assert "training" not in layout.variant_model_config(changed, "audiofuse", "vit_only")
+    assert layout.run_dir(base, "audiofuse", "vit_only", 1) != layout.run_dir(changed, "audiofuse", "vit_only", 1)
+    for v in ("cnn_only", "audiofuse"):
+        assert layout.run_dir(base, "audiofuse", v, 1) == layout.run_dir(changed, "audiofuse", v, 1)

@@ -188,10 +188,12 @@ def train_slice(config: Mapping, paper: str, variant: str) -> dict:
     if paper == "ast_sam":
         return ast_sam_slice(p, variant)
     training = p["training"]
-    if paper == "koike":  # a model may override training settings (e.g. its own lr)
-        from auscult.params import deep_merge
+    from auscult.params import deep_merge
 
+    if paper == "koike":  # a model may override training settings (e.g. its own lr)
         training = deep_merge(training, p["models"][koike_variants(p)[variant][0]].get("training", {}))
+    elif paper == "audiofuse":  # so may a variant (e.g. more epochs for the ViT)
+        training = deep_merge(training, (p["variants"][variant] or {}).get("training", {}))
     out = {
         "model": variant_model_config(config, paper, variant),
         "training": training,
