@@ -36,7 +36,7 @@ _FORMATS = {"flac": "FLAC", "wav": "WAV"}
 
 # Bump when the generated audio changes: it is part of the synthetic datasets' digest
 # (auscult.layout), so old demo data is never reused after a generator change.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 def _burst(sr: int, freq: float, tau: float, length_s: float, phase: float) -> np.ndarray:
@@ -103,8 +103,9 @@ def heart_sound(
             step = period * rng.uniform(0.5, 0.7)  # premature beat
         t += max(step, 0.5 * period)
     if murmur:
-        lo = rng.uniform(100, 200)
-        x += murmur_env * 0.5 * _band_noise(rng, n, sr, lo, lo + rng.uniform(150, 350))
+        # Murmurs are noisier and higher-pitched than S1/S2 (40-150 Hz tones): 100-750 Hz.
+        lo = rng.uniform(100, 250)
+        x += murmur_env * 0.5 * _band_noise(rng, n, sr, lo, lo + rng.uniform(250, 500))
     if artifact:
         x *= rng.uniform(0.05, 0.3)
         for _ in range(int(rng.integers(3, 9))):
@@ -194,14 +195,16 @@ def write_physionet2016(
                     rng,
                     sr,
                     rng.uniform(*duration_s),
-                    # Most abnormal recordings carry a clear murmur, a few only an
-                    # irregular rhythm; some normal ones a faint innocent murmur. Learnable
-                    # within a few epochs, but not perfectly.
-                    murmur=(rng.uniform(0.3, 0.9) if kind < 0.8 else rng.uniform(0, 0.1))
+                    # 90 % of abnormal recordings carry a systolic murmur (from faint to
+                    # as loud as S1), the other 10 % only an irregular rhythm; a fifth of
+                    # the normal ones a faint innocent murmur. A spectrogram or waveform
+                    # CNN learns this within a few epochs, but not perfectly: the
+                    # rhythm-only cases and the faintest murmurs overlap the normal class.
+                    murmur=(rng.uniform(0.2, 1.0) if kind < 0.9 else rng.uniform(0, 0.1))
                     if abnormal
-                    else (rng.uniform(0, 0.08) if kind < 0.25 else 0.0),
-                    irregular=(0.25 if kind >= 0.6 else 0.0) if abnormal else 0.03,
-                    noise=rng.uniform(0.01, 0.08),
+                    else (rng.uniform(0, 0.15) if kind < 0.2 else 0.0),
+                    irregular=(0.3 if kind >= 0.7 else 0.0) if abnormal else 0.03,
+                    noise=rng.uniform(0.005, 0.05),
                 )
                 _write_audio(folder / f"{ids[i]}.{audio_format}", x, sr, audio_format)
             rows = [[ids[i], "1" if labels[i] else "-1"] for i in members]
