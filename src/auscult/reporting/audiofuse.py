@@ -165,6 +165,10 @@ def t3_cells(results: Mapping[str, SeedResults], variants: Sequence[str], model_
         r, shape = results[v], vit_shape(model_cfgs[v])
         cells.append(Cell(T3, shape, v, "params", "trainable, PyTorch count",
                           [float(m["n_params"]) for m in r.metrics], paper=_paper(paper, T3, shape, "params")))
+        # rows may train for different numbers of epochs at small budgets: each row says so
+        epochs = [float(m["train"]["epochs_run"]) for m in r.metrics if "epochs_run" in m.get("train", {})]
+        if epochs:
+            cells.append(Cell(T3, shape, v, "epochs_run", "trainable, PyTorch count", epochs))
         for metric in ("auc", "accuracy", "mcc"):
             cells.append(Cell(T3, shape, v, metric, PROTOCOLS["physionet_test"],
                               r.values("physionet_test", metric), paper=_paper(paper, T3, shape, metric),
@@ -196,7 +200,10 @@ NOTES = {
         "params: exact trainable parameter count of the model built here (frozen positional "
         "embedding); the README rounds these (its 4x8 and 8x8 figures are 1.4 % and 0.6 % above the "
         "exact per-block growth).",
-        "ROC-AUC / accuracy / MCC on the PhysioNet test set; thresholds from the validation split.",
+        "ROC-AUC / accuracy / MCC on the PhysioNet test set; thresholds from the validation split. "
+        "epochs_run: epochs each row trained (mean over its seeds; the checkpoint is the best "
+        "validation epoch); small budgets may give rows different schedules (their params' "
+        "audiofuse.variants.<row>.training).",
     ],
 }
 NO_PATIENT_IDS = ("PhysioNet 2016 has no patient ids, so every PhysioNet split is by recording and a "

@@ -80,6 +80,8 @@ def metric_digits(metric: str) -> int:
         return 0
     if metric == "params_M":
         return 3
+    if metric == "epochs_run":
+        return 1
     if metric.endswith("_%") or metric.startswith(("rel_change", "Sp", "Se", "Score")):
         return 1
     return 3
