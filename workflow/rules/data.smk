@@ -50,4 +50,5 @@ for _ds in DATASETS:
         name:
             f"dataset_{_ds}"
         input:
-            layout.manifest_path(config, _ds),
+            # an unused folder dataset (no cross_dataset target) is never acquired
+            [layout.manifest_path(config, _ds)] if layout.dataset_used(config, _ds) else [],
