@@ -88,6 +88,8 @@ def test_duplicates_and_bad_labels_name_file_and_line(tmp_path):
     root = make(tmp_path / "col", {"a.wav": ODD["a.wav"]}, "name,label\na,0\n")
     with pytest.raises(ManifestError, match=r"labels\.csv:1: missing column\(s\) \['record'\]"):
         folder.build_manifest(root)
+    root = make(tmp_path / "extra", {"a.wav": ODD["a.wav"]}, "Record,LABEL,age,\na,1,40,\n")
+    assert folder.build_manifest(root)["label"].tolist() == [1]  # unknown columns ignored, trailing comma
     root = make(tmp_path / "width", {"a.wav": ODD["a.wav"]}, "record,label\na,0,extra\n")
     with pytest.raises(ManifestError, match=r"labels\.csv:2: 3 field\(s\)"):
         folder.build_manifest(root)

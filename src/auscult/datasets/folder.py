@@ -10,7 +10,8 @@ Layout::
 - ``label``: ``1``/``abnormal`` -> 1, ``0``/``normal`` -> 0 (words case-insensitive;
   ``-1`` = normal, PhysioNet's convention). Anything else stops with ``<file>:<line>: ...``.
 - ``class`` (optional) is kept as ``original_class`` (default: the label word),
-  ``patient_id`` and ``site`` are kept too (``site`` as an extra manifest column).
+  ``patient_id`` and ``site`` are kept too (``site`` as an extra manifest column); other
+  columns are ignored (logged). Header names are case-insensitive.
 - Audio at any sample rate, bit depth and channel count (the feature recipes resample and
   down-mix). Every file is decoded and checked (``bad_audio`` policy of
   :mod:`auscult.datasets.checks`); a label row without audio (``no_audio``) and audio
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +31,7 @@ import pandas as pd
 from .checks import Checks
 from .manifest import AUDIO_SUFFIXES, ManifestError, read_text, to_frame
 
+log = logging.getLogger("auscult.datasets")
 NAME = "folder"
 SOURCES: list = []  # a folder dataset has no canonical download
 LABELS_FILE = "labels.csv"
@@ -86,14 +89,19 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
     if not lines:
         raise ManifestError(f"{table}:1: empty file (expected a header record,label)")
     header = [h.strip().lower() for h in lines[0]]
+    while header and not header[-1]:
+        header.pop()  # a trailing delimiter ("record,label,")
     missing = [c for c in ("record", "label") if c not in header]
     if missing:
         raise ManifestError(f"{table}:1: missing column(s) {missing} (header is {lines[0]})")
+    dup = sorted({h for h in header if h and header.count(h) > 1})
+    if dup:
+        raise ManifestError(f"{table}:1: column(s) {dup} appear twice")
     extra = [h for h in header if h not in ("record", "label", *OPTIONAL_COLUMNS)]
     if extra:
-        raise ManifestError(f"{table}:1: unknown column(s) {extra}; allowed: record, label, "
-                            f"{', '.join(OPTIONAL_COLUMNS)}")
-    col = {h: i for i, h in enumerate(header)}
+        log.warning("%s: column(s) %s are not used (used: record, label, %s)", table, extra,
+                    ", ".join(OPTIONAL_COLUMNS))
+    col = {h: i for i, h in enumerate(header) if h in ("record", "label", *OPTIONAL_COLUMNS)}
     files = audio_index(audio_root)
     lower: dict[str, list[str]] = {}
     for stem in files:
@@ -102,6 +110,8 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
     for line_no, values in enumerate(lines[1:], start=2):
         if not any(v.strip() for v in values):
             continue  # blank line
+        if len(values) > len(header) and not any(v.strip() for v in values[len(header):]):
+            values = values[: len(header)]  # trailing delimiters
         if len(values) != len(header):
             raise ManifestError(f"{table}:{line_no}: {len(values)} field(s), the header has {len(header)}")
         get = {h: values[i].strip() for h, i in col.items()}
