@@ -111,7 +111,8 @@ def test_layout_jobs_and_digests():
     assert layout.dataset_used(demo, "heart_folder")
     assert set(layout.dataset_recipes(demo, "heart_folder")) == {"audiofuse", "koike", "floor_stats"}
     assert "koike" in layout.dataset_recipes(demo, "pascal")
-    assert len(layout.cross_runs(demo, "koike")) == 15 and len(layout.cross_runs(demo, "audiofuse")) == 6
+    assert len(layout.cross_runs(demo, "koike")) == 3 and len(layout.cross_runs(demo, "audiofuse")) == 6
+    assert len(layout.cross_runs(paper, "koike")) == 15 * 5
     a = layout.cross_scores(demo, "audiofuse")
     other = {**demo, "cross_dataset": {**demo["cross_dataset"], "targets": ["pascal/set_a"]}}
     assert layout.cross_scores(other, "audiofuse") != a

@@ -393,7 +393,9 @@ def cross_runs(config: Mapping, family: str) -> list[tuple[str, int, str]]:
     if family == "audiofuse":
         variants = list(dict.fromkeys(config["audiofuse"]["tables"]["t1_physionet"]))
     else:
-        variants = table_variants(config, "koike")
+        only = config["cross_dataset"]["koike_models"]
+        variants = [v for v in table_variants(config, "koike")
+                    if only is None or koike_variants(config["koike"])[v][0] in only]
     return [(v, s, run_dir(config, family, v, s)) for v in variants for s in config[family]["seeds"]]
 
 
