@@ -35,7 +35,7 @@ from auscult.features.store import load_arrays, read_index, read_meta
 
 log = logging.getLogger(__name__)
 COLUMNS = ["family", "variant", "seed", "target", "dataset", "record_id", "label", "score", "threshold",
-           "pad_fraction"]
+           "pad_fraction", "weights"]
 PADDED_RECIPES = ("audiofuse", "koike")
 
 
@@ -74,10 +74,11 @@ def _check_recipe(card: dict, features_dir: str | Path) -> None:
                          f"({want['recipe']}, digest {want.get('digest')})")
 
 
-def _frame(family, variant, seed, target, ds, rows, scores, thr, pad) -> pd.DataFrame:
+def _frame(family, variant, seed, target, ds, rows, scores, thr, pad, weights) -> pd.DataFrame:
     return pd.DataFrame({"family": family, "variant": variant, "seed": int(seed), "target": target, "dataset": ds,
                          "record_id": rows["record_id"].to_numpy(), "label": rows["label"].to_numpy().astype(int),
-                         "score": np.asarray(scores, dtype=float), "threshold": float(thr), "pad_fraction": pad})
+                         "score": np.asarray(scores, dtype=float), "threshold": float(thr), "pad_fraction": pad,
+                         "weights": weights})
 
 
 def score_deep(*, family: str, runs: Sequence[tuple[str, int, str]], targets: Sequence[tuple[str, str, str]],
@@ -104,7 +105,8 @@ def score_deep(*, family: str, runs: Sequence[tuple[str, int, str]], targets: Se
             _, x = load_arrays(features[ds], inputs, rows["record_id"].tolist())
             s = predict_scores(model, x, batch_size=32, device=device)
             pad = pad_fraction(rows["duration_s"], card["features"]["recipe"], recipe_params)
-            frames.append(_frame(family, variant, seed, target, ds, rows, s, thr, pad))
+            weights = (card.get("weights") or {}).get("weights", "scratch")
+            frames.append(_frame(family, variant, seed, target, ds, rows, s, thr, pad, weights))
         log.info("%s %s seed %s: scored %d target(s)", family, variant, seed, len(tgts))
     df = pd.concat(frames, ignore_index=True)[COLUMNS]
     write_csv(out, df)
@@ -138,7 +140,7 @@ def score_floor(*, runs: Sequence[tuple[str, int, str]], train_features: str | P
             for target, ds, rows in tgts:
                 xt = load_arrays(features[ds], [floor.KEY], rows["record_id"].tolist(), dtype="float64")[1][floor.KEY]
                 frames.append(_frame("floor", variant, seed, target, ds, rows, floor.scores(model, xt), thr,
-                                     np.zeros(len(rows))))
+                                     np.zeros(len(rows)), "scratch"))
     df = pd.concat(frames, ignore_index=True)[COLUMNS]
     write_csv(out, df)
     return df

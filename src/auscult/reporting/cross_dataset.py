@@ -26,7 +26,7 @@ TITLE = "Cross-dataset zero-shot evaluation of the binary heart-sound models"
 FAMILY_LABEL = {"audiofuse": "AudioFuse", "koike": "Koike", "floor": "reference floor (not in any paper)"}
 PAD_LIMIT = 0.5
 COLUMNS = ["model", "family", "variant", "target", "n", "n_abnormal", "seeds", "auc", "auc_low", "auc_high",
-           "sensitivity", "specificity", "threshold", "n_half_padded", "data", "budget"]
+           "sensitivity", "specificity", "threshold", "n_half_padded", "data", "weights", "budget"]
 
 
 def model_label(family: str, variant: str) -> str:
@@ -69,7 +69,8 @@ def build_table(scores: pd.DataFrame, bootstrap: Mapping, *, targets: Sequence[s
                 "specificity": float(np.mean([r["specificity"] for r in m])),
                 "threshold": float(np.mean([p["threshold"].iloc[0] for p in per])),
                 "n_half_padded": int((per[0]["pad_fraction"].to_numpy() > PAD_LIMIT).sum()),
-                "data": data, "budget": budget,
+                "data": data, "weights": ",".join(sorted(set(sub["weights"].astype(str))))
+                if "weights" in sub else "scratch", "budget": budget,
             })
     return pd.DataFrame(rows, columns=COLUMNS)
 
