@@ -42,6 +42,7 @@ def small_demo_params(repo: Path) -> dict:
     kk["tables"] = {"t4_uar": ["mobilenet_v2"], "t5_spec_sens_f1": ["mobilenet_v2"]}
     kk["max_train_records"], kk["max_eval_records"] = 24, 12
     kk["bootstrap"]["n_boot"] = 20
+    cfg["cross_dataset"]["koike_models"] = None  # the one model left
     # AST+SAM: one variant, one seed, one epoch
     asm = cfg["ast_sam"]
     asm["variants"] = {"ast_wrs_sam": asm["variants"]["ast_wrs_sam"]}

@@ -159,6 +159,8 @@ def _stage_paths(name: str, cfg: dict) -> list[str]:
         return [layout.run_dir(cfg, "audiofuse", key, s) for s in cfg["audiofuse"]["seeds"]]
     if kind == "audiofuse_eval":
         return [layout.result_dir(cfg, key, s) for s in cfg["audiofuse"]["seeds"]]
+    if kind == "cross_dataset":
+        return [layout.cross_scores(cfg, f) for f in layout.cross_models(cfg)]
     if kind == "koike_train":
         return [layout.run_dir(cfg, "koike", f"{key}_{inp}", s)
                 for inp in cfg["koike"]["models"][key]["inputs"] for s in cfg["koike"]["seeds"]]

@@ -331,10 +331,13 @@ def test_floor_digest_covers_exactly_its_slice(params):
 
 def test_floor_recipe_is_built_only_where_a_floor_runs(params):
     assert layout.dataset_recipes(params, "physionet2016") == ["audiofuse", "koike", "floor_stats"]
-    assert layout.dataset_recipes(params, "pascal") == ["audiofuse", "floor_stats"]
+    # koike: PASCAL sets are cross-dataset targets of the Koike models
+    assert layout.dataset_recipes(params, "pascal") == ["audiofuse", "floor_stats", "koike"]
     assert layout.dataset_recipes(params, "icbhi2017") == ["icbhi_ast"]
     off = copy.deepcopy(params)
     off["floor"]["papers"] = ["koike"]
+    assert layout.dataset_recipes(off, "pascal") == ["audiofuse", "koike"]
+    off["cross_dataset"]["models"] = []
     assert layout.dataset_recipes(off, "pascal") == ["audiofuse"]
     off["papers"] = ["audiofuse", "ast_sam"]  # koike's floor needs koike enabled
     assert layout.floor_papers(off) == [] and "floor_stats" not in layout.dataset_recipes(off, "physionet2016")

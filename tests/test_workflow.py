@@ -59,6 +59,20 @@ def test_demo_builds_every_table(demo_run):
         assert (demo_run / "reports" / "figures" / fig).stat().st_size > 1000
     html = (demo_run / "reports" / "report.html").read_text()
     assert "AudioFuse T1" in html
+
+
+def test_demo_builds_the_cross_dataset_table(demo_run):
+    tables = demo_run / "reports" / "tables"
+    df = pd.read_csv(tables / "cross_dataset.csv")
+    assert {"pascal/set_a", "pascal/set_b", "heart_folder"} <= set(df["target"])
+    assert set(df["family"]) == {"audiofuse", "koike", "floor"}
+    # every model on every target, n from the target's manifest
+    assert df.groupby("model")["target"].nunique().eq(3).all()
+    folder = df[df["target"] == "heart_folder"]
+    assert (folder["n"] == 40).all() and folder["auc"].between(0, 1).all()
+    md = (tables / "cross_dataset.md").read_text()
+    assert "more than half padding" in md  # 1-10 s clips under the 5 s AudioFuse recipe
+    assert (demo_run / "reports" / "figures" / "cross_dataset.png").stat().st_size > 1000
     assert (demo_run / "reports" / "metrics.json").is_file()
 
 
@@ -87,7 +101,8 @@ def test_demo_tables_have_the_reference_floor(demo_run):
     assert f1["mean"].notna().all()
     t2 = pd.read_csv(tables / "audiofuse_t2_pascal.csv")
     f2 = t2[t2["row"] == FLOOR_ROW]
-    assert f2["protocol"].nunique() == 4 and len(f2) == 8 and f2["paper"].isna().all()
+    # 4 protocols x (auc, rel_change_%, auc_set_A, auc_set_B): T2 gives the AUC within each PASCAL set
+    assert f2["protocol"].nunique() == 4 and len(f2) == 16 and f2["paper"].isna().all()
     assert FLOOR_ROW not in set(pd.read_csv(tables / "audiofuse_t3_vit_ablation.csv")["row"])
     for name, metrics in (("koike_t4_uar", {"uar_%"}), ("koike_t5_spec_sens_f1", {"spec_%", "sens_%", "f1_%"})):
         df = pd.read_csv(tables / f"{name}.csv")

@@ -38,11 +38,40 @@ def dataset_digest(config: Mapping, dataset: str) -> str:
 
         params = {**params, "generator_version": generator_version(dataset)}
     if params["source"] == "canonical":
-        params = {**params, "content": content_identity(dataset)}
+        folder = params.get("kind") == "folder"
+        params = {**params, "content": folder_identity(dataset, params) if folder else content_identity(dataset)}
     return digest({"dataset": dataset, **params})
 
 
 SOURCE_FILE = "SOURCE.json"
+
+
+def folder_identity(dataset: str, params: Mapping) -> dict:
+    """What a ``kind: folder`` dataset holds, known before acquisition and independent of
+    where it lies: the sha256 of its ``SHA256SUMS`` when it has one, else of the sorted
+    (path, sha256) list of its files (cached per file by mtime and size); without a location
+    the identity recorded by the last acquisition (``data/raw/<dataset>/SOURCE.json``)."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from auscult.datasets.acquire import MissingFileError
+    from auscult.datasets.source import folder_source
+
+    try:
+        root = folder_source(dataset, dict(params))
+    except MissingFileError:
+        recorded = Path("data/raw") / dataset / SOURCE_FILE
+        try:
+            return json.loads(recorded.read_text())["content"]
+        except (ValueError, KeyError, OSError):
+            return {"folder": "missing"}
+    if not root.is_dir():
+        return {"folder": "missing"}
+    if (root / "SHA256SUMS").is_file():
+        return {"folder_sha256sums": _file_sha(root / "SHA256SUMS"), "folder_files": _listing(root)}
+    lines = sorted(f"{p.relative_to(root).as_posix()}\t{_file_sha(p)}" for p in root.rglob("*") if p.is_file())
+    return {"folder_content": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
 def content_identity(dataset: str) -> dict:
@@ -324,4 +353,80 @@ def dataset_recipes(config: Mapping, dataset: str) -> list[str]:
             out.append(p["features"])
     if any(dataset in floor_datasets(config, p) for p in floor_papers(config)):
         out.append(config["floor"]["features"])
+    if dataset in cross_datasets(config):  # targets of the cross-dataset table
+        out += [cross_recipe(config, f) for f in cross_models(config)]
     return list(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------- cross-dataset table
+CROSS_MODELS = ("audiofuse", "koike", "floor")
+
+
+def cross_targets(config: Mapping) -> list[tuple[str, str, str]]:
+    """(target, dataset, subset) of every ``cross_dataset.targets`` entry (subset '' = all)."""
+    out = []
+    for t in config["cross_dataset"]["targets"]:
+        ds, _, subset = t.partition("/")
+        out.append((t, ds, subset))
+    return out
+
+
+def cross_models(config: Mapping) -> list[str]:
+    """The model families of ``cross_dataset.models`` whose models this config trains."""
+    on = {"audiofuse": "audiofuse" in config["papers"], "koike": "koike" in config["papers"],
+          "floor": "audiofuse" in floor_papers(config)}
+    return [m for m in config["cross_dataset"]["models"] if on[m]]
+
+
+def cross_recipe(config: Mapping, family: str) -> str:
+    return config["floor"]["features"] if family == "floor" else config[family]["features"]
+
+
+def cross_datasets(config: Mapping) -> list[str]:
+    return list(dict.fromkeys(ds for _, ds, _ in cross_targets(config))) if cross_models(config) else []
+
+
+def cross_runs(config: Mapping, family: str) -> list[tuple[str, int, str]]:
+    """(variant, seed, folder) of every run of ``family`` the table scores: AudioFuse T1
+    variants and every Koike table variant (their run folders, with model card), the floor's
+    per-seed result folders (AudioFuse protocol)."""
+    if family == "floor":
+        return [(FLOOR, s, floor_dir(config, "audiofuse", s)) for s in config["audiofuse"]["seeds"]]
+    if family == "audiofuse":
+        variants = list(dict.fromkeys(config["audiofuse"]["tables"]["t1_physionet"]))
+    else:
+        only = config["cross_dataset"]["koike_models"]
+        variants = [v for v in table_variants(config, "koike")
+                    if only is None or koike_variants(config["koike"])[v][0] in only]
+    return [(v, s, run_dir(config, family, v, s)) for v in variants for s in config[family]["seeds"]]
+
+
+def cross_slice(config: Mapping, family: str) -> dict:
+    """The parameters a cross-dataset job of ``family`` reads (besides its runs)."""
+    out = {"targets": config["cross_dataset"]["targets"]}
+    if family == "audiofuse":
+        out["threshold_rule"] = config["audiofuse"]["evaluation"]["threshold_rule"]
+    if family == "floor":
+        out["floor"] = floor_slice(config, "audiofuse")
+    return out
+
+
+def cross_digest(config: Mapping, family: str) -> str:
+    recipe = cross_recipe(config, family)
+    runs = [r[2] for r in cross_runs(config, family)]
+    return digest({"runs": runs, "recipe": recipe,
+                   "targets": {ds: features_digest(config, ds, recipe) for ds in cross_datasets(config)},
+                   **cross_slice(config, family)})
+
+
+def cross_scores(config: Mapping, family: str) -> str:
+    """``results/cross_dataset/<family>/<d>/scores.csv``."""
+    return f"results/cross_dataset/{family}/{cross_digest(config, family)}/scores.csv"
+
+
+def dataset_used(config: Mapping, dataset: str) -> bool:
+    """Whether anything enabled reads ``dataset`` (an unused folder dataset is never acquired)."""
+    if dataset in cross_datasets(config):
+        return True
+    return any(dataset in (config[p]["train_dataset"], config[p].get("transfer_dataset"))
+               for p in ("audiofuse", "koike", "ast_sam") if p in config["papers"])

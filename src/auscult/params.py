@@ -103,6 +103,18 @@ def _explain(error) -> str:
 
 def _check_cross_references(config: Mapping) -> None:
     """Checks a JSON schema cannot express: table rows must name defined variants/models."""
+    cd = config.get("cross_dataset", {})
+    for t in cd.get("targets", []):
+        ds, _, subset = t.partition("/")
+        if ds not in config.get("datasets", {}):
+            raise ParamsError(f"cross_dataset.targets: {t!r} names no dataset of `datasets` "
+                              f"({sorted(config.get('datasets', {}))})")
+        if subset and ds != "pascal":
+            raise ParamsError(f"cross_dataset.targets: {t!r}: only pascal has sets (pascal/set_a, pascal/set_b)")
+    unknown = [m for m in (cd.get("koike_models") or []) if m not in config.get("koike", {}).get("models", {})]
+    if unknown:
+        raise ParamsError(f"cross_dataset.koike_models: unknown model(s) {unknown}; defined in koike.models: "
+                          f"{sorted(config.get('koike', {}).get('models', {}))}")
     asm = config.get("ast_sam", {})
     for table, rows in asm.get("tables", {}).items():
         unknown = [r for r in rows if r not in asm.get("variants", {})]

@@ -44,10 +44,31 @@ rule manifest:
         "../scripts/manifest.py"
 
 
+rule unused_dataset:
+    # A declared dataset nothing reads (a folder dataset that is no cross_dataset target) is
+    # never acquired: its DVC stages (data@, features@) write this marker instead, so their
+    # outputs exist.
+    output:
+        "data/{kind}/{ds}/UNUSED",
+    wildcard_constraints:
+        kind="raw|manifests|features",
+    log:
+        "data/{kind}/{ds}/logs/unused.log",
+    benchmark:
+        "data/{kind}/{ds}/benchmarks/unused.tsv"
+    run:
+        from auscult.atomic import write_text
+
+        write_text(output[0], f"{wildcards.ds}: declared in params.yaml but used by no enabled table\n")
+        write_text(log[0], "unused dataset: nothing acquired\n")
+
+
 for _ds in DATASETS:
 
     rule:
         name:
             f"dataset_{_ds}"
         input:
-            layout.manifest_path(config, _ds),
+            # an unused folder dataset (no cross_dataset target) is never acquired
+            [layout.manifest_path(config, _ds)] if layout.dataset_used(config, _ds)
+            else [f"data/raw/{_ds}/UNUSED", f"data/manifests/{_ds}/UNUSED"],

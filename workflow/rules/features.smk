@@ -46,4 +46,4 @@ for _ds in DATASETS:
         name:
             f"features_{_ds}"
         input:
-            features_needed(_ds),
+            features_needed(_ds) or [f"data/features/{_ds}/UNUSED"],

@@ -78,6 +78,7 @@ def tables_input(w):
         **kk_seed_files("predictions.csv"),
         **as_seed_files("metrics.json"),
         **floor_seed_files(),
+        **cross_scores_files(),
         **{f"raw_{ds}": cross_stage(layout.raw_dir(config, ds)) for ds in data},
         **{f"manifest_{ds}": cross_stage(layout.manifest_path(config, ds)) for ds in data},
         "base_params": "params.yaml",
@@ -125,11 +126,27 @@ def paper_table_params():
     return out
 
 
+def cross_table_params():
+    """What the cross-dataset table reads (empty when no model family is enabled)."""
+    if not CROSS_FAMILIES:
+        return {}
+    used = CROSS_DATASETS + [AF["train_dataset"]]
+    return {
+        "families": CROSS_FAMILIES,
+        "targets": config["cross_dataset"]["targets"],
+        "bootstrap": config["cross_dataset"]["bootstrap"],
+        "clip_seconds": {f: config["features"][layout.cross_recipe(config, f)].get("clip_seconds")
+                         for f in CROSS_FAMILIES},
+        "data": data_kind(used),
+    }
+
+
 rule tables:
     input:
         unpack(tables_input),
         code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/icbhi",
-                       "reporting/compute_cost", "reporting/provenance", "reporting/claims", "reporting/floor"),
+                       "reporting/compute_cost", "reporting/provenance", "reporting/claims", "reporting/floor",
+                       "reporting/cross_dataset"),
         paper_values="src/auscult/reporting/paper_values.yaml",
         claims="src/auscult/reporting/claims.yaml",
     output:
@@ -145,6 +162,7 @@ rule tables:
     params:
         budget=config["budget"],
         papers=paper_table_params(),
+        cross=cross_table_params(),
     log:
         "reports/logs/tables.log",
     script:

@@ -19,6 +19,12 @@ if (tables / "koike_t4_uar.csv").exists():
     figures.model_comparison_plot(
         t4, out / "koike_t4_uar.png",
         title=f"Koike T4 test UAR by model and input ({t4['data'].iloc[0]} data, {t4['budget'].iloc[0]} budget)")
+if (tables / "cross_dataset.csv").exists():
+    xt = pd.read_csv(tables / "cross_dataset.csv")
+    if len(xt):
+        figures.cross_dataset_heatmap(
+            xt, out / "cross_dataset.png",
+            title=f"Zero-shot AUC per model and target ({xt['data'].iloc[0]} data, {xt['budget'].iloc[0]} budget)")
 if smk.params.koike_variants:
     hist = {v: [pd.read_csv(p) for p in smk.input[f"koike_history_{v}"]] for v in smk.params.koike_variants}
     figures.learning_curves(hist, {}, out / "koike_learning_curves.png", metrics=("val_uar", "val_loss"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from auscult import runlog
 from auscult.atomic import write_csv
-from auscult.datasets import ManifestError, get_dataset
+from auscult.datasets import ManifestError, adapter
 from auscult.datasets.checks import checks_for, skipped_frame
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
@@ -31,7 +31,9 @@ def user_facing(text: str) -> str:
 
 checks = checks_for(ds, smk.params.dataset)
 try:
-    manifest = get_dataset(ds).build_manifest(raw, hash_audio=True, checks=checks)
+    module = adapter(ds, smk.params.dataset)
+    kw = {"dataset": ds} if module.NAME == "folder" else {}
+    manifest = module.build_manifest(raw, hash_audio=True, checks=checks, **kw)
 except ValueError as e:
     if mirror and runlog.is_data_error(e):
         raise ManifestError(user_facing(str(e))) from e

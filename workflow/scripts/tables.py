@@ -133,6 +133,22 @@ if "ast_sam" in p.papers:
                                                 "weights": icbhi.weights_label(seed_metrics), "budget": p.budget},
               prov, frames, pp)
 
+if p.cross:  # the cross-dataset table (auscult.reporting.cross_dataset)
+    from auscult.reporting import cross_dataset as xd
+
+    pc = p.cross
+    scores = xd.load_scores([smk.input[f"cross_{f}"] for f in pc["families"]])
+    table = xd.build_table(scores, pc["bootstrap"], targets=pc["targets"], data=pc["data"], budget=p.budget)
+    xd.write(smk.output.tables, table, notes=[*xd.NOTES, *xd.padding_notes(table, pc["clip_seconds"])],
+             provenance={"rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting.cross_dataset."
+                         "build_table; scores from results/cross_dataset/<family>/<digest>/scores.csv, rule "
+                         "`cross_dataset_score` → auscult.evaluation.cross_dataset",
+                         "git commit": provenance.git_commit(),
+                         "params digest": f"{provenance.config_digest(smk.config)} (budget {p.budget})",
+                         "targets": ", ".join(pc["targets"])},
+             budget=p.budget)
+    log.info("wrote cross_dataset (%d rows)", len(table))
+
 # Compute cost of every table and model, from the jobs' benchmark files.
 cost = compute_cost.cost_frame(compute_cost.jobs(smk.config), device=", ".join(sorted(devices)) or "?")
 compute_cost.write_compute_cost(smk.output.tables, cost, provenance={

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import icbhi2017, pascal, physionet2016
+from . import folder, icbhi2017, pascal, physionet2016
 from .checks import BadRecordError, Checks, skipped_records
 from .manifest import MANIFEST_COLUMNS, ManifestError
 
@@ -19,7 +19,7 @@ DATASETS: dict[str, ModuleType] = {
     icbhi2017.NAME: icbhi2017,
 }
 
-__all__ = ["DATASETS", "MANIFEST_COLUMNS", "BadRecordError", "Checks", "ManifestError", "get_dataset",
+__all__ = ["DATASETS", "adapter", "MANIFEST_COLUMNS", "BadRecordError", "Checks", "ManifestError", "get_dataset",
            "skipped_records"]
 
 
@@ -31,3 +31,11 @@ def get_dataset(name: str) -> ModuleType:
         raise ValueError(
             f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}"
         ) from None
+
+
+def adapter(name: str, params: dict | None = None) -> ModuleType:
+    """The adapter of dataset ``name`` under its ``datasets.<name>`` slice: ``kind: folder``
+    datasets (any name) use :mod:`auscult.datasets.folder`, the others their own module."""
+    if (params or {}).get("kind") == "folder":
+        return folder
+    return get_dataset(name)

@@ -159,6 +159,7 @@ def checks_for(dataset: str, params: dict) -> Checks:
     """The :class:`Checks` a ``datasets.<name>`` parameter slice asks for."""
     from .pinned import load_pins
 
-    pins = load_pins(dataset) if params.get("source") == "canonical" else None
+    canonical = params.get("source") == "canonical" and params.get("kind", "canonical") != "folder"
+    pins = load_pins(dataset) if canonical else None
     return Checks(bad_audio=params.get("bad_audio", "error"),
                   min_seconds=float(params.get("min_seconds", 0.0)), pins=pins)

@@ -17,8 +17,28 @@ from auscult.datasets import synthetic
 MISSING_AUDIO = ("error", "synthesise")
 
 
+def folder_source(name: str, params: dict) -> Path:
+    """Where a ``kind: folder`` dataset with ``source: canonical`` is read from: the path in
+    the environment variable ``params['path_env']`` when that is set, else
+    ``$AUSCULT_DATA_MIRROR/<name>/``."""
+    import os
+
+    env = params.get("path_env")
+    if env and os.environ.get(env):
+        return Path(os.environ[env])
+    mirror = os.environ.get(acq.MIRROR_ENV)
+    if mirror:
+        return Path(mirror) / name
+    raise acq.MissingFileError(f"datasets.{name}: folder dataset without a location: set "
+                               f"{env + ' or ' if env else ''}{acq.MIRROR_ENV} (a folder {name}/ in the mirror)")
+
+
 def acquire_or_synthesise(name: str, dest: str | Path, params: dict, *, progress: bool = True) -> Path:
     dest = Path(dest)
+    if params.get("kind") == "folder" and params["source"] == "canonical":
+        from auscult.datasets.folder import acquire_folder
+
+        return acquire_folder(name, folder_source(name, params), dest)
     if params["source"] == "canonical":
         acq.acquire(name, dest, progress=progress)
         # Only datasets whose parameter slice has the key (ICBHI 2017) can be filled.
@@ -32,7 +52,7 @@ def acquire_or_synthesise(name: str, dest: str | Path, params: dict, *, progress
     if params["source"] != "synthetic":
         raise ValueError(f"datasets.{name}.source: unknown source {params['source']!r}")
     with atomic_dir(dest) as tmp:
-        synthetic.write_dataset(name, tmp, **params["synthetic"])
+        synthetic.write_dataset("folder" if params.get("kind") == "folder" else name, tmp, **params["synthetic"])
         n = acq.verify_sha256sums(tmp)
         sums = _sha(tmp / "SHA256SUMS")
         write_json(tmp / "ACQUIRED.json", {"dataset": name, "source": "synthetic",

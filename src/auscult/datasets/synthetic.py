@@ -307,6 +307,47 @@ def write_pascal(
         write_sha256sums(tmp)
 
 
+# --------------------------------------------------------------------------- folder dataset
+
+
+def write_folder(
+    root: Path,
+    *,
+    n_records: int,
+    seed: int,
+    abnormal_fraction: float = 0.25,
+    duration_s: tuple[float, float] = (1.0, 10.0),
+) -> None:
+    """Write a ``kind: folder`` dataset unlike PhysioNet (auscult.datasets.folder layout):
+    mixed 4 kHz / 44.1 kHz / 8 kHz, 16- and 24-bit, mono and stereo, .wav / .FLAC, clips of
+    1-10 s, unbalanced classes; labels.csv with CRLF line ends, a BOM, words and digits."""
+    _check_common(n_records, abnormal_fraction, duration_s, "wav")
+    rng = np.random.default_rng(seed)
+    labels = _labels(rng, n_records, abnormal_fraction)
+    rates = (4000, 44100, 8000)
+    rows = [["record", "label", "class", "patient_id", "site"]]
+    with atomic_dir(root) as tmp:
+        (tmp / "audio" / "site_x").mkdir(parents=True)
+        for i, lab in enumerate(labels):
+            sr = rates[i % len(rates)]
+            dur = float(rng.uniform(*duration_s))
+            x = heart_sound(rng, sr, dur, murmur=rng.uniform(0.3, 0.9) if lab else rng.uniform(0, 0.08),
+                            irregular=0.2 if lab else 0.0, noise=rng.uniform(0.01, 0.05))
+            if i % 4 == 1:  # stereo: a second, slightly quieter channel
+                x = np.stack([x, 0.8 * x], axis=1)
+            stem = f"rec{i + 1:03d}"
+            folder = tmp / "audio" / ("site_x" if i % 5 == 0 else "")
+            subtype = "PCM_24" if i % 3 == 2 else "PCM_16"
+            path = folder / (f"{stem}.FLAC" if i % 2 else f"{stem}.wav")
+            sf.write(str(path), np.clip(x, -1, 1), sr, subtype=subtype, format="FLAC" if i % 2 else "WAV")
+            word = ("abnormal" if lab else "normal") if i % 2 else str(int(lab))
+            rows.append([stem, word, "murmur" if lab else "normal", f"p{i // 2:03d}", "x" if i % 5 == 0 else "y"])
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\r\n").writerows(rows)
+        (tmp / "labels.csv").write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode())
+        write_sha256sums(tmp)
+
+
 # --------------------------------------------------------------------------- dispatch
 
 def write_icbhi2017(root: Path, **kwargs) -> None:
@@ -329,6 +370,7 @@ WRITERS: dict[str, Callable[..., None]] = {
     "physionet2016": write_physionet2016,
     "pascal": write_pascal,
     "icbhi2017": write_icbhi2017,
+    "folder": write_folder,
 }
 
 

@@ -110,6 +110,12 @@ def jobs(config: Mapping) -> list[dict]:
         for ds in layout.floor_datasets(config, paper):
             features(ds, recipe, [t for t in floor_tables[paper] if paper == "koike" or ds == p["train_dataset"]
                                   or "pascal" in t])
+    # the cross-dataset table: one scoring job per model family, and the targets' feature caches
+    for family in layout.cross_models(config):
+        out.append({"stage": "evaluate", "variant": f"cross_dataset ({family})", "tables": {"cross_dataset"},
+                    "path": f"results/cross_dataset/benchmarks/{family}-{layout.cross_digest(config, family)}.tsv"})
+        for ds in layout.cross_datasets(config):
+            features(ds, layout.cross_recipe(config, family), ["cross_dataset"])
     return out + list(feature_jobs.values())
 
 

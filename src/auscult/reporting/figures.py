@@ -197,3 +197,28 @@ def mean_history(frames: Sequence[pd.DataFrame], metrics: Sequence[str] = ("val_
     """Per-epoch mean over seeds of each run's history.csv (epochs a seed did not run are left out)."""
     h = pd.concat([f[["epoch", *[m for m in metrics if m in f]]] for f in frames], ignore_index=True)
     return h.groupby("epoch", as_index=False).mean()
+
+
+def cross_dataset_heatmap(table: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
+    """Heat map of the cross-dataset table: AUC per model (rows) and target (columns), each
+    cell annotated with AUC and its 95 % CI; 0.5 (chance) is white."""
+    plt = _plt()
+    models = list(dict.fromkeys(table["model"]))
+    targets = list(dict.fromkeys(table["target"]))
+    grid = table.pivot_table(index="model", columns="target", values="auc", aggfunc="first").reindex(
+        index=models, columns=targets)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(targets), 0.8 + 0.32 * len(models)))
+    im = ax.imshow(grid.to_numpy(dtype=float), cmap="RdBu_r", vmin=0.0, vmax=1.0, aspect="auto")
+    for _, r in table.iterrows():
+        i, j = models.index(r["model"]), targets.index(r["target"])
+        text = "–" if pd.isna(r["auc"]) else f"{r['auc']:.2f}"
+        if pd.notna(r.get("auc_low")) and pd.notna(r.get("auc_high")):
+            text += f"\n[{r['auc_low']:.2f}, {r['auc_high']:.2f}]"
+        ax.text(j, i, text, ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(len(targets)), [f"{t}\n(n={int(table[table['target'] == t]['n'].iloc[0])})" for t in targets],
+                  fontsize=7)
+    ax.set_yticks(range(len(models)), models, fontsize=7)
+    fig.colorbar(im, ax=ax, label="AUC (zero-shot)", shrink=0.8)
+    ax.set_title(title, fontsize=9)
+    _save(fig, out)
+    plt.close(fig)

@@ -1,0 +1,185 @@
+"""Folder datasets (``kind: folder``): any labelled heart-sound collection in one layout.
+
+Layout::
+
+    root/labels.csv      record,label[,class,patient_id,site]   (UTF-8, BOM and CRLF accepted)
+    root/audio/**        <record>.wav | <record>.flac            (any case, any depth)
+
+- ``record`` is the audio file's stem (a ``.wav``/``.flac`` suffix in the CSV is ignored);
+  matched exactly, else case-insensitively when that is unique.
+- ``label``: ``1``/``abnormal`` -> 1, ``0``/``normal`` -> 0 (words case-insensitive;
+  ``-1`` = normal, PhysioNet's convention). Anything else stops with ``<file>:<line>: ...``.
+- ``class`` (optional) is kept as ``original_class`` (default: the label word),
+  ``patient_id`` and ``site`` are kept too (``site`` as an extra manifest column); other
+  columns are ignored (logged). Header names are case-insensitive.
+- Audio at any sample rate, bit depth and channel count (the feature recipes resample and
+  down-mix). Every file is decoded and checked (``bad_audio`` policy of
+  :mod:`auscult.datasets.checks`); a label row without audio (``no_audio``) and audio
+  without a label row (``unlabelled``) follow the same policy. Two audio files with one
+  stem, or one record listed twice, always stop the run (which one would be meant?).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .checks import Checks
+from .manifest import AUDIO_SUFFIXES, ManifestError, read_text, to_frame
+
+log = logging.getLogger("auscult.datasets")
+NAME = "folder"
+SOURCES: list = []  # a folder dataset has no canonical download
+LABELS_FILE = "labels.csv"
+AUDIO_DIR = "audio"
+OPTIONAL_COLUMNS = ("class", "patient_id", "site")
+LABEL_WORDS = {"0": 0, "normal": 0, "-1": 0, "1": 1, "abnormal": 1}
+
+
+def parse_label(value: str) -> int | None:
+    v = (value or "").strip().lower()
+    if v in ("0.0", "1.0", "-1.0"):
+        v = v[:-2]
+    return LABEL_WORDS.get(v)
+
+
+def audio_index(audio_root: Path) -> dict[str, Path]:
+    """{stem: file} of every .wav/.flac (any case) under ``audio_root``; a stem twice is an error."""
+    out: dict[str, Path] = {}
+    for p in sorted(audio_root.rglob("*"), key=lambda q: q.as_posix()):
+        if not p.is_file() or p.suffix.lower() not in AUDIO_SUFFIXES or p.name.startswith("."):
+            continue
+        if p.stem in out:
+            raise ManifestError(f"{p}: two audio files for record {p.stem!r} (also {out[p.stem]}): "
+                                "records are named by file stem and must be unique")
+        out[p.stem] = p
+    return out
+
+
+def _record_name(value: str) -> str:
+    rec = (value or "").strip()
+    name = rec.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in AUDIO_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None,
+                   dataset: str = NAME) -> pd.DataFrame:
+    """One manifest row per labelled recording of the folder dataset at ``root``."""
+    root = Path(root)
+    checks = checks or Checks()
+    table = root / LABELS_FILE
+    audio_root = root / AUDIO_DIR
+    if not table.is_file():
+        raise ManifestError(f"{table}: label file not found (a folder dataset holds labels.csv and audio/)")
+    if not audio_root.is_dir():
+        raise ManifestError(f"{audio_root}: audio folder not found (a folder dataset holds labels.csv and audio/)")
+    text = read_text(table)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        lines = list(reader)
+    except csv.Error as e:
+        raise ManifestError(f"{table}: not a CSV file ({e})") from None
+    if not lines:
+        raise ManifestError(f"{table}:1: empty file (expected a header record,label)")
+    header = [h.strip().lower() for h in lines[0]]
+    while header and not header[-1]:
+        header.pop()  # a trailing delimiter ("record,label,")
+    missing = [c for c in ("record", "label") if c not in header]
+    if missing:
+        raise ManifestError(f"{table}:1: missing column(s) {missing} (header is {lines[0]})")
+    dup = sorted({h for h in header if h and header.count(h) > 1})
+    if dup:
+        raise ManifestError(f"{table}:1: column(s) {dup} appear twice")
+    extra = [h for h in header if h not in ("record", "label", *OPTIONAL_COLUMNS)]
+    if extra:
+        log.warning("%s: column(s) %s are not used (used: record, label, %s)", table, extra,
+                    ", ".join(OPTIONAL_COLUMNS))
+    col = {h: i for i, h in enumerate(header) if h in ("record", "label", *OPTIONAL_COLUMNS)}
+    files = audio_index(audio_root)
+    lower: dict[str, list[str]] = {}
+    for stem in files:
+        lower.setdefault(stem.lower(), []).append(stem)
+    rows, seen, used = [], {}, set()
+    for line_no, values in enumerate(lines[1:], start=2):
+        if not any(v.strip() for v in values):
+            continue  # blank line
+        if len(values) > len(header) and not any(v.strip() for v in values[len(header):]):
+            values = values[: len(header)]  # trailing delimiters
+        if len(values) != len(header):
+            raise ManifestError(f"{table}:{line_no}: {len(values)} field(s), the header has {len(header)}")
+        get = {h: values[i].strip() for h, i in col.items()}
+        record = _record_name(get["record"])
+        if not record:
+            raise ManifestError(f"{table}:{line_no}: empty record name")
+        label = parse_label(get["label"])
+        if label is None:
+            raise ManifestError(f"{table}:{line_no}: label {get['label']!r} of {record} is not one of "
+                                "0, 1, -1, normal, abnormal")
+        if record in seen:
+            raise ManifestError(f"{table}:{line_no}: record {record} is listed twice (first on line {seen[record]})")
+        seen[record] = line_no
+        stem = record if record in files else None
+        if stem is None and len(lower.get(record.lower(), [])) == 1:
+            stem = lower[record.lower()][0]
+        if stem is None:
+            checks.reject(f"{table}:{line_no}", f"label row without audio: no {AUDIO_DIR}/**/{record}.wav|.flac",
+                          record_id=record, kind="no_audio")
+            continue
+        used.add(stem)
+        cols = checks.verify_audio(root, files[stem], record_id=stem, label=None, hash_audio=hash_audio,
+                                   where=f"{table}:{line_no}")
+        if cols is None:
+            continue
+        word = "abnormal" if label else "normal"
+        rows.append({"record_id": stem, "dataset": dataset, "label": label,
+                     "original_class": get.get("class") or word, "subset": "",
+                     "patient_id": get.get("patient_id", ""), "official_split": "labelled",
+                     "site": get.get("site", ""), **cols})
+    for stem, path in files.items():
+        if stem not in used:
+            checks.reject(path, f"audio without a label row in {table}", record_id=stem, kind="unlabelled")
+    if not rows:
+        raise ManifestError(f"{table}: no labelled recordings")
+    return to_frame(rows, {"site": "object"})
+
+
+def acquire_folder(name: str, src: Path, dest: Path) -> Path:
+    """Copy the folder dataset at ``src`` into ``dest`` (atomically) and verify it: against
+    ``src/SHA256SUMS`` when the folder has one (it must list every file), else against the
+    checksums computed from ``src`` at acquisition (recorded as the copy's ``SHA256SUMS``)."""
+    import hashlib
+
+    from auscult.atomic import atomic_dir, write_json
+
+    from . import acquire as acq
+
+    src = Path(src)
+    if not src.is_dir():
+        raise acq.MissingFileError(f"{src}: folder dataset {name!r} not found")
+    with atomic_dir(dest) as tmp:
+        own = (src / "SHA256SUMS").is_file()
+        if not own:
+            # never written into the user's folder: computed here, written into the copy
+            lines = [f"{acq.sha256_file(p)}  ./{p.relative_to(src).as_posix()}\n" for p in acq._files(src)
+                     if p.relative_to(src).as_posix() != acq.ACQUIRED_FILE]
+        for path in acq._files(src):
+            acq._copy(path, tmp / path.relative_to(src))
+        if not own:
+            (tmp / "SHA256SUMS").write_text("".join(lines))
+        try:
+            n = acq.verify_sha256sums(tmp)
+        except (acq.ChecksumError, acq.MissingFileError, acq.SumsFileError) as e:
+            raise type(e)(*acq._mirror_args(e, tmp, src)) from None
+        write_json(tmp / acq.ACQUIRED_FILE, {
+            "dataset": name, "source": "mirror", "origin": str(src), "n_files": n,
+            "verified_by": "the folder's SHA256SUMS" if own else
+            "sha256 of every file computed at acquisition (the folder has no SHA256SUMS)",
+            "sha256sums_sha256": hashlib.sha256((tmp / "SHA256SUMS").read_bytes()).hexdigest()})
+    return dest
