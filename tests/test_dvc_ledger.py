@@ -108,8 +108,10 @@ def origin(repo_root, tmp_path_factory):
     out = run(repo, "dvc", "repro")
     print(f"\n[ledger] dvc repro from scratch: {time.perf_counter() - t0:.1f} s, stages "
           f"{stages_run(out.stdout)}")
-    # 3 datasets, 2 AudioFuse variants, 1 Koike model, 1 AST variant, the two reference-floor stages, report
-    assert len(stages_run(out.stdout)) == 16, out.stdout[-3000:]
+    # 4 datasets (data@ + features@ each; the demo folder dataset too), 2 AudioFuse variants
+    # (train + eval), 1 Koike model, 1 AST variant (train + eval), the two reference-floor
+    # stages, cross_dataset, report
+    assert len(stages_run(out.stdout)) == 19, out.stdout[-3000:]
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status").stdout
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "results")

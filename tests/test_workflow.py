@@ -145,11 +145,11 @@ T4_MEAN_UAR_MIN = 65.0
 
 def test_demo_learns(demo_run):
     t1 = pd.read_csv(demo_run / "reports" / "tables" / "audiofuse_t1_physionet.csv")
-    auc = t1[t1["metric"] == "auc"].set_index("variant")["mean"]
+    auc = t1[(t1["metric"] == "auc") & (t1["variant"] != "floor")].set_index("variant")["mean"]
     assert set(auc.index) == {"vit_only", "cnn_only", "audiofuse"}
     assert (auc >= T1_AUC_MIN).all(), f"T1 test AUC (mean of 2 seeds) below {T1_AUC_MIN}:\n{auc}"
     t4 = pd.read_csv(demo_run / "reports" / "tables" / "koike_t4_uar.csv")
-    uar = t4[t4["metric"] == "uar_%"]
+    uar = t4[(t4["metric"] == "uar_%") & ~t4["variant"].str.startswith("floor")]
     assert len(uar) == 15
     assert uar["mean"].mean() >= T4_MEAN_UAR_MIN, (
         f"Koike T4 mean UAR {uar['mean'].mean():.1f} % < {T4_MEAN_UAR_MIN} %:\n"
