@@ -51,3 +51,12 @@ def test_demo_forecast_covers_every_table_and_scales_with_epochs():
     assert (frame["gpu_h_max"] >= frame["gpu_h_expected"]).all()
     assert (frame["wall_1gpu_h_max"] <= frame["gpu_h_max"] + 1e-12).all()
     assert forecast.gpu_slots(2.6e6) == 1 and forecast.gpu_slots(86e6) == forecast.GPU_SLOTS_PER_GPU
+
+
+def test_counting_on_meta_leaves_no_meta_tensors_behind():
+    """Modules first imported inside a meta-device block would keep meta tensors."""
+    import torchaudio.compliance.kaldi as kaldi
+
+    cfg = load_params(REPO / "params.yaml", [REPO / "config" / "demo.yaml"])
+    forecast.job_gpu_slots(cfg, "ast_sam", "ast")
+    assert kaldi.EPSILON.device.type == "cpu"

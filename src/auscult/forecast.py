@@ -49,6 +49,22 @@ CANONICAL = {"physionet2016": {"records": 3240, "test": 301}, "pascal": {"record
              "icbhi2017": {"records": 6898, "test": 2756}}
 
 
+def _import_before_meta() -> None:
+    """Import what building a model may import, before any ``torch.device("meta")`` block:
+    a module imported inside one creates its module-level tensors on the meta device (e.g.
+    torchaudio's kaldi ``EPSILON``, imported by transformers' AST), which breaks it for the
+    rest of the process."""
+    import importlib
+
+    for name in ("torchaudio.compliance.kaldi", "transformers.models.audio_spectrogram_transformer",
+                 "torchvision.models", "auscult.models.ast", "auscult.models.cnn14",
+                 "auscult.models.imagenet", "auscult.models.audiofuse"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def _by_size(table, n_params: float):
     return next(v for limit, v in table if n_params < limit)
 
@@ -63,6 +79,7 @@ def _model_params(config_json: str, paper: str, variant: str) -> int:
     cfg = layout.variant_model_config(config, paper, variant)
     if paper == "ast_sam":
         cfg = {**cfg, "pretrained": False}
+    _import_before_meta()
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised for real
         return int(count_trainable(build_model(cfg)))
 
@@ -207,6 +224,7 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
     from auscult.training.seeding import seed_everything
 
     torch.set_grad_enabled(True)
+    _import_before_meta()
     out: list[Job] = []
     cache: dict[tuple[str, str], tuple[float, float, int]] = {}
     for paper in config["papers"]:
