@@ -225,10 +225,11 @@ def test_setting_back_retrains_nothing(reviewer, origin):
 
 
 def test_shared_lr_reruns_every_training_stage(reviewer):
-    out = run(reviewer, "dvc", "exp", "run", "-S", "audiofuse.training.lr=5e-4")
+    # a value the demo budget does not already use (it trains at 5e-4)
+    out = run(reviewer, "dvc", "exp", "run", "-S", "audiofuse.training.lr=7e-4")
     text = out.stdout + out.stderr
     ran, jobs = stages_run(text), job_counts(text)
-    print(f"\n[ledger] -S audiofuse.training.lr=5e-4 ran stages {ran}, jobs {jobs}")
+    print(f"\n[ledger] -S audiofuse.training.lr=7e-4 ran stages {ran}, jobs {jobs}")
     assert sorted(ran) == sorted(["audiofuse_train@cnn_only", "audiofuse_train@audiofuse",
                                   "audiofuse_eval@cnn_only", "audiofuse_eval@audiofuse", "cross_dataset",
                                   "report"])
@@ -239,10 +240,11 @@ def test_shared_lr_reruns_every_training_stage(reviewer):
 def test_one_models_learning_rate_reruns_only_that_model(reviewer):
     """Koike: `koike.models.<m>.training` overrides the shared training settings for one
     model, so its learning rate is that model's own parameter (DVC stage koike_train@<m>)."""
-    out = run(reviewer, "dvc", "exp", "run", "-S", "+koike.models.mobilenet_v2.training.lr=3e-4")
+    # `++`: add or override (the demo budget already gives MobileNetV2 its own lr, 3e-3)
+    out = run(reviewer, "dvc", "exp", "run", "-S", "++koike.models.mobilenet_v2.training.lr=3e-4")
     text = out.stdout + out.stderr
     ran, jobs = stages_run(text), job_counts(text)
-    print(f"\n[ledger] -S +koike.models.mobilenet_v2.training.lr=3e-4 ran stages {ran}, jobs {jobs}")
+    print(f"\n[ledger] -S ++koike.models.mobilenet_v2.training.lr=3e-4 ran stages {ran}, jobs {jobs}")
     assert sorted(ran) == ["cross_dataset", "koike_train@mobilenet_v2", "report"], text[-3000:]
     assert jobs.get("koike_train") == 1 and set(jobs) <= {"koike_train", "koike_train_mobilenet_v2", "tables",
                                                         "figures", "report_html", "cross_dataset_score",
