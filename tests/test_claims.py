@@ -88,3 +88,16 @@ def test_bad_claim_is_refused(tmp_path):
     p.write_text("p:\n  - {id: x, claim: y, kind: sideways, table: t, metric: auc}\n")
     with pytest.raises(ValueError, match="kind must be one of"):
         claims.load_claims(p)
+
+
+def test_rows_with_different_seed_counts_are_inconclusive():
+    """T3 at a CPU budget: extra rows run fewer seeds than the T1 row they are compared with."""
+    rows = {"a": (0.9, 0.85, 0.95), "b": (0.8, 0.75, 0.84), "c": (0.6, 0.55, 0.65)}
+    f = frame("t", rows)
+    seeds = frame("t", {"a": (2, None, None), "b": (1, None, None), "c": (1, None, None)}, metric="seeds",
+                  protocol="count")
+    out = claims.evaluate({"t": pd.concat([f, seeds], ignore_index=True)}, {"p": [ORDER]})
+    assert out["verdict"].tolist() == ["inconclusive"] and "seeds" in out["evidence"][0]
+    same = frame("t", {v: (2, None, None) for v in rows}, metric="seeds", protocol="count")
+    out = claims.evaluate({"t": pd.concat([f, same], ignore_index=True)}, {"p": [ORDER]})
+    assert out["verdict"].tolist() == ["holds"]

@@ -80,3 +80,24 @@ def test_a_variants_training_override_retrains_only_that_variant():
     assert layout.run_dir(base, "audiofuse", "vit_only", 1) != layout.run_dir(changed, "audiofuse", "vit_only", 1)
     for v in ("cnn_only", "audiofuse"):
         assert layout.run_dir(base, "audiofuse", v, 1) == layout.run_dir(changed, "audiofuse", v, 1)
+
+
+def test_a_variants_own_seeds_change_its_runs_not_its_digest(paper):
+    changed = copy.deepcopy(paper)
+    changed["audiofuse"]["variants"]["audiofuse_4x8"] = {**changed["audiofuse"]["variants"]["audiofuse_4x8"],
+                                                         "seeds": [7]}
+    assert layout.seeds(changed, "audiofuse", "audiofuse_4x8") == [7]
+    assert layout.seeds(changed, "audiofuse", "audiofuse") == list(paper["audiofuse"]["seeds"])
+    assert "seeds" not in layout.variant_model_config(changed, "audiofuse", "audiofuse_4x8")
+    # the seed is in the path, not the digest: the same run folder for a seed both configs run
+    assert layout.run_dir(changed, "audiofuse", "audiofuse_4x8", 7) == layout.run_dir(paper, "audiofuse",
+                                                                                      "audiofuse_4x8", 7)
+
+
+def test_a_koike_models_train_cap_retrains_only_that_model(paper):
+    changed = copy.deepcopy(paper)
+    changed["koike"]["models"]["vgg16"]["max_train_records"] = 100
+    assert layout.train_slice(changed, "koike", "vgg16_logmel")["max_train_records"] == 100
+    assert layout.train_slice(changed, "koike", "vgg16_logmel")["max_eval_records"] == paper["koike"]["max_eval_records"]
+    assert layout.run_dir(paper, "koike", "vgg16_logmel", 1) != layout.run_dir(changed, "koike", "vgg16_logmel", 1)
+    assert layout.run_dir(paper, "koike", "resnet18_logmel", 1) == layout.run_dir(changed, "koike", "resnet18_logmel", 1)

@@ -195,9 +195,10 @@ def _koike_counts(config: Mapping, variant: str, root) -> tuple[float, float, fl
     n = dataset_size(config, p["train_dataset"], root)["records"]
     r = p["split"]["ratios"]
     parts = [n * x / sum(r) for x in r]
-    n_train = _cap(round(parts[0]), p["max_train_records"])
+    sl = layout.train_slice(config, "koike", variant)
+    n_train = _cap(round(parts[0]), sl["max_train_records"])
     n_dev, n_test = (_cap(round(x), p["max_eval_records"]) for x in parts[1:])
-    t = layout.train_slice(config, "koike", variant)["training"]
+    t = sl["training"]
     recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
     return n_train, n_dev + recal, n_dev + n_test, t
 
@@ -257,7 +258,7 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
                     max_e, patience = int(t["epochs"]), None
                 expected = max_e if patience is None else min(max_e, EXPECTED_STOP_PATIENCES * patience)
                 out.append(Job(f"{paper}_{table}", paper, v, n_params, tr, fw, n_tr, n_fwd, once, max_e,
-                               expected, len(p["seeds"])))
+                               expected, len(layout.seeds(config, paper, v))))
     return out
 
 
@@ -329,7 +330,7 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
             j = by_variant.get((paper, v))
             if j is None:
                 continue
-            for s in config[paper]["seeds"]:
+            for s in layout.seeds(config, paper, v):
                 run = Path(root) / layout.run_dir(config, paper, v, s)
                 d = layout.train_digest(config, paper, v)
                 if paper == "koike":

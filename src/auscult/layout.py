@@ -191,6 +191,15 @@ def variants(config: Mapping, paper: str) -> list[str]:
     return list(koike_variants(p)) if paper == "koike" else list(p["variants"])
 
 
+def seeds(config: Mapping, paper: str, variant: str | None = None) -> list[int]:
+    """The seeds ``variant`` runs with: the paper's ``seeds``, or the AudioFuse variant's own
+    (``audiofuse.variants.<v>.seeds``, e.g. fewer for T3's extra rows at a CPU budget)."""
+    p = config[paper]
+    if paper == "audiofuse" and variant in p["variants"]:
+        return list((p["variants"][variant] or {}).get("seeds", p["seeds"]))
+    return list(p["seeds"])
+
+
 def variant_model_config(config: Mapping, paper: str, variant: str) -> dict:
     p = config[paper]
     if paper == "ast_sam":
@@ -219,15 +228,18 @@ def train_slice(config: Mapping, paper: str, variant: str) -> dict:
     training = p["training"]
     from auscult.params import deep_merge
 
-    if paper == "koike":  # a model may override training settings (e.g. its own lr)
-        training = deep_merge(training, p["models"][koike_variants(p)[variant][0]].get("training", {}))
+    max_train = p["max_train_records"]
+    if paper == "koike":  # a model may override training settings (e.g. its own lr) and its train cap
+        spec = p["models"][koike_variants(p)[variant][0]]
+        training = deep_merge(training, spec.get("training", {}))
+        max_train = spec.get("max_train_records", max_train)
     elif paper == "audiofuse":  # so may a variant (e.g. more epochs for the ViT)
         training = deep_merge(training, (p["variants"][variant] or {}).get("training", {}))
     out = {
         "model": variant_model_config(config, paper, variant),
         "training": training,
         "split": p["split"],
-        "max_train_records": p["max_train_records"],
+        "max_train_records": max_train,
     }
     if paper == "koike":
         out.update(max_eval_records=p["max_eval_records"], weights=p["weights"])
@@ -398,7 +410,7 @@ def cross_runs(config: Mapping, family: str) -> list[tuple[str, int, str]]:
         only = config["cross_dataset"]["koike_models"]
         variants = [v for v in table_variants(config, "koike")
                     if only is None or koike_variants(config["koike"])[v][0] in only]
-    return [(v, s, run_dir(config, family, v, s)) for v in variants for s in config[family]["seeds"]]
+    return [(v, s, run_dir(config, family, v, s)) for v in variants for s in seeds(config, family, v)]
 
 
 def cross_slice(config: Mapping, family: str) -> dict:

@@ -177,8 +177,8 @@ def model_config(paper_cfg: Mapping, variant: str) -> dict:
         overrides = paper_cfg["variants"][variant]
     except KeyError:
         raise ParamsError(f"unknown variant {variant!r}; defined: {sorted(paper_cfg['variants'])}") from None
-    # `training` in a variant overrides its training settings, not its model (layout.train_slice)
-    cfg = deep_merge(paper_cfg["model"], {k: v for k, v in (overrides or {}).items() if k != "training"})
+    # `training` and `seeds` in a variant override its schedule, not its model (layout.train_slice, layout.seeds)
+    cfg = deep_merge(paper_cfg["model"], {k: v for k, v in (overrides or {}).items() if k not in ("training", "seeds")})
     for branch, section in BRANCH_SECTIONS.items():
         if branch not in cfg["branches"]:
             cfg.pop(section, None)

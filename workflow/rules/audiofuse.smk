@@ -68,12 +68,12 @@ rule audiofuse_evaluate:
 
 
 def af_runs(variant):
-    return [f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt" for s in AF["seeds"]]
+    return [f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt" for s in layout.seeds(config, 'audiofuse', variant)]
 
 
 def af_results(variant):
     # Both outputs: a stray metrics.json without its predictions must not read as done.
-    return [f"{layout.result_dir(config, variant, s)}/{name}" for s in AF["seeds"]
+    return [f"{layout.result_dir(config, variant, s)}/{name}" for s in layout.seeds(config, 'audiofuse', variant)
             for name in ("metrics.json", "predictions.csv")]
 
 

@@ -8,7 +8,7 @@ def af_seed_files(name):
         return {}
     return {
         f"{name}_{v}": [cross_stage(f"{layout.result_dir(config, v, s)}/{name}.{'json' if name == 'metrics' else 'csv'}")
-                        for s in AF["seeds"]]
+                        for s in layout.seeds(config, "audiofuse", v)]
         for v in AF_TABLE_VARIANTS
     }
 
@@ -18,7 +18,8 @@ def af_history_files():
     if "audiofuse" not in PAPERS:
         return {}
     return {
-        f"history_{v}": [cross_stage(f"{layout.run_dir(config, 'audiofuse', v, s)}/history.csv") for s in AF["seeds"]]
+        f"history_{v}": [cross_stage(f"{layout.run_dir(config, 'audiofuse', v, s)}/history.csv")
+                         for s in layout.seeds(config, "audiofuse", v)]
         for v in AF_TABLE_VARIANTS
     }
 
@@ -95,6 +96,7 @@ def paper_table_params():
     if "audiofuse" in PAPERS:
         out["audiofuse"] = {
             "seeds": AF["seeds"],
+            "variant_seeds": {v: layout.seeds(config, "audiofuse", v) for v in AF_TABLE_VARIANTS},
             "tables": AF["tables"],
             "variants": AF_TABLE_VARIANTS,
             "model_cfgs": {v: model_config(AF, v) for v in AF_TABLE_VARIANTS},

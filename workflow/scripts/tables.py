@@ -26,7 +26,8 @@ def common_provenance(pp: dict, code: str, paper_key: str) -> dict:
         "git commit": provenance.git_commit(),
         "params digest": f"{provenance.config_digest(smk.config)} (budget {p.budget})",
         "deviations from params.yaml": "; ".join(dev) if dev else "none",
-        "seeds": ", ".join(map(str, pp["seeds"])),
+        "seeds": ", ".join(map(str, pp["seeds"])) + "".join(
+            f"; {v}: {', '.join(map(str, s))}" for v, s in pp.get("variant_seeds", {}).items() if s != pp["seeds"]),
         **{f"data: {ds}": provenance.dataset_provenance(smk.input[f"raw_{ds}"], smk.input[f"manifest_{ds}"])
            for ds in pp["datasets"]},
     }

@@ -9,7 +9,8 @@ mean over test recordings) and gives every claim a verdict:
   bound of the larger side above the upper bound of the other);
 - ``does not hold``: at least one comparison is separated the other way;
 - ``inconclusive``: some interval overlaps, a row or interval is missing (e.g. one seed and
-  no CI), or the data are synthetic (a pipeline check, which confirms nothing).
+  no CI), the rows ran different numbers of seeds (a reduced budget's extra rows), or the
+  data are synthetic (a pipeline check, which confirms nothing).
 
 Cells without a bootstrap CI (e.g. relative change) use mean ± 1.96 · std / √n over seeds,
 which needs at least two seeds. Claim kinds:
@@ -160,6 +161,18 @@ def _judge(claim: Mapping, rows: Mapping[str, Interval]) -> tuple[str, str]:
     return compare(best, rows[floor]), f"best {best.text()} vs {rows[floor].text()}"
 
 
+def _uneven_seeds(frame: pd.DataFrame, claim: Mapping) -> str | None:
+    """A reason the claim's rows are not comparable: tables whose rows may run different
+    numbers of seeds (T3 at a CPU budget) carry a ``seeds`` cell per row."""
+    d = frame[frame["metric"] == "seeds"]
+    named = set(claim.get("variants") or []) | set(claim.get("among") or []) | {claim.get("variant")}
+    d = d[d["variant"].isin(named)] if named - {None} else d
+    counts = {str(r["variant"]): int(r["mean"]) for _, r in d.iterrows()}
+    if len(set(counts.values())) > 1:
+        return "its rows ran different numbers of seeds (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
+    return None
+
+
 def evaluate(frames: Mapping[str, pd.DataFrame], claims: Mapping[str, Sequence[Mapping]]) -> pd.DataFrame:
     """One line per claim of every paper whose tables are in ``frames``."""
     out = []
@@ -171,6 +184,9 @@ def evaluate(frames: Mapping[str, pd.DataFrame], claims: Mapping[str, Sequence[M
             first = frame.iloc[0] if len(frame) else {}
             data, budget = str(first.get("data", "?")), str(first.get("budget", "?"))
             verdict, evidence = _judge(c, _scope(frame, c))
+            if (uneven := _uneven_seeds(frame, c)) and verdict != "inconclusive":
+                evidence = f"would read '{verdict}', but {uneven}: {evidence}"
+                verdict = "inconclusive"
             if data.startswith("synthetic") and verdict != "inconclusive":
                 evidence = f"would read '{verdict}', but the data are synthetic (a pipeline check): {evidence}"
                 verdict = "inconclusive"

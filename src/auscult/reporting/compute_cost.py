@@ -64,7 +64,7 @@ def jobs(config: Mapping) -> list[dict]:
         af = config["audiofuse"]
         for v in layout.table_variants(config, "audiofuse"):
             tables = [f"audiofuse_{t}" for t, rows in af["tables"].items() if v in rows]
-            for s in af["seeds"]:
+            for s in layout.seeds(config, "audiofuse", v):
                 td, ed = layout.train_digest(config, "audiofuse", v), layout.eval_digest(config, v)
                 out.append({"stage": "train", "variant": v, "tables": set(tables),
                             "path": f"runs/audiofuse/{v}/benchmarks/{td}-seed{s}.tsv"})

@@ -84,6 +84,13 @@ def t4_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]],
                               [100 * v for v in r.values("uar")],
                               paper=_paper(paper, T4, model, f"uar_{inp}"),
                               ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()}))
+            # reduced budgets may give rows different schedules (koike.models.<m>.training,
+            # .max_train_records): each row says what it trained on
+            for key in ("epochs_run", "n_train"):
+                vals = [float(s[key]) for s in r.summaries if s.get(key) is not None]
+                if vals:
+                    cells.append(Cell(T4, label, f"{model}_{inp}", key, INPUT_LABELS[inp], vals,
+                                      extra={"weights": r.weights()}))
     return cells
 
 
@@ -129,6 +136,9 @@ NOTES = {
         "head). The paper's column is the ImageNet/AudioSet network without its classifier, with "
         "the RGB first conv, truncated to 0.1 M (CNN14 includes its 527-way AudioSet layer); see "
         "auscult.models.imagenet and auscult.models.cnn14 for the exact reconciliation.",
+        "epochs_run / n_train: epochs and training recordings of each row's runs (mean over seeds); "
+        "reduced budgets may give rows different schedules (params koike.models.<model>.training "
+        "and .max_train_records), while every row is scored on the same dev and test recordings.",
         "weights: 'pretrained' = canonical checkpoint (torchvision V1 / WSL / PANNs Zenodo) loaded; "
         "'scratch' = random initialisation, either asked for (params weights: scratch) or because no "
         "checkpoint could be found or downloaded (train_summary.json of each run gives the reason). "

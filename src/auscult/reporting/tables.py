@@ -75,8 +75,8 @@ def _fmt(x, digits: int = 4) -> str:
 
 def metric_digits(metric: str) -> int:
     """Decimals a metric is printed with: fractions (AUC, MCC, F1, accuracy) 3, percentages
-    (``*_%``, UAR, Sp/Se/Score) 1, parameter counts 0 (millions 3)."""
-    if metric == "params":
+    (``*_%``, UAR, Sp/Se/Score) 1, parameter and seed counts 0 (millions 3)."""
+    if metric in ("params", "seeds", "n_train"):
         return 0
     if metric == "params_M":
         return 3
