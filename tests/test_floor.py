@@ -270,7 +270,8 @@ def test_koike_protocol_writes_what_koike_train_writes(tmp_path, fits):
                                        {"n_boot": 20, "seed": 0, "alpha": 0.05})
     t4, t5 = long_frame(tables[koike_report.T4], CTX), long_frame(tables[koike_report.T5], CTX)
     assert set(t4["row"]) == set(t5["row"]) == {floor_report.LABEL}
-    assert list(t4["metric"]) == ["uar_%"] and set(t5["metric"]) == {"spec_%", "sens_%", "f1_%"}
+    assert list(t4["metric"]) == ["uar_%", "n_train"] and set(t5["metric"]) == {"spec_%", "sens_%", "f1_%"}
+    assert t4.loc[t4["metric"] == "n_train", "mean"].tolist() == [60.0]  # each row says what it trained on
     assert t4["paper"].isna().all() and t5["paper"].isna().all()
     test = preds[preds["part"] == "test"]
     from auscult.evaluation.metrics import binary_metrics
