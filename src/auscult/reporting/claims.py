@@ -62,6 +62,7 @@ class Interval:
     low: float | None
     high: float | None
     protocol: str = ""
+    n_seeds: int = 0
 
     def text(self) -> str:
         name = f"{self.row} ({self.protocol})" if self.protocol else self.row
@@ -74,13 +75,13 @@ def _interval(r: pd.Series, protocol: str = "") -> Interval:
     mean = float(r["mean"])
     lo, hi = r.get("ci_low"), r.get("ci_high")
     name = (str(r["variant"]), str(r["row"]))
-    if pd.notna(lo) and pd.notna(hi):
-        return Interval(*name, mean, float(lo), float(hi), protocol)
     n, std = int(r["n_seeds"]), float(r["std"])
+    if pd.notna(lo) and pd.notna(hi):
+        return Interval(*name, mean, float(lo), float(hi), protocol, n)
     if n >= 2 and math.isfinite(std):
         half = 1.96 * std / math.sqrt(n)
-        return Interval(*name, mean, mean - half, mean + half, protocol)
-    return Interval(*name, mean, None, None, protocol)
+        return Interval(*name, mean, mean - half, mean + half, protocol, n)
+    return Interval(*name, mean, None, None, protocol, n)
 
 
 def compare(a: Interval, b: Interval) -> str:
@@ -161,15 +162,16 @@ def _judge(claim: Mapping, rows: Mapping[str, Interval]) -> tuple[str, str]:
     return compare(best, rows[floor]), f"best {best.text()} vs {rows[floor].text()}"
 
 
-def _uneven_seeds(frame: pd.DataFrame, claim: Mapping) -> str | None:
-    """A reason the claim's rows are not comparable: tables whose rows may run different
-    numbers of seeds (T3 at a CPU budget) carry a ``seeds`` cell per row."""
-    d = frame[frame["metric"] == "seeds"]
-    named = set(claim.get("variants") or []) | set(claim.get("among") or []) | {claim.get("variant")}
-    d = d[d["variant"].isin(named)] if named - {None} else d
-    counts = {str(r["variant"]): int(r["mean"]) for _, r in d.iterrows()}
+def _uneven_seeds(claim: Mapping, rows: Mapping[str, Interval]) -> str | None:
+    """Why the claim's rows are not comparable, if they ran different numbers of seeds (every
+    cell's ``n_seeds``; e.g. T3's extra rows at a CPU budget run one seed, its 6x8 row two)."""
+    named = {*(claim.get("variants") or []), *(claim.get("among") or []),
+             *(v for pair in claim.get("pairs") or [] for v in pair)}
+    if claim.get("variant"):
+        named.add(claim["variant"])
+    counts = {k: r.n_seeds for k, r in rows.items() if not named or k in named}
     if len(set(counts.values())) > 1:
-        return "its rows ran different numbers of seeds (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
+        return "its rows ran different numbers of seeds (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"
     return None
 
 
@@ -183,8 +185,9 @@ def evaluate(frames: Mapping[str, pd.DataFrame], claims: Mapping[str, Sequence[M
                 continue  # that paper's tables were not built in this run
             first = frame.iloc[0] if len(frame) else {}
             data, budget = str(first.get("data", "?")), str(first.get("budget", "?"))
-            verdict, evidence = _judge(c, _scope(frame, c))
-            if (uneven := _uneven_seeds(frame, c)) and verdict != "inconclusive":
+            rows = _scope(frame, c)
+            verdict, evidence = _judge(c, rows)
+            if (uneven := _uneven_seeds(c, rows)) and verdict != "inconclusive":
                 evidence = f"would read '{verdict}', but {uneven}: {evidence}"
                 verdict = "inconclusive"
             if data.startswith("synthetic") and verdict != "inconclusive":

@@ -75,8 +75,8 @@ def _fmt(x, digits: int = 4) -> str:
 
 def metric_digits(metric: str) -> int:
     """Decimals a metric is printed with: fractions (AUC, MCC, F1, accuracy) 3, percentages
-    (``*_%``, UAR, Sp/Se/Score) 1, parameter and seed counts 0 (millions 3)."""
-    if metric in ("params", "seeds", "n_train"):
+    (``*_%``, UAR, Sp/Se/Score) 1, parameter and record counts 0 (millions 3)."""
+    if metric in ("params", "n_train"):
         return 0
     if metric == "params_M":
         return 3
@@ -94,7 +94,7 @@ def budget_banner(budget: str) -> str | None:
     return (f"Pipeline check at budget {budget}, not a reproduction; paper values for orientation.")
 
 
-def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False) -> str:
+def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False, mark_seeds: bool = False) -> str:
     text = _fmt(r["mean"], digits)
     if r["n_seeds"] > 1 and r["std"]:
         text += f" ± {_fmt(r['std'], digits)}"
@@ -102,6 +102,8 @@ def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False) -> str:
         text += f" [{_fmt(r['ci_low'], digits)}, {_fmt(r['ci_high'], digits)}]"
     if mark_weights:
         text += f" ({r['weights']})"
+    if mark_seeds:
+        text += f" ({int(r['n_seeds'])} seed{'s' if r['n_seeds'] != 1 else ''})"
     return text
 
 
@@ -117,6 +119,9 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
         lines += [f"> **{banner}**", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     mixed = df["weights"].nunique() > 1  # then every cell says which weights it started from
+    # rows may run fewer seeds than others (a reduced budget's extra rows): such cells say so
+    most = int(df["n_seeds"].max()) if len(df) else 0
+    counts = ("params", "params_M")
     for (row, protocol), g in df.groupby(["row", "protocol"], sort=False):
         cells = [str(row), str(protocol)]
         for m in metrics:
@@ -126,7 +131,8 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
                 continue
             r = r.iloc[0]
             digits = metric_digits(m)
-            cells.append(_cell_text(r, digits, mark_weights=mixed and m != "params"))
+            cells.append(_cell_text(r, digits, mark_weights=mixed and m != "params",
+                                    mark_seeds=m not in counts and r["n_seeds"] < most))
             if pd.notna(r["paper"]):
                 cells.append(f"{_fmt(r['paper'], digits)} ({'+' if r['delta'] >= 0 else '−'}"
                              f"{_fmt(abs(r['delta']), digits)})")
@@ -137,8 +143,9 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
     weights = ", ".join(f"{w} ({n} cells)" for w, n in df["weights"].value_counts().items()) if mixed \
         else first["weights"]
     lines += ["", f"**data = {first['data']}, weights = {weights}, budget = {first['budget']}**, "
-              f"mean ± std over {int(df['n_seeds'].max())} seed(s); [95 % bootstrap CI of the seed mean "
-              "over test recordings] where shown.", ""]
+              f"mean ± std over {most} seed(s)"
+              + ("" if (df["n_seeds"] == most).all() else " (cells marked with a seed count: over fewer)")
+              + "; [95 % bootstrap CI of the seed mean over test recordings] where shown.", ""]
     lines += [f"- {n}" for n in notes]
     lines += ["", "<details><summary>Provenance</summary>", ""]
     for k, v in provenance.items():
