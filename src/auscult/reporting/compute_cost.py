@@ -149,8 +149,9 @@ def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".")
             part = [r for r in rows if r["variant"] == v and r["stage"] == stage]
             if part:
                 records.append({"scope": "model", "name": v, "stage": stage, **_sum(part, device)})
-    records.append({"scope": "total", "name": "all jobs", "stage": "all", **_sum(rows, device)})
-    records.append({"scope": "total", "name": ELAPSED, "stage": "all", **_sum(rows, device),
+    total = _sum(rows, device)
+    records.append({"scope": "total", "name": "all jobs", "stage": "all", **total})
+    records.append({"scope": "total", "name": ELAPSED, "stage": "all", **total,
                     "wall_s": _elapsed(rows), "cpu_s": float("nan")})
     return pd.DataFrame(records, columns=COLUMNS)
 
