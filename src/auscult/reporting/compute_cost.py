@@ -156,17 +156,25 @@ def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".")
     return pd.DataFrame(records, columns=COLUMNS)
 
 
-ELAPSED = "elapsed, first job start to last job end"
+ELAPSED = "wall clock with a job running (union of job intervals)"
 
 
 def _elapsed(rows: list[dict]) -> float:
-    """Seconds from the earliest job start (its benchmark file's mtime minus its wall time) to
-    the latest job end: the budget's wall clock when its jobs ran in one go (idle gaps and
-    parallel jobs included, unlike the sum of job walls)."""
-    found = [r["bench"] for r in rows if r["bench"] is not None]
-    if not found:
+    """Seconds during which at least one job ran: the union of the jobs' [start, end] intervals
+    (end = the benchmark file's mtime, start = end minus its wall time). Parallel jobs count
+    once, so this is the budget's wall clock; gaps between separate invocations (a budget run
+    in parts, e.g. one table rerun after a parameter change) are left out rather than counted
+    as work."""
+    spans = sorted((b["ended"] - b["wall_s"], b["ended"]) for b in
+                   (r["bench"] for r in rows if r["bench"] is not None))
+    if not spans:
         return float("nan")
-    return round(max(b["ended"] for b in found) - min(b["ended"] - b["wall_s"] for b in found), 2)
+    total, (lo, hi) = 0.0, spans[0]
+    for start, end in spans[1:]:
+        if start > hi:
+            total, lo = total + hi - lo, start
+        hi = max(hi, end)
+    return round(total + hi - lo, 2)
 
 
 def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
@@ -174,8 +182,10 @@ def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
              "Summed from the Snakemake benchmark files of the jobs behind each table (wall and CPU "
              "seconds; peak RSS is the largest single job). Shared data and feature jobs count towards "
              "every table that uses them; `n_missing` jobs had no benchmark file (not guessed). The "
-             f"last line, *{ELAPSED}*, is the wall clock of the whole run, from the benchmark files' "
-             "times (meaningful in the tree that ran the jobs, not after `dvc pull`).", "",
+             f"last line, *{ELAPSED}*, is the budget's wall clock: the time during which at least "
+             "one job ran, from the benchmark files' times (parallel jobs count once, idle gaps between "
+             "separate invocations are left out; meaningful in the tree that ran the jobs, not after "
+             "`dvc pull`).", "",
              "| scope | name | stage | jobs | missing | wall (min) | CPU (min) | peak RSS (MB) | device |",
              "|---|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
