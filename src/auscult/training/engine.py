@@ -38,7 +38,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -305,7 +305,6 @@ class Fit:
     device: torch.device
     amp: bool
     deterministic: bool
-    extra: dict = field(default_factory=dict)
 
     def best_row(self) -> dict:
         return self.state["history"][self.state["best_epoch"] - 1]
