@@ -287,9 +287,9 @@ def _zip(folder: Path, out: Path, prefix: str, skip: set[str]) -> bytes:
 
 def use_pins_of(root: Path, dataset: str, pin_dir: Path, monkeypatch) -> None:
     """Make ``root`` (a synthetic folder) the canonical content of ``dataset`` for this test."""
-    from auscult.datasets import pinned
+    from auscult.datasets import pinned, pinning
 
-    pinned.write_pins(dataset, pinned.compute_pins(dataset, root), pin_dir)
+    pinned.write_pins(dataset, pinning.compute_pins(dataset, root), pin_dir)
     monkeypatch.setattr(pinned, "PIN_DIR", pin_dir)
     pinned.load_pins.cache_clear()
 

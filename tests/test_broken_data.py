@@ -27,7 +27,15 @@ import pytest
 import soundfile as sf
 
 from auscult.audio import AudioError, scan_audio
-from auscult.datasets import ManifestError, icbhi2017, pascal, physionet2016, pinned, synthetic
+from auscult.datasets import (
+    ManifestError,
+    icbhi2017,
+    pascal,
+    physionet2016,
+    pinned,
+    pinning,
+    synthetic,
+)
 from auscult.datasets.acquire import (
     ChecksumError,
     DownloadError,
@@ -50,7 +58,7 @@ def clean(tmp_path_factory) -> dict[str, Path]:
     synthetic.write_icbhi2017(base / "icbhi2017", n_patients=3, seed=5)
     pins = base / "pins"
     for name in ("physionet2016", "pascal"):
-        pinned.write_pins(name, pinned.compute_pins(name, base / name), pins)
+        pinned.write_pins(name, pinning.compute_pins(name, base / name), pins)
     return {"base": base, "pins": pins}
 
 
@@ -534,7 +542,7 @@ def test_changed_download_is_deleted_and_fetched_again(tmp_path, monkeypatch):
     monkeypatch.delenv("AUSCULT_DATA_MIRROR", raising=False)
     original, data = _pascal_zip(tmp_path)
     pin_dir = tmp_path / "pins"
-    pinned.write_pins("pascal", pinned.compute_pins("pascal", original), pin_dir)
+    pinned.write_pins("pascal", pinning.compute_pins("pascal", original), pin_dir)
     monkeypatch.setenv(pinned.PINS_ENV, str(pin_dir))
     pinned.load_pins.cache_clear()
     server = _serve()

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from scratch import copy_workflow, small_demo_params, write_params
 
-from auscult.datasets import pinned, synthetic
+from auscult.datasets import pinned, pinning, synthetic
 from auscult.datasets.acquire import write_sha256sums
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def setup(repo_root, tmp_path):
     mirror = tmp_path / "mirror"
     root = mirror / "physionet2016"
     synthetic.write_physionet2016(root, n_records=24, n_test=6, seed=11, duration_s=(2.0, 3.0))
-    pinned.write_pins("physionet2016", pinned.compute_pins("physionet2016", root), tmp_path / "pins")
+    pinned.write_pins("physionet2016", pinning.compute_pins("physionet2016", root), tmp_path / "pins")
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", AUSCULT_DATA_MIRROR=str(mirror),
                AUSCULT_PINS_DIR=str(tmp_path / "pins"), PYTHONPATH=str(dest / "src"))
     return dest, cfg, root, env

@@ -2,12 +2,21 @@
 
 Stratified by label; grouped by patient wherever a patient id is known, so no patient
 contributes recordings to both sides. Deterministic from the seed.
+
+:func:`icbhi_protocol_splits` is the ICBHI 2017 protocol (AST+SAM), here so that training
+and evaluation both import it from below them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+
+from auscult.configcheck import check_keys
+
+ICBHI_SPLIT_KEYS = {"val_fraction", "seed", "max_train_cycles", "max_val_cycles", "max_test_cycles"}
 
 
 def carve(
@@ -69,3 +78,29 @@ def assert_disjoint(
         pb = {p for p in b["patient_id"].astype(str) if p}
         if pa & pb:
             raise AssertionError(f"{what}: patient(s) in both parts, e.g. {sorted(pa & pb)[:3]}")
+
+
+def icbhi_protocol_splits(index: pd.DataFrame, split_cfg: Mapping) -> dict[str, pd.DataFrame]:
+    """train / val / test cycle tables: test = official test recordings; val carved from the
+    official training recordings grouped by patient; optional stratified caps (demo/quick)."""
+    check_keys("icbhi split config", "split", split_cfg, ICBHI_SPLIT_KEYS)
+    test = index[index["official_split"] == "test"].reset_index(drop=True)
+    pool = index[index["official_split"] == "train"].reset_index(drop=True)
+    if test.empty or pool.empty:
+        raise ValueError("feature index needs official_split 'train' and 'test' cycles (ICBHI protocol)")
+    seed = int(split_cfg["seed"])
+    rest, val = carve(pool, float(split_cfg["val_fraction"]), seed, group="patient_id")
+    parts = {
+        "train": subsample(rest, split_cfg["max_train_cycles"], seed),
+        "val": subsample(val, split_cfg["max_val_cycles"], seed),
+        "test": subsample(test, split_cfg["max_test_cycles"], seed),
+    }
+    assert_disjoint(parts["train"], parts["val"], what="train/val")
+    # The official split is by recording: patients 156 and 218 are in both halves.
+    assert_disjoint(parts["train"], parts["test"], what="train/test", patients=False)
+    assert_disjoint(parts["val"], parts["test"], what="val/test", patients=False)
+    for name in ("train", "test"):
+        shared = set(parts[name]["recording"]) & set(parts["val"]["recording"])
+        if shared:
+            raise AssertionError(f"{name}/val share recordings {sorted(shared)[:3]}")
+    return parts

@@ -11,7 +11,8 @@ def af_features(role):
 rule audiofuse_train:
     input:
         features=af_features("train"),
-        code=src_files("models/audiofuse", "training/loop", "training/audiofuse", "splits", "features/store", "cards"),
+        code=src_files("models/audiofuse", "training/engine", "training/loop", "training/audiofuse", "training/jobs",
+                       "splits", "features/store", "cards"),
     output:
         model="runs/audiofuse/{variant}/{dig}/seed{seed}/model.pt",
         history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",

@@ -18,8 +18,8 @@ def as_train_slice(variant):
 rule icbhi_train:
     input:
         features=as_features,
-        code=src_files("models/ast", "training/icbhi", "training/loop", "splits", "features/store",
-                       "evaluation/icbhi"),
+        code=src_files("models/ast", "training/engine", "training/icbhi", "training/jobs", "splits", "features/store",
+                       "evaluation/metrics"),
     output:
         model="runs/ast_sam/{variant}/{dig}/seed{seed}/model.pt",
         paper_model="runs/ast_sam/{variant}/{dig}/seed{seed}/model_paper.pt",
@@ -55,7 +55,7 @@ def as_eval_input(w):
 rule icbhi_evaluate:
     input:
         unpack(as_eval_input),
-        code=src_files("evaluation/icbhi", "training/icbhi", "models/ast"),
+        code=src_files("evaluation/icbhi", "evaluation/metrics", "training/engine", "splits", "models/ast"),
     output:
         metrics="results/ast_sam/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/ast_sam/{variant}/{dig}/seed{seed}/predictions.csv",

@@ -18,8 +18,8 @@ def kk_features(w=None):
 rule koike_train:
     input:
         features=kk_features,
-        code=src_files("models/cnn14", "models/imagenet", "models/weights", "training/loop",
-                       "training/koike", "splits", "features/store"),
+        code=src_files("models/cnn14", "models/imagenet", "models/weights", "training/engine",
+                       "training/loop", "training/koike", "training/jobs", "splits", "features/store"),
     output:
         model="runs/koike/{model}/{inp}/{dig}/seed{seed}/model.pt",
         history="runs/koike/{model}/{inp}/{dig}/seed{seed}/history.csv",

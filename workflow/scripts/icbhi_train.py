@@ -6,22 +6,6 @@ auscult, so it runs on a GPU machine without the audio stack. Resumes from
 DVC-tracked run folder.
 """
 
-from pathlib import Path
+from auscult.training.jobs import run_job
 
-from auscult import runlog
-from auscult.training.icbhi import run_training
-
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = runlog.setup(runlog.job_log(smk))
-summary = run_training(
-    features_dir=smk.input.features,
-    train_params=smk.params.train,
-    out_dir=Path(smk.output.model).parent,
-    checkpoint_dir=smk.params.checkpoint_dir,
-    seed=int(smk.wildcards.seed),
-    threads=smk.threads,
-    variant=smk.wildcards.variant,
-)
-log.info("trained %s seed %s: clean epoch %s, paper-protocol epoch %s, weights %s", smk.wildcards.variant,
-         smk.wildcards.seed, summary["selection"]["clean"]["epoch"],
-         (summary["selection"]["paper"] or {}).get("epoch"), (summary["weights"] or {}).get("status"))
+run_job(snakemake, "ast_sam")  # noqa: F821 (injected by Snakemake)

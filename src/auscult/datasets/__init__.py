@@ -9,28 +9,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import folder, icbhi2017, pascal, physionet2016
+from . import folder
 from .checks import BadRecordError, Checks, skipped_records
 from .manifest import MANIFEST_COLUMNS, ManifestError
-
-DATASETS: dict[str, ModuleType] = {
-    physionet2016.NAME: physionet2016,
-    pascal.NAME: pascal,
-    icbhi2017.NAME: icbhi2017,
-}
+from .registry import DATASETS, get_dataset
 
 __all__ = ["DATASETS", "adapter", "MANIFEST_COLUMNS", "BadRecordError", "Checks", "ManifestError", "get_dataset",
            "skipped_records"]
-
-
-def get_dataset(name: str) -> ModuleType:
-    """The adapter module registered under ``name``."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}"
-        ) from None
 
 
 def adapter(name: str, params: dict | None = None) -> ModuleType:

@@ -395,7 +395,7 @@ def acquire(
     a ``SHA256SUMS`` of the result is written. A ``dest`` that already holds an
     ``ACQUIRED.json`` for this dataset is left alone unless ``force``.
     """
-    from . import get_dataset  # late import: the registry imports the adapters
+    from .registry import get_dataset  # late import: the registry imports the adapters
 
     module = get_dataset(dataset)
     dest = Path(dest)

@@ -16,9 +16,9 @@ ICBHI 2017: only 10 of the 920 recordings exist offline, so only those 10 have `
 rows; the other 910 are verified by count (the pinned split file names 920) and format
 (:func:`auscult.audio.probe`) until their checksums can be computed.
 
-Regenerate (from a trusted copy, e.g. the offline mirror)::
+Regenerate (from a trusted copy, e.g. the offline mirror) with :mod:`auscult.datasets.pinning`::
 
-    python -m auscult.datasets.pinned /path/to/mirror [dataset ...]
+    python -m auscult.datasets.pinning /path/to/mirror [dataset ...]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import functools
 import gzip
 import hashlib
 import io
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,44 +80,6 @@ def pins_digest(dataset: str) -> str:
     return pins.digest if pins else "none"
 
 
-# --------------------------------------------------------------------------- computing them
-
-
-def compute_pins(dataset: str, root: Path) -> list[dict]:
-    """Pin rows for a trusted copy of ``dataset`` at ``root``."""
-    from auscult.audio import scan_audio, sha256_file
-
-    from . import get_dataset
-
-    root = Path(root)
-    rows: list[dict] = []
-    if dataset == "icbhi2017":
-        from . import icbhi2017 as ic
-
-        rows.append({"kind": "file", "name": ic.DIAGNOSIS_FILE, "label": "",
-                     "sha256": sha256_file(root / ic.DIAGNOSIS_FILE)})
-        for recording, part in sorted(ic.read_split(root).items()):
-            rows.append({"kind": "split", "name": recording, "label": part, "sha256": ""})
-        for ann in sorted((root / "annotations").glob("*.txt")):
-            rows.append({"kind": "file", "name": f"annotations/{ann.name}", "label": "",
-                         "sha256": sha256_file(ann)})
-        for audio in sorted((root / "audio").iterdir()):
-            rows.append({"kind": "pcm", "name": audio.stem, "label": "",
-                         "sha256": scan_audio(audio).pcm_sha256})
-        return rows
-    manifest = get_dataset(dataset).build_manifest(root, hash_audio=False)
-    for rec in manifest.itertuples():
-        rows.append({"kind": "pcm", "name": rec.record_id, "label": rec.original_class,
-                     "sha256": scan_audio(root / rec.audio_path).pcm_sha256})
-    original = root / "ORIGINAL_WAV_SHA256.txt"
-    if dataset == "physionet2016" and original.is_file():
-        for line in original.read_text().splitlines():
-            digest, rest = line.split(maxsplit=1)
-            name, size = rest.rsplit("\t", 1) if "\t" in rest else (rest, "")
-            rows.append({"kind": "wav", "name": name.strip(), "label": size.strip(), "sha256": digest})
-    return rows
-
-
 def write_pins(dataset: str, rows: list[dict], out_dir: Path = PIN_DIR) -> Path:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
@@ -129,19 +90,3 @@ def write_pins(dataset: str, rows: list[dict], out_dir: Path = PIN_DIR) -> Path:
     # mtime=0: the same rows always give the same bytes (the file's hash is an identity)
     out.write_bytes(gzip.compress(buf.getvalue().encode(), mtime=0))
     return out
-
-
-def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__)
-        return 2
-    mirror, names = Path(argv[0]), argv[1:] or ["physionet2016", "pascal", "icbhi2017"]
-    for name in names:
-        rows = compute_pins(name, mirror / name)
-        out = write_pins(name, rows)
-        print(f"{name}: {len(rows)} pins -> {out} ({out.stat().st_size} bytes)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

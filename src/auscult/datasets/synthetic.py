@@ -26,6 +26,9 @@ import soundfile as sf
 from auscult.atomic import atomic_dir
 
 from .acquire import write_sha256sums
+from .synthetic_audio import add_at as _add
+from .synthetic_audio import band_noise as _band_noise
+from .synthetic_audio import tone_burst as _burst
 
 __all__ = ["WRITERS", "write_dataset", "write_pascal", "write_physionet2016"]
 
@@ -37,28 +40,6 @@ _FORMATS = {"flac": "FLAC", "wav": "WAV"}
 # Bump when the generated audio changes: it is part of the synthetic datasets' digest
 # (auscult.layout), so old demo data is never reused after a generator change.
 GENERATOR_VERSION = 3
-
-
-def _burst(sr: int, freq: float, tau: float, length_s: float, phase: float) -> np.ndarray:
-    """A decaying tone burst with a 4 ms attack (one heart sound)."""
-    t = np.arange(int(length_s * sr)) / sr
-    return np.exp(-t / tau) * (1 - np.exp(-t / 0.004)) * np.sin(2 * np.pi * freq * t + phase)
-
-
-def _band_noise(rng: np.random.Generator, n: int, sr: int, lo: float, hi: float) -> np.ndarray:
-    """Unit-RMS white noise restricted to [lo, hi] Hz (FFT mask)."""
-    m = 1 << max(0, int(n - 1).bit_length())  # power-of-two FFT: arbitrary n can be slow
-    spectrum = np.fft.rfft(rng.standard_normal(m))
-    freqs = np.fft.rfftfreq(m, 1 / sr)
-    spectrum[(freqs < lo) | (freqs > min(hi, 0.45 * sr))] = 0
-    x = np.fft.irfft(spectrum, m)[:n]
-    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
-
-
-def _add(x: np.ndarray, start: int, burst: np.ndarray) -> None:
-    end = min(len(x), start + len(burst))
-    if 0 <= start < end:
-        x[start:end] += burst[: end - start]
 
 
 def heart_sound(

@@ -34,7 +34,7 @@ from auscult.atomic import atomic_dir, atomic_path, write_text
 
 from . import icbhi2017 as icbhi
 from .acquire import write_sha256sums
-from .synthetic import _band_noise
+from .synthetic_audio import band_noise
 
 SYNTHESISED_FILE = "SYNTHESISED.txt"
 GENERATOR_VERSION = 1
@@ -94,7 +94,7 @@ def breath_audio(rng: np.random.Generator, sr: int, duration_s: float,
                 tone = _wheeze(rng, sr, seconds)
                 at = int(rng.integers(i0, max(i0 + 1, i1 - len(tone))))
                 events[at:at + len(tone)] += (w_amp * tone)[: n - at]
-    x = env * _band_noise(rng, n, sr, 80.0, 1000.0) * 0.25 + events
+    x = env * band_noise(rng, n, sr, 80.0, 1000.0) * 0.25 + events
     x += 0.005 * rng.standard_normal(n)
     return x * (rng.uniform(0.3, 0.8) / (np.max(np.abs(x)) + 1e-12))
 

@@ -11,63 +11,20 @@
 - ``score_exact`` = (sp + se_exact) / 2 and ``score_any`` = (sp + se_any) / 2.
 
 Values are fractions in [0, 1] (tables print percent). A rate without any cycle of its
-class is NaN. Only numpy is needed.
+class is NaN. Only numpy is needed. The metric functions live in :mod:`auscult.evaluation.metrics`
+(training scores its epochs with them) and are re-exported here.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from .metrics import ICBHI_CLASS_NAMES as CLASS_NAMES
+from .metrics import ICBHI_METRICS as METRICS
+from .metrics import ICBHI_N_CLASSES as N_CLASSES
+from .metrics import confusion_matrix, icbhi_metrics
+from .metrics import icbhi_metrics_from_cm as metrics_from_cm
 
-N_CLASSES = 4
-CLASS_NAMES = ("normal", "crackle", "wheeze", "both")
-METRICS = ("sp", "se_exact", "se_any", "score_exact", "score_any")
-
-
-def confusion_matrix(y_true, y_pred, n_classes: int = N_CLASSES) -> np.ndarray:
-    """``cm[i, j]`` = cycles of true class i predicted as j (int64, n_classes x n_classes)."""
-    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
-    p = np.asarray(y_pred, dtype=np.int64).reshape(-1)
-    if y.shape != p.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {y.shape[0]} vs {p.shape[0]}")
-    for name, a in (("y_true", y), ("y_pred", p)):
-        if a.size and (a.min() < 0 or a.max() >= n_classes):
-            raise ValueError(f"{name} must hold class indices in [0, {n_classes}), got {sorted(set(a.tolist()))[:8]}")
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y, p), 1)
-    return cm
-
-
-def _rate(num: float, den: float) -> float:
-    return float(num) / float(den) if den else float("nan")
-
-
-def metrics_from_cm(cm: np.ndarray) -> dict[str, float]:
-    """Sp, Se (exact and any-abnormal) and the two Scores from a 4x4 confusion matrix."""
-    cm = np.asarray(cm)
-    if cm.shape != (N_CLASSES, N_CLASSES):
-        raise ValueError(f"expected a {N_CLASSES}x{N_CLASSES} confusion matrix, got {cm.shape}")
-    sp = _rate(cm[0, 0], cm[0].sum())
-    n_abnormal = cm[1:].sum()
-    se_exact = _rate(np.trace(cm[1:, 1:]), n_abnormal)
-    se_any = _rate(cm[1:, 1:].sum(), n_abnormal)
-    return {
-        "sp": sp,
-        "se_exact": se_exact,
-        "se_any": se_any,
-        "score_exact": (sp + se_exact) / 2,
-        "score_any": (sp + se_any) / 2,
-    }
-
-
-def icbhi_metrics(y_true, y_pred) -> dict:
-    """Metrics of :data:`METRICS` plus ``accuracy``, ``n`` and the confusion matrix (lists)."""
-    cm = confusion_matrix(y_true, y_pred)
-    out = metrics_from_cm(cm)
-    n = int(cm.sum())
-    out["accuracy"] = _rate(np.trace(cm), n)
-    out["n"] = n
-    out["confusion"] = cm.tolist()
-    return out
+__all__ = ["CLASS_NAMES", "METRICS", "N_CLASSES", "confusion_matrix", "icbhi_metrics", "metrics_from_cm",
+           "run_evaluation"]
 
 
 def run_evaluation(
@@ -97,8 +54,8 @@ def run_evaluation(
     from auscult.atomic import write_csv, write_json
     from auscult.features.store import load_arrays, read_index
     from auscult.models import build_model
-    from auscult.training.icbhi import protocol_splits
-    from auscult.training.loop import predict_logits
+    from auscult.splits import icbhi_protocol_splits as protocol_splits
+    from auscult.training.engine import predict_logits
 
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

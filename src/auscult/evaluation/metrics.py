@@ -1,4 +1,5 @@
-"""Binary classification metrics, threshold rules and bootstrap confidence intervals.
+"""Binary classification metrics, threshold rules, bootstrap confidence intervals, and the
+ICBHI 4-class cycle metrics (Sp, Se, Score; bottom of the module).
 
 Conventions: label 1 = abnormal = positive class; a recording is predicted positive when
 ``score >= threshold``. Undefined ratios follow scikit-learn where it has a convention
@@ -295,3 +296,61 @@ def relative_change(new: float, ref: float) -> float:
                       stacklevel=2)
         return float("nan")
     return (new - ref) / ref * 100.0
+
+
+# --------------------------------------------------------------------------- ICBHI cycles
+# ICBHI 2017 4-class cycle metrics (normal 0, crackle 1, wheeze 2, both 3); see
+# auscult.evaluation.icbhi for the definitions (Sp; Se exact and any-abnormal; the two
+# Scores). Here, below training, so that training can score epochs without importing the
+# evaluation runners.
+
+ICBHI_N_CLASSES = 4
+ICBHI_CLASS_NAMES = ("normal", "crackle", "wheeze", "both")
+ICBHI_METRICS = ("sp", "se_exact", "se_any", "score_exact", "score_any")
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int = ICBHI_N_CLASSES) -> np.ndarray:
+    """``cm[i, j]`` = cycles of true class i predicted as j (int64, n_classes x n_classes)."""
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    p = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y.shape[0]} vs {p.shape[0]}")
+    for name, a in (("y_true", y), ("y_pred", p)):
+        if a.size and (a.min() < 0 or a.max() >= n_classes):
+            raise ValueError(f"{name} must hold class indices in [0, {n_classes}), got {sorted(set(a.tolist()))[:8]}")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y, p), 1)
+    return cm
+
+
+def _cycle_rate(num: float, den: float) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+def icbhi_metrics_from_cm(cm: np.ndarray) -> dict[str, float]:
+    """Sp, Se (exact and any-abnormal) and the two Scores from a 4x4 confusion matrix."""
+    cm = np.asarray(cm)
+    if cm.shape != (ICBHI_N_CLASSES, ICBHI_N_CLASSES):
+        raise ValueError(f"expected a {ICBHI_N_CLASSES}x{ICBHI_N_CLASSES} confusion matrix, got {cm.shape}")
+    sp = _cycle_rate(cm[0, 0], cm[0].sum())
+    n_abnormal = cm[1:].sum()
+    se_exact = _cycle_rate(np.trace(cm[1:, 1:]), n_abnormal)
+    se_any = _cycle_rate(cm[1:, 1:].sum(), n_abnormal)
+    return {
+        "sp": sp,
+        "se_exact": se_exact,
+        "se_any": se_any,
+        "score_exact": (sp + se_exact) / 2,
+        "score_any": (sp + se_any) / 2,
+    }
+
+
+def icbhi_metrics(y_true, y_pred) -> dict:
+    """Metrics of :data:`ICBHI_METRICS` plus ``accuracy``, ``n`` and the confusion matrix (lists)."""
+    cm = confusion_matrix(y_true, y_pred)
+    out = icbhi_metrics_from_cm(cm)
+    n = int(cm.sum())
+    out["accuracy"] = _cycle_rate(np.trace(cm), n)
+    out["n"] = n
+    out["confusion"] = cm.tolist()
+    return out

@@ -1,9 +1,13 @@
-"""Training: seeding, the binary training loop with exact resume, prediction.
+"""Training: seeding, the training engine with exact resume, the papers' trainers, prediction.
 
-Imports only torch, numpy, pandas, tqdm and the standard library (plus auscult.atomic and
-auscult.evaluation), so it runs on a GPU machine without the audio stack. The names below
-are loaded lazily, so that torch-free modules of this package (the protocol splits of
-``audiofuse`` and ``koike``, the classical ``floor``) import without torch.
+``engine`` runs every paper's epochs (selection, early stopping, LR plateau, AMP, SAM,
+samplers, BatchNorm recalibration, checkpoints); ``loop.train_binary`` (AudioFuse, Koike)
+and ``icbhi.train_cycles`` (AST+SAM) are its thin trainers, ``jobs.run_job`` the body of
+the workflow's training scripts. Imports only torch, numpy, pandas, tqdm and the standard
+library (plus auscult.atomic, auscult.splits and auscult.evaluation.metrics), so it runs on a
+GPU machine without the audio stack. The names below are loaded lazily, so that torch-free
+modules of this package (the protocol splits of ``audiofuse`` and ``koike``, the classical
+``floor``) import without torch.
 """
 
 from __future__ import annotations
@@ -13,8 +17,13 @@ import importlib
 _LAZY = {
     "HISTORY_COLUMNS": "loop",
     "TRAIN_KEYS": "loop",
-    "predict_logits": "loop",
-    "predict_scores": "loop",
+    "Selection": "engine",
+    "Settings": "engine",
+    "Task": "engine",
+    "fit": "engine",
+    "predict_logits": "engine",
+    "predict_scores": "engine",
+    "run_job": "jobs",
     "train_binary": "loop",
     "validate_train_cfg": "loop",
     "get_rng_state": "seeding",

@@ -73,7 +73,8 @@ def run_training(
 
     from auscult.evaluation.metrics import THRESHOLD_RULES, binary_metrics, choose_threshold
     from auscult.models import build_model, count_trainable
-    from auscult.training.loop import predict_scores, train_binary
+    from auscult.training.engine import predict_scores
+    from auscult.training.loop import train_binary
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(max(1, int(threads)))
@@ -104,6 +105,7 @@ def run_training(
         device=device,
         progress=progress,
         checkpoint_dir=checkpoint_dir,
+        write_summary=False,
     )
     summary = dict(summary, seed=seed, n_params=count_trainable(model), threads=int(threads),
                    n_test=len(parts["test"]))

@@ -28,6 +28,8 @@ backward, ``second_step`` (AdamW step at w with the perturbed gradient). Models 
 BatchNorm get pytorch_optimizer's ``enable_running_stats`` before the first pass and
 ``disable_running_stats`` before the second, so running statistics are updated once.
 
+The epochs, SAM steps, selections and checkpoints are :mod:`auscult.training.engine`'s; this
+module checks the config and the labels and builds the cross-entropy task and the summary.
 Checkpoints: ``checkpoint_dir/last.pt`` after every epoch (model, optimizer, RNG); a later
 call with the same config/seed/data resumes from it and gives bit-identical results on CPU.
 Imports only torch, numpy, pandas, scikit-learn (splits) and pytorch_optimizer (SAM).
@@ -37,9 +39,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import shutil
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,36 +48,33 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from auscult import splits
-from auscult.atomic import atomic_path, write_csv, write_json
+from auscult.atomic import write_csv, write_json
 from auscult.configcheck import check_keys
-from auscult.evaluation.icbhi import N_CLASSES, icbhi_metrics
+from auscult.evaluation.metrics import ICBHI_N_CLASSES as N_CLASSES
+from auscult.evaluation.metrics import icbhi_metrics
+from auscult.splits import ICBHI_SPLIT_KEYS as SPLIT_KEYS
+from auscult.splits import icbhi_protocol_splits as protocol_splits
 
-from .loop import (
-    _batch,
-    _cpu_state,
-    _digest,
-    _model_inputs,
-    _num,
-    class_balanced_draws,
-    predict_logits,
-)
-from .seeding import get_rng_state, seed_everything, set_rng_state
+from . import engine
+from .engine import predict_logits
+from .seeding import seed_everything
 
 log = logging.getLogger(__name__)
+
+__all__ = ["METRIC_COLS", "SPLIT_KEYS", "TRAIN_KEYS", "epoch_order", "make_optimizer", "protocol_splits", "run_training",
+           "train_cycles", "validate_train_cfg"]
 
 TRAIN_KEYS = {
     "lr", "weight_decay", "batch_size", "epochs", "label_smoothing", "sampler", "sam", "amp",
     "monitor", "paper_protocol",
 }
 SAM_KEYS = {"enabled", "rho", "adaptive"}
-SPLIT_KEYS = {"val_fraction", "seed", "max_train_cycles", "max_val_cycles", "max_test_cycles"}
 SAMPLERS = ("uniform", "weighted")
 MONITORS = ("score_exact", "score_any")
 METRIC_COLS = ("loss", "sp", "se_exact", "se_any", "score_exact", "score_any")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = engine.CHECKPOINT_FORMAT
+_num = engine.check_number
 
 
 def validate_train_cfg(cfg: Mapping) -> None:
@@ -115,45 +112,47 @@ def _labels(name: str, data: Mapping[str, np.ndarray], y, inputs: tuple[str, ...
 
 def epoch_order(y: np.ndarray, sampler: str, gen: torch.Generator) -> np.ndarray:
     """Sample indices for one epoch: a permutation, or WRS draws (weights 1/class count)."""
-    if sampler == "uniform":
-        return torch.randperm(len(y), generator=gen).numpy()
-    return class_balanced_draws(y, gen)
+    return engine.sample_order(y, sampler == "weighted", gen)
 
 
-def _evaluate(model, data, y, criterion, bs, dev) -> tuple[dict, np.ndarray]:
-    logits = predict_logits(model, data, batch_size=bs, device=dev)
+def make_optimizer(params, cfg: Mapping):
+    """AdamW, or pytorch_optimizer.SAM around AdamW."""
+    return engine.make_optimizer(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"], sam=cfg["sam"])
+
+
+def evaluate_cycles(model, data, y, criterion, batch_size, device) -> tuple[dict, np.ndarray]:
+    """Loss and ICBHI metrics (:data:`METRIC_COLS`) of the model's argmax predictions."""
+    logits = predict_logits(model, data, batch_size=batch_size, device=device)
     loss = float(criterion(torch.from_numpy(logits).float(), torch.from_numpy(y)))
     m = icbhi_metrics(y, logits.argmax(1))
     return {"loss": loss, **{k: m[k] for k in METRIC_COLS if k != "loss"}}, logits
 
 
-def _has_bn(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+class CycleTask(engine.Task):
+    """Cross-entropy with label smoothing on (B, 4) logits; validation (and, under the paper
+    protocol, test) loss and ICBHI metrics after every epoch."""
 
+    def __init__(self, train, yt, val, yv, test, ys, inputs, *, cfg: Mapping, device: torch.device,
+                 fingerprint: dict):
+        self.train, self.y, self.val, self.yv, self.test, self.ys = train, yt, val, yv, test, ys
+        self.inputs, self.device, self.batch_size = inputs, device, int(cfg["batch_size"])
+        self.balanced = cfg["sampler"] == "weighted"
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=float(cfg["label_smoothing"]))
+        clean = engine.Selection("best", f"val_{cfg['monitor']}", maximize=True, file="model.pt")
+        paper = engine.Selection("paper", "test_score_any", maximize=True, file="model_paper.pt")
+        self.selections = (clean, paper) if test is not None else (clean,)
+        self.fingerprint = fingerprint
 
-def make_optimizer(params, cfg: Mapping):
-    """AdamW, or pytorch_optimizer.SAM around AdamW."""
-    kwargs = {"lr": float(cfg["lr"]), "weight_decay": float(cfg["weight_decay"])}
-    if not cfg["sam"]["enabled"]:
-        return torch.optim.AdamW(params, **kwargs)
-    from pytorch_optimizer import SAM
+    def loss(self, output, target):
+        return self.criterion(output.float(), target)
 
-    return SAM(params, base_optimizer=torch.optim.AdamW, rho=float(cfg["sam"]["rho"]),
-               adaptive=bool(cfg["sam"]["adaptive"]), **kwargs)
-
-
-def _opt_state(optimizer) -> dict:
-    return (optimizer.base_optimizer if hasattr(optimizer, "base_optimizer") else optimizer).state_dict()
-
-
-def _load_opt_state(optimizer, state: dict) -> None:
-    if hasattr(optimizer, "base_optimizer"):
-        optimizer.base_optimizer.load_state_dict(state)
-        # torch replaces param_groups/state on load: re-link SAM to the base optimizer's.
-        optimizer.param_groups = optimizer.base_optimizer.param_groups
-        optimizer.state = optimizer.base_optimizer.state
-    else:
-        optimizer.load_state_dict(state)
+    def evaluate(self, model):
+        val_m, _ = evaluate_cycles(model, self.val, self.yv, self.criterion, self.batch_size, self.device)
+        row = {f"val_{k}": v for k, v in val_m.items()}
+        if self.test is not None:
+            test_m, _ = evaluate_cycles(model, self.test, self.ys, self.criterion, self.batch_size, self.device)
+            row.update({f"test_{k}": v for k, v in test_m.items()})
+        return row
 
 
 def train_cycles(
@@ -173,142 +172,46 @@ def train_cycles(
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
     deterministic: bool | None = None,
+    write_summary: bool = True,
 ) -> dict:
     """Train a 4-class model (logits (B, 4)); see the module docstring.
 
     ``test``/``y_test`` are used only when ``cfg['paper_protocol']`` (and then required). On
     return the model holds the clean (validation-selected) weights, in eval mode. Writes
-    ``model.pt``, ``model_paper.pt`` (paper protocol), ``history.csv`` and
-    ``train_summary.json`` to ``out_dir``; ``checkpoint_dir/last.pt`` for resuming.
+    ``model.pt``, ``model_paper.pt`` (paper protocol), ``history.csv`` and (unless
+    ``write_summary`` is false) ``train_summary.json`` to ``out_dir``;
+    ``checkpoint_dir/last.pt`` for resuming.
     """
     validate_train_cfg(cfg)
     cfg = copy.deepcopy(dict(cfg))
     out_dir, ckpt_path = Path(out_dir), Path(checkpoint_dir) / "last.pt"
-    inputs = _model_inputs(model)
+    inputs = engine.model_inputs(model)
     yt = _labels("train", train, y_train, inputs)
     yv = _labels("val", val, y_val, inputs)
     paper = bool(cfg["paper_protocol"])
+    ys = None
     if paper:
         if test is None or y_test is None:
             raise ValueError("paper_protocol: true needs the test set (test, y_test)")
         ys = _labels("test", test, y_test, inputs)
-    dev = torch.device(device)
-    use_amp = bool(cfg["amp"]) and dev.type == "cuda"
-    deterministic = dev.type == "cpu" if deterministic is None else deterministic
-    seed_everything(seed, deterministic=deterministic)
+    dev, deterministic = engine.setup(seed, device, deterministic)
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg)
-    use_sam = bool(cfg["sam"]["enabled"])
-    has_bn = use_sam and _has_bn(model)
-    if has_bn:  # BN statistics are updated by the first SAM pass only
-        from pytorch_optimizer.optimizer.utils import disable_running_stats, enable_running_stats
-    criterion = nn.CrossEntropyLoss(label_smoothing=float(cfg["label_smoothing"]))
-    gen = torch.Generator()
-    gen.manual_seed(int(seed))
     fingerprint = {
         "cfg": cfg, "seed": int(seed), "inputs": list(inputs), "n_train": len(yt), "n_val": len(yv),
-        "labels": _digest(yt, yv, *([ys] if paper else [])),
-        "params": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+        "labels": engine.digest(yt, yv, *([ys] if paper else [])), "params": engine.param_shapes(model),
     }
-    st: dict[str, Any] = {"epoch": 0, "best_state": None, "best_epoch": None, "best_value": None,
-                          "paper_state": None, "paper_epoch": None, "paper_value": None,
-                          "history": [], "wall_seconds": 0.0, "train_seconds": 0.0}
-    resumed_from = None
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("fingerprint") != fingerprint:
-            raise ValueError(f"{ckpt_path} was written by a different run (config, seed, data or "
-                             "model differ); delete it to start afresh")
-        st = {k: ckpt[k] for k in st}
-        resumed_from = st["epoch"]
-        if "model" in ckpt:
-            model.load_state_dict(ckpt["model"])
-            _load_opt_state(optimizer, ckpt["optimizer"])
-            set_rng_state(ckpt["rng"], gen)
-        del ckpt
-
-    epochs, bs = int(cfg["epochs"]), int(cfg["batch_size"])
-    n_batches = math.ceil(len(yt) / bs)
-
-    def loss_at(batch, target):
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = model(batch)
-        return criterion(logits.float(), target)
-
-    while st["epoch"] < epochs:
-        epoch = st["epoch"] + 1
-        t0 = time.perf_counter()
-        model.train()
-        order = epoch_order(yt, cfg["sampler"], gen)
-        loss_sum = 0.0
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
-                   disable=None if progress else True)
-        for b in range(n_batches):
-            idx = order[b * bs:(b + 1) * bs]
-            batch = _batch(train, inputs, idx, dev)
-            target = torch.from_numpy(yt[idx]).to(dev)
-            optimizer.zero_grad(set_to_none=True)
-            if use_sam:
-                if has_bn:
-                    enable_running_stats(model)
-                loss = loss_at(batch, target)
-                loss.backward()
-                optimizer.first_step(zero_grad=True)
-                if has_bn:
-                    disable_running_stats(model)
-                loss_at(batch, target).backward()
-                optimizer.second_step(zero_grad=True)
-            else:
-                loss = loss_at(batch, target)
-                loss.backward()
-                optimizer.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            bar.update(1)
-        bar.close()
-        train_loss = loss_sum / len(yt)
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
-        t_train = time.perf_counter() - t0
-        val_m, _ = _evaluate(model, val, yv, criterion, bs, dev)
-        row = {"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val_m.items()}}
-        current = val_m[cfg["monitor"]]
-        if math.isfinite(current) and (st["best_value"] is None or current > st["best_value"]):
-            st["best_value"], st["best_epoch"], st["best_state"] = float(current), epoch, _cpu_state(model)
-        if paper:
-            test_m, _ = _evaluate(model, test, ys, criterion, bs, dev)
-            row.update({f"test_{k}": v for k, v in test_m.items()})
-            value = test_m["score_any"]
-            if math.isfinite(value) and (st["paper_value"] is None or value > st["paper_value"]):
-                st["paper_value"], st["paper_epoch"], st["paper_state"] = float(value), epoch, _cpu_state(model)
-        seconds = time.perf_counter() - t0
-        row.update(lr=float(cfg["lr"]), seconds=seconds)
-        st["history"].append(row)
-        st["epoch"] = epoch
-        st["wall_seconds"] += seconds
-        st["train_seconds"] += t_train
-        ckpt = {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, **st}
-        if epoch < epochs:
-            ckpt.update(model=model.state_dict(), optimizer=_opt_state(optimizer), rng=get_rng_state(gen))
-        with atomic_path(ckpt_path, suffix=".pt") as tmp:
-            torch.save(ckpt, tmp)
-        del ckpt
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, dict(row))
-
-    if st["best_state"] is None:
-        raise FloatingPointError("no epoch produced a finite validation score; nothing to keep")
-    model.load_state_dict(st["best_state"])
-    model.eval()
-    with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
-        torch.save(st["best_state"], tmp)
-    if paper:
-        with atomic_path(out_dir / "model_paper.pt", suffix=".pt") as tmp:
-            torch.save(st["paper_state"], tmp)
-    write_csv(out_dir / "history.csv", pd.DataFrame(st["history"]))
-    best = st["history"][st["best_epoch"] - 1]
+    task = CycleTask(train, yt, val, yv, test if paper else None, ys, inputs, cfg=cfg, device=dev,
+                     fingerprint=fingerprint)
+    settings = engine.Settings(max_epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
+                               amp="bf16" if cfg["amp"] else None)
+    fit = engine.fit(model, task, optimizer, settings, out_dir, checkpoint_path=ckpt_path, seed=seed,
+                     device=dev, deterministic=deterministic, progress=progress, on_epoch_end=on_epoch_end)
+    st = fit.state
+    best = fit.best_row()
     weights = getattr(model, "weights", None)
-    summary = {
+    summary: dict[str, Any] = {
         "selection": {"clean": {"epoch": st["best_epoch"], "on": f"val_{cfg['monitor']}",
                                 "value": st["best_value"]},
                       "paper": ({"epoch": st["paper_epoch"], "on": "test_score_any",
@@ -327,42 +230,16 @@ def train_cycles(
         "wall_s": st["wall_seconds"],
         "samples_per_s": st["epoch"] * len(yt) / st["train_seconds"] if st["train_seconds"] else None,
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "amp": "bf16" if use_amp else None,
+        "device_name": engine.device_name(dev),
+        "amp": "bf16" if fit.amp else None,
         "deterministic": bool(deterministic),
         "torch_threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
-        "resumed_from_epoch": resumed_from,
+        "resumed_from_epoch": fit.resumed_from,
     }
-    write_json(out_dir / "train_summary.json", summary)
+    if write_summary:
+        write_json(out_dir / "train_summary.json", summary)
     return summary
-
-
-# --------------------------------------------------------------------------- protocol
-def protocol_splits(index: pd.DataFrame, split_cfg: Mapping) -> dict[str, pd.DataFrame]:
-    """train / val / test cycle tables: test = official test recordings; val carved from the
-    official training recordings grouped by patient; optional stratified caps (demo/quick)."""
-    check_keys("icbhi split config", "split", split_cfg, SPLIT_KEYS)
-    test = index[index["official_split"] == "test"].reset_index(drop=True)
-    pool = index[index["official_split"] == "train"].reset_index(drop=True)
-    if test.empty or pool.empty:
-        raise ValueError("feature index needs official_split 'train' and 'test' cycles (ICBHI protocol)")
-    seed = int(split_cfg["seed"])
-    rest, val = splits.carve(pool, float(split_cfg["val_fraction"]), seed, group="patient_id")
-    parts = {
-        "train": splits.subsample(rest, split_cfg["max_train_cycles"], seed),
-        "val": splits.subsample(val, split_cfg["max_val_cycles"], seed),
-        "test": splits.subsample(test, split_cfg["max_test_cycles"], seed),
-    }
-    splits.assert_disjoint(parts["train"], parts["val"], what="train/val")
-    # The official split is by recording: patients 156 and 218 are in both halves.
-    splits.assert_disjoint(parts["train"], parts["test"], what="train/test", patients=False)
-    splits.assert_disjoint(parts["val"], parts["test"], what="val/test", patients=False)
-    for name in ("train", "test"):
-        shared = set(parts[name]["recording"]) & set(parts["val"]["recording"])
-        if shared:
-            raise AssertionError(f"{name}/val share recordings {sorted(shared)[:3]}")
-    return parts
 
 
 def run_training(
@@ -403,7 +280,7 @@ def run_training(
         parts["val"]["label"].to_numpy(), train_params["training"], out_dir,
         checkpoint_dir=checkpoint_dir, seed=seed,
         test=arrays["test"] if paper else None, y_test=parts["test"]["label"].to_numpy() if paper else None,
-        device=device, progress=progress,
+        device=device, progress=progress, write_summary=False,
     )
     summary = dict(summary, threads=int(threads))
     write_json(out_dir / "train_summary.json", summary)

@@ -100,7 +100,8 @@ def run_training(
 
     from auscult.evaluation.metrics import binary_metrics
     from auscult.models import build_model, count_trainable
-    from auscult.training.loop import predict_scores, train_binary
+    from auscult.training.engine import predict_scores
+    from auscult.training.loop import train_binary
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(max(1, int(threads)))
@@ -120,6 +121,7 @@ def run_training(
     summary = train_binary(
         model, x["train"], parts["train"]["label"].to_numpy(), x["dev"], parts["dev"]["label"].to_numpy(),
         training, out_dir, seed=seed, device=device, progress=progress, checkpoint_dir=checkpoint_dir,
+        write_summary=False,
     )
     t1 = time.perf_counter()
     preds = []

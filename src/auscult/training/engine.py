@@ -1,0 +1,510 @@
+"""The training engine every paper trains with: epochs, selection, early stopping, exact resume.
+
+A paper's trainer (``train_binary`` of :mod:`.loop` for AudioFuse and Koike, ``train_cycles``
+of :mod:`.icbhi` for AST+SAM) validates its config, seeds (:func:`setup`), builds the
+optimizer (:func:`make_optimizer`) and hands the engine a :class:`Task` (training data and
+order, loss, validation metrics, what to select on) and :class:`Settings` (epochs, batch size,
+early stopping, LR plateau, AMP, SAM, BatchNorm recalibration). :func:`fit` runs the epochs
+and writes ``model.pt`` (and one file per further :class:`Selection`) and ``history.csv``;
+the trainer writes ``train_summary.json`` from the :class:`Fit` it returns.
+
+One epoch: ``model.train()`` (a frozen part stays in eval mode); the order of the epoch's
+training examples from the seeded generator (a permutation, or class-balanced draws with
+replacement); per batch one optimizer step, or SAM's two passes (``first_step`` at w + e,
+``second_step`` at w with the perturbed gradient; models with BatchNorm get
+pytorch_optimizer's ``enable_running_stats`` / ``disable_running_stats`` so running
+statistics are updated by the first pass only); optionally BatchNorm recalibration
+(:func:`recalibrate_batchnorm`); the task's evaluation, whose values join the history row
+``epoch, train_loss, <metrics>, lr, seconds``; every selection keeps the state of its best
+epoch (strict improvement, so ties keep the earlier epoch; non-finite values never count);
+the first selection also drives early stopping (``patience``) and ReduceLROnPlateau
+(threshold 0). AMP: ``fp16`` autocast + GradScaler, or ``bf16`` autocast, on CUDA only.
+
+Checkpoints: ``last.pt`` after every epoch: ``format``, ``fingerprint`` (the run's identity:
+a different config, seed, data or model is refused), the run state (epoch, history, the
+selections' states, early-stopping counters, timings) and, while unfinished, the model,
+optimizer (the base optimizer's under SAM), scheduler, scaler and every RNG state. A later
+call resumes from it and gives bit-identical results on CPU; a finished run is not trained
+again. The format is the one both former loops wrote (a state key one of them did not write
+takes its default when read).
+
+Imports only torch, numpy, pandas, tqdm and the standard library (pytorch_optimizer when SAM
+is on), so it runs on a GPU machine without the audio stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_path, write_csv
+from .seeding import get_rng_state, seed_everything, set_rng_state
+
+CHECKPOINT_FORMAT = 1
+AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+# --------------------------------------------------------------------------- config helpers
+def check_number(name: str, v: Any, *, integer: bool = False, low: float = 0.0,
+                 low_inclusive: bool = False, what: str = "training config") -> None:
+    """Raise ValueError unless ``v`` is a number (an integer) > ``low`` (>= if inclusive)."""
+    ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
+    if isinstance(v, bool) or not ok_type or not (v >= low if low_inclusive else v > low):
+        kind = "an integer" if integer else "a number"
+        rel = ">=" if low_inclusive else ">"
+        raise ValueError(f"{what}: {name} must be {kind} {rel} {low}, got {v!r}")
+
+
+# --------------------------------------------------------------------------- data helpers
+def model_inputs(model: nn.Module) -> tuple[str, ...]:
+    """The feature keys the model reads (its ``.inputs``)."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise AttributeError("model must define .inputs, the tuple of feature keys it reads")
+    return tuple(inputs)
+
+
+def batch_tensors(data: Mapping[str, np.ndarray], inputs: Sequence[str], idx,
+                  device: torch.device) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` (slice or index array) of each input as float32 tensors. Only those rows
+    are read, so memory-mapped arrays are never loaded whole."""
+    out = {}
+    for k in inputs:
+        arr = np.ascontiguousarray(data[k][idx], dtype=np.float32)
+        out[k] = torch.from_numpy(arr).to(device, non_blocking=True)
+    return out
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
+                   device: str | torch.device = "cpu") -> np.ndarray:
+    """Raw logits (float64) in eval mode without gradients; the model's mode is restored.
+    Shape (N,) for a binary model (outputs (B,) or (B, 1)), (N, C) for a C-class one."""
+    inputs = model_inputs(model)
+    missing = [k for k in inputs if k not in data]
+    if missing:
+        raise KeyError(f"data lacks input(s) {missing}; the model uses {list(inputs)}")
+    n = len(data[inputs[0]])
+    if any(len(data[k]) != n for k in inputs):
+        raise ValueError("all input arrays must have the same number of rows")
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = []
+        for i in range(0, n, int(batch_size)):
+            logits = model(batch_tensors(data, inputs, slice(i, min(i + int(batch_size), n)), device))
+            chunks.append(logits.detach().double().cpu().numpy().reshape(len(logits), -1))
+    finally:
+        model.train(was_training)
+    out = np.concatenate(chunks) if chunks else np.zeros((0, 1))
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def predict_scores(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
+                   device: str | torch.device = "cpu") -> np.ndarray:
+    """Sigmoid probabilities (float64) in eval mode without gradients."""
+    logits = predict_logits(model, data, batch_size=batch_size, device=device)
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def class_balanced_draws(y: np.ndarray, gen: torch.Generator) -> np.ndarray:
+    """``len(y)`` indices drawn with replacement, each example weighted 1 / (count of its
+    class), so every class is drawn equally often in expectation (what
+    ``WeightedRandomSampler(weights, len(y), replacement=True, generator=gen)`` does)."""
+    counts = np.bincount(y.astype(np.int64))
+    w = torch.as_tensor(1.0 / counts[y.astype(np.int64)], dtype=torch.double)
+    return torch.multinomial(w, len(y), replacement=True, generator=gen).numpy()
+
+
+def sample_order(y: np.ndarray, balanced: bool, gen: torch.Generator) -> np.ndarray:
+    """One epoch's indices: a permutation, or class-balanced draws (:func:`class_balanced_draws`)."""
+    if balanced:
+        return class_balanced_draws(y, gen)
+    return torch.randperm(len(y), generator=gen).numpy()
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """A short sha256 of the arrays' bytes (run fingerprints)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's state_dict on the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def param_shapes(model: nn.Module) -> list[list]:
+    """``[[name, shape], ...]`` of the state_dict (part of a run's fingerprint)."""
+    return [[k, list(v.shape)] for k, v in model.state_dict().items()]
+
+
+# --------------------------------------------------------------------------- BatchNorm
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether the model has any BatchNorm layer (SAM's running-statistics handling)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def batchnorm_layers(model: nn.Module, *, skip: nn.Module | None = None) -> list[nn.Module]:
+    """The model's BatchNorm layers that track running statistics, except those in ``skip``."""
+    frozen = {id(m) for m in skip.modules()} if skip is not None else set()
+    return [m for m in model.modules()
+            if isinstance(m, _BN) and m.track_running_stats and id(m) not in frozen]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, data: Mapping[str, np.ndarray], *, batch_size: int,
+                          max_batches: int, seed: int, device: torch.device,
+                          skip: nn.Module | None = None) -> int:
+    """Re-estimate BatchNorm running statistics as the exact average over up to
+    ``max_batches`` batches of ``data`` (a seeded permutation; other layers in eval mode).
+    Returns the number of examples used. The model is left in eval mode."""
+    layers = batchnorm_layers(model, skip=skip)
+    if not layers or max_batches <= 0:
+        return 0
+    inputs = model_inputs(model)
+    n = len(data[inputs[0]])
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    order = torch.randperm(n, generator=gen).numpy()[: int(max_batches) * int(batch_size)]
+    order.sort()  # contiguous reads from memory-mapped shards
+    model.eval()
+    saved = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: the exact mean over the batches
+        m.train()
+    try:
+        for i in range(0, len(order), int(batch_size)):
+            idx = order[i:i + int(batch_size)]
+            if len(idx) < 2:  # BatchNorm needs two examples in train mode
+                continue
+            model(batch_tensors(data, inputs, idx, device))
+    finally:
+        for m, mom in zip(layers, saved, strict=True):
+            m.momentum = mom
+        model.eval()
+    return int(len(order))
+
+
+# --------------------------------------------------------------------------- optimizers
+def make_optimizer(params, *, lr: float, weight_decay: float, optimizer: str = "adamw",
+                   sam: Mapping | None = None):
+    """torch AdamW / Adam, or (``sam`` with ``enabled: true``) pytorch_optimizer.SAM around it."""
+    base = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[optimizer]
+    kwargs = {"lr": float(lr), "weight_decay": float(weight_decay)}
+    if not (sam and sam["enabled"]):
+        return base(params, **kwargs)
+    from pytorch_optimizer import SAM
+
+    return SAM(params, base_optimizer=base, rho=float(sam["rho"]), adaptive=bool(sam["adaptive"]), **kwargs)
+
+
+def is_sam(optimizer) -> bool:
+    return hasattr(optimizer, "base_optimizer") and hasattr(optimizer, "first_step")
+
+
+def optimizer_state(optimizer) -> dict:
+    """The state to checkpoint: the base optimizer's under SAM."""
+    return (optimizer.base_optimizer if hasattr(optimizer, "base_optimizer") else optimizer).state_dict()
+
+
+def load_optimizer_state(optimizer, state: dict) -> None:
+    if hasattr(optimizer, "base_optimizer"):
+        optimizer.base_optimizer.load_state_dict(state)
+        # torch replaces param_groups/state on load: re-link SAM to the base optimizer's.
+        optimizer.param_groups = optimizer.base_optimizer.param_groups
+        optimizer.state = optimizer.base_optimizer.state
+    else:
+        optimizer.load_state_dict(state)
+
+
+# --------------------------------------------------------------------------- the engine
+@dataclass(frozen=True)
+class Selection:
+    """A kept state: the epoch with the best history value ``column``. Its run-state keys are
+    ``<name>_state``, ``<name>_epoch`` and ``<name>_value``; its weights go to ``file``."""
+
+    name: str
+    column: str
+    maximize: bool = True
+    file: str = "model.pt"
+
+
+class Task:
+    """What a paper's trainer gives the engine. Subclasses set the attributes and override
+    :meth:`loss` and :meth:`evaluate`.
+
+    ``train``/``y``: the training inputs and targets (``y[idx]`` becomes the loss target
+    tensor); ``inputs``: the model's feature keys; ``balanced``: class-balanced draws instead
+    of a permutation each epoch; ``selections``: the first is the model the run returns
+    (``model.pt``), which also drives early stopping and the LR plateau; ``fingerprint``: the
+    run's identity in the checkpoint.
+    """
+
+    train: Mapping[str, np.ndarray]
+    y: np.ndarray
+    inputs: tuple[str, ...]
+    balanced: bool = False
+    selections: tuple[Selection, ...] = ()
+    fingerprint: dict
+
+    def epoch_order(self, gen: torch.Generator) -> np.ndarray:
+        return sample_order(self.y, self.balanced, gen)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Validation (and other) metrics of the model after an epoch: history columns."""
+        raise NotImplementedError
+
+
+@dataclass
+class Settings:
+    """Engine settings. ``patience`` None: no early stopping. ``plateau``: {factor, patience,
+    min_lr} for ReduceLROnPlateau on the first selection, or None. ``amp``: 'fp16' | 'bf16' |
+    None (CUDA only). ``frozen``: a part kept in eval mode in training and left alone by the
+    BatchNorm recalibration (``bn_recalibrate_batches`` > 0: after each epoch, seed
+    ``seed * 100003 + epoch``). ``history_columns``: the columns of history.csv (None: the
+    row keys)."""
+
+    max_epochs: int
+    batch_size: int
+    patience: int | None = None
+    plateau: Mapping | None = None
+    amp: str | None = None
+    frozen: nn.Module | None = None
+    bn_recalibrate_batches: int = 0
+    history_columns: Sequence[str] | None = None
+
+
+@dataclass
+class Fit:
+    """What :func:`fit` returns: the final run state and how the run went."""
+
+    state: dict
+    resumed_from: int | None
+    device: torch.device
+    amp: bool
+    deterministic: bool
+
+    def best_row(self) -> dict:
+        return self.state["history"][self.state["best_epoch"] - 1]
+
+
+def setup(seed: int, device: str | torch.device, deterministic: bool | None) -> tuple[torch.device, bool]:
+    """Seed everything; ``deterministic`` defaults to True on CPU and False on CUDA (cuDNN
+    deterministic kernels are slow). Returns (device, deterministic)."""
+    dev = torch.device(device)
+    if deterministic is None:
+        deterministic = dev.type == "cpu"
+    seed_everything(seed, deterministic=deterministic)
+    return dev, bool(deterministic)
+
+
+def _initial_state(selections: Sequence[Selection]) -> dict[str, Any]:
+    st: dict[str, Any] = {"epoch": 0}
+    for s in selections:
+        st.update({f"{s.name}_state": None, f"{s.name}_epoch": None, f"{s.name}_value": None})
+    st.update(bad_epochs=0, history=[], finished=False, stopped_early=False, train_seconds=0.0,
+              wall_seconds=0.0, samples_seen=0)
+    return st
+
+
+def _better(value: float, best: float | None, maximize: bool) -> bool:
+    return math.isfinite(value) and (best is None or (value > best if maximize else value < best))
+
+
+def fit(
+    model: nn.Module,
+    task: Task,
+    optimizer,
+    settings: Settings,
+    out_dir: str | Path,
+    *,
+    checkpoint_path: str | Path,
+    seed: int,
+    device: torch.device,
+    deterministic: bool,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> Fit:
+    """Train ``model`` (already on ``device``, seeded by :func:`setup`) with ``optimizer``;
+    see the module docstring. ``on_epoch_end(epoch, history_row)`` is called after the
+    epoch's checkpoint is saved (an exception there leaves a resumable checkpoint). On return
+    the model holds the first selection's weights and is in eval mode."""
+    if not task.selections:
+        raise ValueError("a task needs at least one selection")
+    out_dir, ckpt_path = Path(out_dir), Path(checkpoint_path)
+    dev = torch.device(device)
+    use_amp = settings.amp is not None and dev.type == "cuda"
+    amp_dtype = AMP_DTYPES[settings.amp] if settings.amp is not None else torch.float16
+    primary = task.selections[0]
+    scheduler = None
+    if settings.plateau is not None:
+        p = settings.plateau
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max" if primary.maximize else "min", factor=float(p["factor"]),
+            patience=int(p["patience"]), min_lr=float(p["min_lr"]), threshold=0.0, threshold_mode="abs",
+        )
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp) if settings.amp == "fp16" else None
+    sam = is_sam(optimizer)
+    if sam and scaler is not None and use_amp:
+        raise NotImplementedError("SAM with fp16 autocast and a GradScaler is not supported; use bf16")
+    sam_bn = sam and has_batchnorm(model)
+    if sam_bn:  # BN statistics are updated by the first SAM pass only
+        from pytorch_optimizer.optimizer.utils import disable_running_stats, enable_running_stats
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+
+    st = _initial_state(task.selections)
+    resumed_from = None
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("fingerprint") != task.fingerprint:
+            raise ValueError(
+                f"{ckpt_path} was written by a different run (config, seed, data or model "
+                "differ); delete it to start afresh"
+            )
+        for k in st:
+            if k in ckpt:
+                st[k] = ckpt[k]
+        # A checkpoint holds the model exactly while its run is unfinished.
+        st["finished"] = "model" not in ckpt
+        resumed_from = st["epoch"]
+        if "model" in ckpt:
+            model.load_state_dict(ckpt["model"])
+            load_optimizer_state(optimizer, ckpt["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler is not None and use_amp:
+                scaler.load_state_dict(ckpt["scaler"])
+            set_rng_state(ckpt["rng"], gen)
+        del ckpt
+
+    def forward_loss(batch, target):
+        with torch.autocast(device_type=dev.type, dtype=amp_dtype, enabled=use_amp):
+            out = model(batch)
+        return task.loss(out, target)
+
+    max_epochs, bs = int(settings.max_epochs), int(settings.batch_size)
+    n_train = len(task.y)
+    n_batches = math.ceil(n_train / bs)
+    while not st["finished"]:
+        epoch = st["epoch"] + 1
+        t0 = time.perf_counter()
+        model.train()
+        if settings.frozen is not None:
+            settings.frozen.eval()  # BN statistics and dropout of the frozen part stay fixed
+        lr = float(optimizer.param_groups[0]["lr"])
+        order = task.epoch_order(gen)
+        loss_sum = 0.0
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch", leave=False,
+                   disable=None if progress else True)
+        for b in range(n_batches):
+            idx = order[b * bs:(b + 1) * bs]
+            batch = batch_tensors(task.train, task.inputs, idx, dev)
+            target = torch.from_numpy(task.y[idx]).to(dev)
+            optimizer.zero_grad(set_to_none=True)
+            if sam:
+                if sam_bn:
+                    enable_running_stats(model)
+                loss = forward_loss(batch, target)
+                loss.backward()
+                optimizer.first_step(zero_grad=True)
+                if sam_bn:
+                    disable_running_stats(model)
+                forward_loss(batch, target).backward()
+                optimizer.second_step(zero_grad=True)
+            elif scaler is not None:
+                loss = forward_loss(batch, target)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss = forward_loss(batch, target)
+                loss.backward()
+                optimizer.step()
+            loss_val = float(loss.detach())
+            loss_sum += loss_val * len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_val:.4f}")
+        bar.close()
+        train_loss = loss_sum / n_train
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
+        t_train = time.perf_counter() - t0
+        if int(settings.bn_recalibrate_batches) > 0:
+            recalibrate_batchnorm(model, task.train, batch_size=bs,
+                                  max_batches=int(settings.bn_recalibrate_batches),
+                                  seed=int(seed) * 100_003 + epoch, device=dev, skip=settings.frozen)
+
+        row = {"epoch": epoch, "train_loss": train_loss, **task.evaluate(model)}
+        for sel in task.selections:
+            value = row[sel.column]
+            improved = _better(value, st[f"{sel.name}_value"], sel.maximize)
+            if improved:
+                st[f"{sel.name}_value"], st[f"{sel.name}_epoch"] = float(value), epoch
+                st[f"{sel.name}_state"] = cpu_state(model)
+            if sel is primary:
+                st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
+                if scheduler is not None:
+                    scheduler.step(value)
+        seconds = time.perf_counter() - t0
+        row.update(lr=lr, seconds=seconds)
+        st["history"].append(row)
+        st["epoch"] = epoch
+        st["train_seconds"] += t_train
+        st["wall_seconds"] += seconds
+        st["samples_seen"] += n_train
+        st["stopped_early"] = (settings.patience is not None and st["bad_epochs"] >= int(settings.patience)
+                               and epoch < max_epochs)
+        st["finished"] = st["stopped_early"] or epoch >= max_epochs
+        ckpt = {"format": CHECKPOINT_FORMAT, "fingerprint": task.fingerprint, **st}
+        if not st["finished"]:  # a finished run needs no optimizer or RNG state to go on
+            ckpt.update(model=model.state_dict(), optimizer=optimizer_state(optimizer))
+            if scheduler is not None:
+                ckpt["scheduler"] = scheduler.state_dict()
+            if scaler is not None:
+                ckpt["scaler"] = scaler.state_dict()
+            ckpt["rng"] = get_rng_state(gen)
+        with atomic_path(ckpt_path, suffix=".pt") as tmp:
+            torch.save(ckpt, tmp)
+        del ckpt
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, dict(row))
+
+    if st[f"{primary.name}_state"] is None:  # only if every monitored value was non-finite
+        raise FloatingPointError(f"no epoch produced a finite monitored value ({primary.column}); "
+                                 "nothing to keep")
+    model.load_state_dict(st[f"{primary.name}_state"])
+    model.eval()
+    for sel in task.selections:
+        with atomic_path(out_dir / sel.file, suffix=".pt") as tmp:
+            torch.save(st[f"{sel.name}_state"], tmp)
+    columns = list(settings.history_columns) if settings.history_columns is not None else None
+    write_csv(out_dir / "history.csv", pd.DataFrame(st["history"], columns=columns))
+    return Fit(state=st, resumed_from=resumed_from, device=dev, amp=use_amp, deterministic=deterministic)
+
+
+def device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+

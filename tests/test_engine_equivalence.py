@@ -1,0 +1,244 @@
+"""The training engine gives the numbers the two former loops gave (float equality on CPU).
+
+``fixtures/engine_baseline.json`` was written by the loops before they were merged into
+:mod:`auscult.training.engine` (``train_binary`` of ``training/loop.py`` and ``train_cycles`` of
+``training/icbhi.py`` at commit d678fb1): per scenario the history rows (without timings), the
+selection in the summary and sha256 digests of the saved state_dicts. ``fixtures/*-epoch2.pt``
+are checkpoints that code wrote after epoch 2 of two scenarios; resuming from them must end
+where the uninterrupted run ends (the checkpoint format is unchanged).
+
+Regenerate (only on purpose, with the code whose numbers are the reference)::
+
+    PYTHONPATH=src python tests/test_engine_equivalence.py --write
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BASELINE = FIXTURES / "engine_baseline.json"
+
+AUDIOFUSE = {
+    "arch": "audiofuse",
+    "branches": ["spec", "wave"],
+    "vit": {"img_size": 32, "patch": 8, "width": 16, "depth": 1, "heads": 2, "mlp_dim": 32,
+            "dropout": 0.2, "attn_dropout": 0.2, "pos_emb": "frozen_random", "ln_eps": 1.0e-6},
+    "wave_cnn": {"channels": [4, 8, 8], "kernel": 8, "stride": 1, "pool": 4, "out_dim": 8,
+                 "bn_momentum": 0.01, "bn_eps": 1.0e-3},
+    "head": {"hidden": 16, "dropout": 0.5},
+    "init": "glorot",
+}
+BINARY = {
+    "optimizer": "adamw", "lr": 3.0e-3, "weight_decay": 1.0e-4, "batch_size": 8, "max_epochs": 3,
+    "patience": 15, "monitor": "val_loss", "lr_plateau": {"factor": 0.5, "patience": 1, "min_lr": 1.0e-6},
+    "class_balance": "pos_weight", "amp": True, "trainable": "all", "bn_recalibrate_batches": 0,
+}
+BINARY_SCENARIOS = {
+    "bin_base": {},
+    "bin_sampler_auc_recal": {"monitor": "val_auc", "class_balance": "sampler", "bn_recalibrate_batches": 3},
+    "bin_head_uar_early": {"monitor": "val_uar", "class_balance": "none", "trainable": "head",
+                           "optimizer": "adam", "patience": 1, "max_epochs": 5,
+                           "lr_plateau": {"factor": 0.5, "patience": 0, "min_lr": 1.0e-4}},
+    "bin_tinybn_recal_head": {"model": "tinybn", "trainable": "head", "bn_recalibrate_batches": 2,
+                              "monitor": "val_auc", "class_balance": "sampler"},
+}
+CYCLES = {"lr": 1e-2, "weight_decay": 1e-4, "batch_size": 8, "epochs": 3, "label_smoothing": 0.1,
+          "sampler": "weighted", "sam": {"enabled": True, "rho": 0.05, "adaptive": False}, "amp": True,
+          "monitor": "score_exact", "paper_protocol": True}
+TINY_AST = {"arch": "ast", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32,
+            "patch_size": 16, "fstride": 10, "tstride": 10, "max_length": 64, "num_mel_bins": 32,
+            "dropout": 0.1, "head_dropout": 0.3, "pooling": "mean", "n_classes": 4, "pretrained": False}
+CYCLE_SCENARIOS = {
+    "cyc_sam_wrs_paper": {},
+    "cyc_sam_wrs_bn": {"model": "bn"},
+    "cyc_plain_uniform": {"sam": {"enabled": False, "rho": 0.05, "adaptive": False}, "sampler": "uniform",
+                          "paper_protocol": False, "monitor": "score_any"},
+    "cyc_adaptive_sam_uniform_bn": {"model": "bn", "sampler": "uniform",
+                                    "sam": {"enabled": True, "rho": 0.5, "adaptive": True}},
+    "cyc_ast_sam": {"model": "ast", "epochs": 2, "batch_size": 4, "lr": 1e-3, "sampler": "uniform"},
+    "cyc_ast_plain_wrs": {"model": "ast", "epochs": 2, "batch_size": 4, "lr": 1e-3,
+                          "sam": {"enabled": False, "rho": 0.05, "adaptive": False}},
+}
+RESUMED = {"bin_sampler_auc_recal": "bin-epoch2.pt", "cyc_sam_wrs_bn": "cyc-epoch2.pt"}
+SUMMARY_KEYS = ("best_epoch", "best_val_auc", "best_val_loss", "best_val_uar", "best_monitor_value",
+                "epochs_run", "stopped_early", "pos_weight", "n_trainable_params", "selection", "best_val",
+                "train_class_counts")
+
+
+class TinyBN(nn.Module):
+    inputs = ("x",)
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8, momentum=0.01), nn.ReLU())
+        self.head = nn.Sequential(nn.BatchNorm1d(8), nn.Dropout(0.3), nn.Linear(8, 1))
+
+    def forward(self, batch):
+        return self.head(self.backbone(batch["x"])).reshape(-1)
+
+
+class TinyCycles(nn.Module):
+    inputs = ("fbank",)
+
+    def __init__(self, bn: bool = False):
+        super().__init__()
+        norm = nn.BatchNorm1d(8) if bn else nn.Identity()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(24, 8), norm, nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 4))
+
+    def forward(self, batch):
+        return self.net(batch["fbank"])
+
+
+def _binary_data():
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 10 + [0] * 22 + [1] * 4 + [0] * 8)
+    y[:32], y[32:] = rng.permutation(y[:32]), rng.permutation(y[32:])
+    spec = rng.random((44, 32, 32)).astype(np.float16)
+    spec[y == 1, :8] += np.float16(0.3)
+    wave = rng.standard_normal((44, 256)).astype(np.float32)
+    wave[y == 1] *= 1.3
+    x = rng.standard_normal((44, 6)).astype(np.float32)
+    x[y == 1, 0] += 1.0
+    return {"spec": spec[:32], "wave": wave[:32], "x": x[:32]}, y[:32], \
+        {"spec": spec[32:], "wave": wave[32:], "x": x[32:]}, y[32:]
+
+
+def _cycle_data(n, seed, ast=False):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(4, n, p=[0.55, 0.25, 0.13, 0.07])
+    if ast:
+        x = rng.standard_normal((n, 64, 32)).astype(np.float32)
+        x[np.arange(n), :, y * 4] += 2.0
+    else:
+        x = rng.standard_normal((n, 4, 6)).astype(np.float32)
+        x[np.arange(n), y, 0] += 2.0
+    return {"fbank": x}, y
+
+
+def state_digest(state: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _clean(v):
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+def run_scenario(name: str, out: Path, *, interrupt_after: int | None = None) -> dict:
+    from auscult.models import build_model
+    from auscult.training import seed_everything, train_binary
+    from auscult.training.icbhi import train_cycles
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, row):
+        if interrupt_after is not None and epoch == interrupt_after:
+            raise Stop
+
+    torch.set_num_threads(1)
+    run, ckpt = out / name, out / f"{name}-ckpt"
+    if name in BINARY_SCENARIOS:
+        over = dict(BINARY_SCENARIOS[name])
+        kind = over.pop("model", "audiofuse")
+        cfg = {**BINARY, **over}
+        seed_everything(0)
+        model = build_model(AUDIOFUSE) if kind == "audiofuse" else TinyBN()
+        tr, ytr, va, yva = _binary_data()
+        call = lambda: train_binary(model, tr, ytr, va, yva, cfg, run, seed=3, progress=False,  # noqa: E731
+                                    checkpoint_dir=ckpt, on_epoch_end=stop)
+    else:
+        over = dict(CYCLE_SCENARIOS[name])
+        kind = over.pop("model", "plain")
+        cfg = {**CYCLES, **over}
+        torch.manual_seed(0)
+        ast = kind == "ast"
+        model = build_model(TINY_AST) if ast else TinyCycles(bn=kind == "bn")
+        (xt, yt), (xv, yv), (xs, ys) = (_cycle_data(40 if ast else 64, 1, ast), _cycle_data(16 if ast else 24, 2, ast),
+                                        _cycle_data(16 if ast else 24, 3, ast))
+        call = lambda: train_cycles(model, xt, yt, xv, yv, cfg, run, checkpoint_dir=ckpt, seed=7,  # noqa: E731
+                                    test=xs, y_test=ys, progress=False, on_epoch_end=stop)
+    try:
+        summary = call()
+    except Stop:
+        return {"checkpoint": ckpt / "last.pt"}
+    history = [{k: v for k, v in row.items() if k != "seconds"}
+               for row in torch.load(ckpt / "last.pt", weights_only=True)["history"]]
+    files = {p.name: state_digest(torch.load(p, weights_only=True)) for p in sorted(run.glob("model*.pt"))}
+    return _clean({"history": history, "summary": {k: summary[k] for k in SUMMARY_KEYS if k in summary},
+                   "states": files, "final_model": state_digest(model.state_dict()),
+                   "resumed_from_epoch": summary["resumed_from_epoch"]})
+
+
+ALL = [*BINARY_SCENARIOS, *CYCLE_SCENARIOS]
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return json.loads(BASELINE.read_text())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_same_numbers_as_the_former_loops(name, baseline, tmp_path):
+    got = run_scenario(name, tmp_path)
+    want = baseline[name]
+    assert got["history"] == want["history"]
+    assert got["summary"] == want["summary"]
+    assert got["states"] == want["states"]
+    assert got["final_model"] == want["final_model"]
+
+
+@pytest.mark.parametrize("name", sorted(RESUMED))
+def test_resumes_from_a_checkpoint_of_the_former_loops(name, baseline, tmp_path):
+    ckpt = tmp_path / f"{name}-ckpt"
+    ckpt.mkdir()
+    shutil.copy(FIXTURES / RESUMED[name], ckpt / "last.pt")
+    got = run_scenario(name, tmp_path)
+    assert got["resumed_from_epoch"] == 2
+    want = baseline[name]
+    assert got["history"] == want["history"] and got["states"] == want["states"]
+    assert got["final_model"] == want["final_model"] and got["summary"] == want["summary"]
+
+
+def _write() -> None:
+    import tempfile
+
+    FIXTURES.mkdir(exist_ok=True)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ALL:
+            out[name] = run_scenario(name, Path(tmp))
+            print(name, out[name]["summary"].get("best_epoch"), out[name]["final_model"][:12])
+        for name, file in RESUMED.items():
+            cut = Path(tmp) / "cut"
+            res = run_scenario(name, cut, interrupt_after=2)
+            shutil.copy(res["checkpoint"], FIXTURES / file)
+            shutil.rmtree(cut)
+    BASELINE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit(__doc__)
+    _write()
