@@ -48,9 +48,9 @@ def dump_budget(config: dict) -> dict:
                 row["runs"][s] = layout.run_dir(config, paper, v, s)
                 row["checkpoints"][s] = layout.checkpoint_dir(config, paper, v, s)
                 if paper == "audiofuse":
-                    row["results"][s] = layout.result_dir(config, v, s)
+                    row["results"][s] = layout.result_dir(config, paper, v, s)
                 elif paper == "ast_sam":
-                    row["results"][s] = layout.result_dir(config, v, s, paper)
+                    row["results"][s] = layout.result_dir(config, paper, v, s)
             entry["variants"][v] = row
         out["papers"][paper] = entry
         if paper in ("audiofuse", "koike"):
