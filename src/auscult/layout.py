@@ -364,7 +364,8 @@ def cross_families() -> list[str]:
     return [n for n, m in papers.REGISTRY.items() if m.CROSS_FAMILY] + [FLOOR]
 
 
-def _cross_floor_paper() -> str:
+def cross_floor_paper() -> str:
+    """The paper under whose protocol the floor the cross-dataset table scores was fitted."""
     from auscult import papers
 
     return next(n for n, m in papers.REGISTRY.items() if m.CROSS_FLOOR)
@@ -382,7 +383,7 @@ def cross_targets(config: Mapping) -> list[tuple[str, str, str]]:
 def cross_models(config: Mapping) -> list[str]:
     """The model families of ``cross_dataset.models`` whose models this config trains."""
     on = {f: f in config["papers"] for f in cross_families()}
-    on[FLOOR] = _cross_floor_paper() in floor_papers(config)
+    on[FLOOR] = cross_floor_paper() in floor_papers(config)
     return [m for m in config["cross_dataset"]["models"] if on[m]]
 
 
@@ -399,7 +400,7 @@ def cross_runs(config: Mapping, family: str) -> list[tuple[str, int, str]]:
     module's ``cross_variants``, e.g. AudioFuse T1 variants and every Koike table variant:
     their run folders, with model card), the floor's per-seed result folders."""
     if family == FLOOR:
-        host = _cross_floor_paper()
+        host = cross_floor_paper()
         return [(FLOOR, s, floor_dir(config, host, s)) for s in config[host]["seeds"]]
     variants = _paper(family).cross_variants(config)
     return [(v, s, run_dir(config, family, v, s)) for v in variants for s in seeds(config, family, v)]
@@ -409,7 +410,7 @@ def cross_slice(config: Mapping, family: str) -> dict:
     """The parameters a cross-dataset job of ``family`` reads (besides its runs)."""
     out = {"targets": config["cross_dataset"]["targets"]}
     if family == FLOOR:
-        out["floor"] = floor_slice(config, _cross_floor_paper())
+        out["floor"] = floor_slice(config, cross_floor_paper())
     else:
         out.update(_paper(family).cross_slice(config))
     return out
