@@ -19,9 +19,9 @@ def tables_input(w):
 rule tables:
     input:
         unpack(tables_input),
-        code=src_files("reporting/tables", "reporting/audiofuse", "reporting/koike", "reporting/icbhi",
-                       "reporting/compute_cost", "reporting/provenance", "reporting/claims", "reporting/floor",
-                       "reporting/cross_dataset"),
+        code=src_files("reporting/build", "reporting/tables", "reporting/compute_cost", "reporting/provenance",
+                       "reporting/claims", "reporting/floor", "reporting/cross_dataset",
+                       *report_build.code_modules()),
         paper_values="src/auscult/reporting/paper_values.yaml",
         claims="src/auscult/reporting/claims.yaml",
     output:

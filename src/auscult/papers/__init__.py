@@ -23,7 +23,8 @@ defines:
 - ``cost_jobs(config)``: its training/evaluation jobs and their benchmark files;
 - ``table_files(config)``, ``figure_files(config)``, ``table_params(config)``,
   ``figure_params(config)``: what its tables and figures read;
-- ``build_tables(ctx, pp)``: its tables, from the ``auscult.reporting.<module>`` builders.
+- ``REPORTING`` and ``build_tables(ctx, pp)``: its tables, from the ``auscult.reporting``
+  builders ``REPORTING`` names.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False  # a lung-sound model: not scored on the heart-sound targets
 CROSS_FLOOR = False
+REPORTING = ("icbhi",)
 
 
 def variant_slice(paper_cfg: Mapping, variant: str) -> dict:

@@ -18,7 +18,8 @@ NAME = "audiofuse"
 FLOOR_TABLES = ("t1_physionet", "t2_pascal")  # tables that get the reference-floor row
 FLOOR_FILES = (("metrics", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True  # its T1 runs are scored by the cross-dataset table
-CROSS_FLOOR = True  # and so is the floor fitted under its protocol (family ``floor``)
+CROSS_FLOOR = True
+REPORTING = ("audiofuse",)  # its auscult.reporting builders  # and so is the floor fitted under its protocol (family ``floor``)
 
 # model sections that only matter when the named branch is used
 BRANCH_SECTIONS = {"spec": "vit", "wave": "wave_cnn"}

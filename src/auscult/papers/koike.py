@@ -19,6 +19,7 @@ FLOOR_TABLES = ("t4_uar", "t5_spec_sens_f1")
 FLOOR_FILES = (("train_summary", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True
 CROSS_FLOOR = False
+REPORTING = ("koike",)
 
 
 # ---------------------------------------------------------------- variants and parameter slices

@@ -86,6 +86,15 @@ def figure_params(config: Mapping) -> dict:
     return out
 
 
+def code_modules() -> list[str]:
+    """The modules (``src/auscult/<m>.py``) rule ``tables`` runs for the registered papers:
+    each paper's module and its ``auscult.reporting`` builders (``REPORTING``)."""
+    out = ["papers/__init__", "papers/_shared"]
+    for name, p in papers.REGISTRY.items():
+        out += [f"papers/{name}", *(f"reporting/{m}" for m in p.REPORTING)]
+    return out
+
+
 # ---------------------------------------------------------------- building the tables
 @dataclass
 class TableContext:
