@@ -107,3 +107,36 @@ def test_build_all_tables_from_fake_results(demo, repo_root, tmp_path, monkeypat
     claims = pd.read_csv(out / "claims.csv")
     assert len(claims) and set(claims["paper"]) == {"audiofuse"}
     assert set(claims["verdict"]) == {"inconclusive"}  # demo data are synthetic
+
+
+def test_build_all_figures_from_the_built_tables(demo, repo_root, tmp_path, monkeypatch):
+    """The tables of the previous test's kind, then every AudioFuse figure; the other papers
+    (off) draw nothing."""
+    cfg = copy.deepcopy(demo)
+    cfg["papers"], cfg["floor"]["papers"], cfg["cross_dataset"]["models"] = ["audiofuse"], [], []
+    inputs = {"base_params": str(repo_root / "params.yaml"),
+              "claims": str(repo_root / "src/auscult/reporting/claims.yaml")}
+    for v in layout.table_variants(cfg, "audiofuse"):
+        seeds = layout.seeds(cfg, "audiofuse", v)
+        inputs[f"metrics_{v}"], inputs[f"predictions_{v}"] = _fake_af_results(tmp_path, v, seeds)
+        inputs[f"history_{v}"] = []
+        for s in seeds:
+            path = tmp_path / f"history_{v}{s}.csv"
+            pd.DataFrame({"epoch": [1, 2], "val_auc": [0.6, 0.7], "val_loss": [0.7, 0.6]}).to_csv(path, index=False)
+            inputs[f"history_{v}"].append(str(path))
+    for ds in build.paper_datasets(cfg):
+        (tmp_path / f"raw_{ds}").mkdir()
+        pd.DataFrame({"record_id": [f"r{i:02d}" for i in range(40)]}).to_csv(tmp_path / f"{ds}.csv", index=False)
+        inputs[f"raw_{ds}"], inputs[f"manifest_{ds}"] = str(tmp_path / f"raw_{ds}"), str(tmp_path / f"{ds}.csv")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "reports"
+    build.build_all_tables(cfg, inputs, build.table_params(cfg), {
+        "tables": str(out / "tables"), "metrics": str(out / "metrics.json"),
+        "claims_md": str(out / "claims.md"), "claims_csv": str(out / "claims.csv")})
+    assert set(build.figure_inputs(cfg)) <= set(inputs)
+    build.build_all_figures({**inputs, "tables": str(out / "tables")}, build.figure_params(cfg),
+                            {"figures": str(out / "figures"), "plots": str(out / "plots")})
+    drawn = {p.name for p in (out / "figures").iterdir()}
+    assert drawn == {"audiofuse_learning_curves.png", "audiofuse_t1_roc.png", "audiofuse_t3_ablation.png",
+                     "audiofuse_t2_domain_shift.png"}
+    assert {p.name for p in (out / "plots").iterdir()} >= {f"roc_{v}.csv" for v in cfg["audiofuse"]["tables"]["t1_physionet"]}

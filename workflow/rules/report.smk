@@ -46,7 +46,7 @@ rule figures:
     input:
         tables="reports/tables",
         **cross_stages(report_build.figure_inputs(config)),
-        code=src_files("reporting/figures"),
+        code=src_files("reporting/build", "reporting/figures", *report_build.code_modules()),
     output:
         figures=report(
             directory("reports/figures"),

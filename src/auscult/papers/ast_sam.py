@@ -158,3 +158,20 @@ def build_tables(ctx, pp: Mapping) -> None:
     notes = {icbhi.T6: [*icbhi.NOTES, icbhi.input_note(pp["max_length"]), icbhi.split_note(manifest), used]}
     ctx.write_all(tables, notes, {"data": icbhi.data_label([summary]), "weights": icbhi.weights_label(seed_metrics),
                                   "budget": ctx.budget}, prov, pp)
+
+
+def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:
+    """T6 test confusion matrices (clean protocol), one panel per variant."""
+    if not params["t6_variants"]:
+        return
+    import pandas as pd
+
+    from auscult.reporting import figures, icbhi
+    from auscult.reporting.tables import paper_values
+
+    t6 = pd.read_csv(tables / f"{icbhi.T6}.csv")
+    seed_metrics = {v: icbhi.load_seed_metrics(inputs[f"{NAME}_metrics_{v}"]) for v in params["t6_variants"]}
+    labels = {v: paper_values()[icbhi.T6]["rows"].get(v, {}).get("label", v) for v in params["t6_variants"]}
+    figures.confusion_panels(icbhi.confusion_matrices(seed_metrics), out / f"{NAME}_t6_confusion.png", labels=labels,
+                             title=f"AST+SAM T6 test confusion, clean protocol ({t6['data'].iloc[0]} data, "
+                                   f"{t6['budget'].iloc[0]} budget)")

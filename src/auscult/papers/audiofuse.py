@@ -231,3 +231,34 @@ def build_tables(ctx, pp: Mapping) -> None:
     }
     ctx.devices |= devices
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": ctx.budget}, prov, pp)
+
+
+def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:
+    """Learning curves of every table variant (and their mean histories for ``dvc plots``);
+    T1 ROC curves, the T3 depth x heads plot and the T2 domain-shift plot."""
+    import pandas as pd
+
+    from auscult.atomic import write_csv
+    from auscult.reporting import figures
+    from auscult.reporting.tables import paper_values
+
+    labels = {k: v["label"] for k, v in paper_values()[f"{NAME}_t1_physionet"]["rows"].items()}
+    if params["af_variants"]:
+        hist = {v: [pd.read_csv(p) for p in inputs[f"history_{v}"]] for v in params["af_variants"]}
+        for v, frames in hist.items():
+            write_csv(plots / f"history_{v}.csv", figures.mean_history(frames))
+        figures.learning_curves(hist, labels, out / f"{NAME}_learning_curves.png",
+                                title="AudioFuse: validation AUC and loss per epoch, every variant and seed")
+    if not params["t1_variants"]:
+        return
+    t1 = pd.read_csv(tables / f"{NAME}_t1_physionet.csv")
+    t2 = pd.read_csv(tables / f"{NAME}_t2_pascal.csv")
+    t3 = pd.read_csv(tables / f"{NAME}_t3_vit_ablation.csv")
+    tag = f"{t1['data'].iloc[0]} data, {t1['budget'].iloc[0]} budget"
+    preds = {v: [pd.read_csv(p, dtype={"record_id": str}) for p in inputs[f"predictions_{v}"]]
+             for v in params["t1_variants"]}
+    for v, frames in preds.items():
+        write_csv(plots / f"roc_{v}.csv", figures.mean_roc(frames))
+    figures.roc_curves(preds, labels, out / f"{NAME}_t1_roc.png", title=f"AudioFuse T1 ROC, PhysioNet test ({tag})")
+    figures.ablation_plot(t3, out / f"{NAME}_t3_ablation.png", title=f"AudioFuse T3 depth x heads ({tag})")
+    figures.domain_shift_plot(t1, t2, out / f"{NAME}_t2_domain_shift.png", title=f"AudioFuse T2 domain shift ({tag})")

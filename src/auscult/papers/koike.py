@@ -209,3 +209,20 @@ def build_tables(ctx, pp: Mapping) -> None:
     }
     ctx.devices |= devices
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": ctx.budget}, prov, pp)
+
+
+def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:
+    """T4 UAR by model and input; dev UAR and loss per epoch of every table variant."""
+    import pandas as pd
+
+    from auscult.reporting import figures
+
+    if (tables / f"{NAME}_t4_uar.csv").exists():
+        t4 = pd.read_csv(tables / f"{NAME}_t4_uar.csv")
+        figures.model_comparison_plot(
+            t4, out / f"{NAME}_t4_uar.png",
+            title=f"Koike T4 test UAR by model and input ({t4['data'].iloc[0]} data, {t4['budget'].iloc[0]} budget)")
+    if params["koike_variants"]:
+        hist = {v: [pd.read_csv(p) for p in inputs[f"{NAME}_history_{v}"]] for v in params["koike_variants"]}
+        figures.learning_curves(hist, {}, out / f"{NAME}_learning_curves.png", metrics=("val_uar", "val_loss"),
+                                title="Koike: dev UAR and loss per epoch, every model x input and seed")

@@ -192,3 +192,28 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     claims.write_claims(verdicts, outputs["claims_md"], outputs["claims_csv"])
     log.info("claims: %s", verdicts["verdict"].value_counts().to_dict())
     return ctx.frames
+
+
+def build_all_figures(inputs: Mapping, params: Mapping, outputs: Mapping) -> None:
+    """Rule ``figures``: each registered paper's figures (its module's ``build_figures``; a
+    disabled paper's parameters are empty) and the cross-dataset heat map. ``inputs``:
+    ``tables`` (folder) and :func:`figure_inputs`; ``params``: :func:`figure_params`;
+    ``outputs``: ``figures`` and ``plots`` (plain CSVs for ``dvc plots``)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from auscult.reporting import figures
+
+    out, plots, tables = Path(outputs["figures"]), Path(outputs["plots"]), Path(inputs["tables"])
+    out.mkdir(parents=True, exist_ok=True)
+    plots.mkdir(parents=True, exist_ok=True)
+    if (tables / "cross_dataset.csv").exists():
+        xt = pd.read_csv(tables / "cross_dataset.csv")
+        if len(xt):
+            figures.cross_dataset_heatmap(
+                xt, out / "cross_dataset.png",
+                title=f"Zero-shot AUC per model and target ({xt['data'].iloc[0]} data, {xt['budget'].iloc[0]} budget)")
+    for paper in papers.REGISTRY.values():
+        paper.build_figures(inputs, params, tables, out, plots)
+    log.info("figures written to %s", out)
