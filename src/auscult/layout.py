@@ -13,8 +13,11 @@ neither). Demo, quick and paper outputs have different digests and never collide
     results/<paper>/<variant>/<d>/seed<k>/        metrics.json, predictions.csv
     .checkpoints/<paper>/<variant>/<d>/seed<k>/   resumable last.pt (not versioned)
 
-``paper`` is a top-level key of params.yaml (``audiofuse``, ``koike``); every paper block
-names its ``train_dataset`` and feature recipe (``features``).
+``paper`` is a top-level key of params.yaml and a name in the paper registry
+(:mod:`auscult.papers`); every paper block names its ``train_dataset`` and feature recipe
+(``features``). What differs between papers (variants, parameter slices, result folders,
+the floor's protocol) is the paper module's; the functions here build the paths from it
+and never name a paper. Overview: ``docs/architecture.md``.
 """
 
 from __future__ import annotations
