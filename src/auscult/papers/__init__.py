@@ -23,7 +23,8 @@ defines:
 - ``cost_jobs(config)``: its training/evaluation jobs and their benchmark files;
 - ``table_files(config)``, ``figure_files(config)``, ``table_params(config)``,
   ``figure_params(config)``: what its tables and figures read;
-- ``REPORTING`` and ``build_tables(ctx, pp)``: its tables, from the ``auscult.reporting``
+- ``REPORTING``, ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out,
+  plots)``: its tables and figures, from the ``auscult.reporting``
   builders ``REPORTING`` names.
 """
 
