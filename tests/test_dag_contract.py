@@ -158,7 +158,7 @@ def _stage_paths(name: str, cfg: dict) -> list[str]:
     if kind == "audiofuse_train":
         return [layout.run_dir(cfg, "audiofuse", key, s) for s in cfg["audiofuse"]["seeds"]]
     if kind == "audiofuse_eval":
-        return [layout.result_dir(cfg, key, s) for s in cfg["audiofuse"]["seeds"]]
+        return [layout.result_dir(cfg, "audiofuse", key, s) for s in cfg["audiofuse"]["seeds"]]
     if kind == "cross_dataset":
         return [layout.cross_scores(cfg, f) for f in layout.cross_models(cfg)]
     if kind == "koike_train":

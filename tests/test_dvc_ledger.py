@@ -173,7 +173,7 @@ def test_one_variant_change_reruns_only_that_variant(reviewer):
     new_cfg = config_of(reviewer)
     assert new_cfg["audiofuse"]["variants"]["cnn_only"]["head"] == {"dropout": 0.3}
     new_run = Path(layout.run_dir(new_cfg, "audiofuse", "cnn_only", 42)).parent.name
-    new_res = Path(layout.result_dir(new_cfg, "cnn_only", 42)).parent.name
+    new_res = Path(layout.result_dir(new_cfg, "audiofuse", "cnn_only", 42)).parent.name
     assert new_run not in old_run and new_res not in old_res
     # each stage's output holds exactly the new digest folder: nothing old is recorded
     # under the new parameters

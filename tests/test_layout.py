@@ -50,14 +50,14 @@ def test_upstream_changes_propagate(paper):
     assert layout.features_dir(paper, "physionet2016", "audiofuse") != layout.features_dir(
         changed, "physionet2016", "audiofuse")
     assert layout.run_dir(paper, "audiofuse", "audiofuse", 1) != layout.run_dir(changed, "audiofuse", "audiofuse", 1)
-    assert layout.result_dir(paper, "audiofuse", 1) != layout.result_dir(changed, "audiofuse", 1)
+    assert layout.result_dir(paper, "audiofuse", "audiofuse", 1) != layout.result_dir(changed, "audiofuse", "audiofuse", 1)
 
 
 def test_evaluation_change_keeps_checkpoints(paper):
     changed = copy.deepcopy(paper)
     changed["audiofuse"]["evaluation"]["threshold_rule"] = "max_mcc"
     assert layout.run_dir(paper, "audiofuse", "audiofuse", 1) == layout.run_dir(changed, "audiofuse", "audiofuse", 1)
-    assert layout.result_dir(paper, "audiofuse", 1) != layout.result_dir(changed, "audiofuse", 1)
+    assert layout.result_dir(paper, "audiofuse", "audiofuse", 1) != layout.result_dir(changed, "audiofuse", "audiofuse", 1)
 
 
 def test_seed_is_in_the_path_not_the_digest(paper):

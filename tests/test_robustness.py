@@ -119,7 +119,7 @@ def test_failed_job_leaves_nothing_trusted(work):
     rel = layout.run_dir(cfg, "audiofuse", "cnn_only", 42)  # targets are relative to the working directory
     run = dest / rel
     snakemake(dest, *SMK, f"{rel}/model.pt")
-    res_rel = layout.result_dir(cfg, "cnn_only", 42)
+    res_rel = layout.result_dir(cfg, "audiofuse", "cnn_only", 42)
     res = dest / res_rel
     snakemake(dest, *SMK, f"{res_rel}/metrics.json")  # good results of the good model
     model = run / "model.pt"
@@ -152,7 +152,7 @@ def test_second_run_at_once_gets_lock_exception(work):
     # the first run is training). The first run builds everything downstream too (`all`), so
     # it still holds its lock when the second one, slower to start, asks for the checkpoint.
     shutil.rmtree(dest / layout.run_dir(cfg, "audiofuse", "cnn_only", 43), ignore_errors=True)
-    shutil.rmtree(dest / layout.result_dir(cfg, "cnn_only", 43), ignore_errors=True)
+    shutil.rmtree(dest / layout.result_dir(cfg, "audiofuse", "cnn_only", 43), ignore_errors=True)
     job_log.unlink(missing_ok=True)
     first = start(dest, *SMK, "all")
     deadline = time.time() + 300

@@ -13,8 +13,11 @@ neither). Demo, quick and paper outputs have different digests and never collide
     results/<paper>/<variant>/<d>/seed<k>/        metrics.json, predictions.csv
     .checkpoints/<paper>/<variant>/<d>/seed<k>/   resumable last.pt (not versioned)
 
-``paper`` is a top-level key of params.yaml (``audiofuse``, ``koike``); every paper block
-names its ``train_dataset`` and feature recipe (``features``).
+``paper`` is a top-level key of params.yaml and a name in the paper registry
+(:mod:`auscult.papers`); every paper block names its ``train_dataset`` and feature recipe
+(``features``). What differs between papers (variants, parameter slices, result folders,
+the floor's protocol) is the paper module's; the functions here build the paths from it
+and never name a paper. Overview: ``docs/architecture.md``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from auscult.params import digest, koike_model_config, koike_variants, model_config
-
-PAPERS = ("audiofuse", "koike", "ast_sam")
+from auscult.params import digest, koike_variants  # noqa: F401 (koike_variants: compatibility)
 
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
@@ -186,64 +187,39 @@ def paper_features_dir(config: Mapping, paper: str) -> str:
     return features_dir(config, p["train_dataset"], p["features"])
 
 
+def _paper(name: str):
+    """The registry module of paper ``name`` (:mod:`auscult.papers`), imported late: the paper
+    modules build on this one."""
+    from auscult import papers
+
+    return papers.get(name)
+
+
 def variants(config: Mapping, paper: str) -> list[str]:
-    p = config[paper]
-    return list(koike_variants(p)) if paper == "koike" else list(p["variants"])
+    return _paper(paper).variants(config)
 
 
 def seeds(config: Mapping, paper: str, variant: str | None = None) -> list[int]:
-    """The seeds ``variant`` runs with: the paper's ``seeds``, or the AudioFuse variant's own
-    (``audiofuse.variants.<v>.seeds``, e.g. fewer for T3's extra rows at a CPU budget)."""
-    p = config[paper]
-    if paper == "audiofuse" and variant in p["variants"]:
-        return list((p["variants"][variant] or {}).get("seeds", p["seeds"]))
-    return list(p["seeds"])
+    """The seeds ``variant`` runs with: the paper's ``seeds``, or the variant's own where the
+    paper allows it (e.g. ``audiofuse.variants.<v>.seeds``)."""
+    return _paper(paper).seeds(config, variant)
 
 
 def variant_model_config(config: Mapping, paper: str, variant: str) -> dict:
-    p = config[paper]
-    if paper == "ast_sam":
-        return ast_sam_slice(p, variant)["model"]
-    return koike_model_config(p, variant) if paper == "koike" else model_config(p, variant)
+    return _paper(paper).model_config(config, variant)
 
 
 def ast_sam_slice(paper_cfg: Mapping, variant: str) -> dict:
-    """{model, training, split} of an AST+SAM variant (its overrides deep-merged)."""
-    from auscult.params import ParamsError, deep_merge
+    """Compatibility: {model, training, split} of an AST+SAM variant (auscult.papers.ast_sam)."""
+    from auscult.papers import ast_sam
 
-    try:
-        overrides = paper_cfg["variants"][variant] or {}
-    except KeyError:
-        raise ParamsError(f"unknown ast_sam variant {variant!r}; defined: {sorted(paper_cfg['variants'])}") from None
-    return {"model": deep_merge(paper_cfg["model"], overrides.get("model", {})),
-            "training": deep_merge(paper_cfg["training"], overrides.get("training", {})),
-            "split": paper_cfg["split"]}
+    return ast_sam.variant_slice(paper_cfg, variant)
 
 
 def train_slice(config: Mapping, paper: str, variant: str) -> dict:
-    """Exactly the parameters a training job of ``variant`` uses (seed excluded)."""
-    p = config[paper]
-    if paper == "ast_sam":
-        return ast_sam_slice(p, variant)
-    training = p["training"]
-    from auscult.params import deep_merge
-
-    max_train = p["max_train_records"]
-    if paper == "koike":  # a model may override training settings (e.g. its own lr) and its train cap
-        spec = p["models"][koike_variants(p)[variant][0]]
-        training = deep_merge(training, spec.get("training", {}))
-        max_train = spec.get("max_train_records", max_train)
-    elif paper == "audiofuse":  # so may a variant (e.g. more epochs for the ViT)
-        training = deep_merge(training, (p["variants"][variant] or {}).get("training", {}))
-    out = {
-        "model": variant_model_config(config, paper, variant),
-        "training": training,
-        "split": p["split"],
-        "max_train_records": max_train,
-    }
-    if paper == "koike":
-        out.update(max_eval_records=p["max_eval_records"], weights=p["weights"])
-    return out
+    """Exactly the parameters a training job of ``variant`` uses (seed excluded): the paper
+    module's ``train_slice``."""
+    return _paper(paper).train_slice(config, variant)
 
 
 def train_digest(config: Mapping, paper: str, variant: str) -> str:
@@ -252,12 +228,9 @@ def train_digest(config: Mapping, paper: str, variant: str) -> str:
 
 
 def variant_path(config: Mapping, paper: str, variant: str) -> str:
-    """``<variant>``; Koike variants nest as ``<model>/<input>`` so that one DVC stage owns a
-    model's runs on both inputs (``runs/koike/<model>``)."""
-    if paper == "koike":
-        model, inp = koike_variants(config["koike"])[variant]
-        return f"{model}/{inp}"
-    return variant
+    """``<variant>``, or where the paper nests them (Koike: ``<model>/<input>``, so that one DVC
+    stage owns a model's runs on both inputs)."""
+    return _paper(paper).variant_path(config, variant)
 
 
 def run_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
@@ -272,40 +245,59 @@ def checkpoint_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
 
 
 def eval_slice(config: Mapping) -> dict:
-    """The AudioFuse evaluation parameters (Koike runs score their test part at training)."""
-    p = config["audiofuse"]
-    return {"evaluation": p["evaluation"], "head_retrain": p["head_retrain"], "split": p["split"]}
+    """Compatibility: the AudioFuse evaluation parameters (auscult.papers.audiofuse)."""
+    from auscult.papers import audiofuse
+
+    return audiofuse.eval_slice(config)
 
 
 def eval_digest(config: Mapping, variant: str) -> str:
-    p = config["audiofuse"]
-    return digest(
-        {
-            "train": train_digest(config, "audiofuse", variant),
-            "transfer": features_digest(config, p["transfer_dataset"], p["features"]),
-            **eval_slice(config),
-        }
-    )
+    """Compatibility: the AudioFuse evaluation digest (auscult.papers.audiofuse)."""
+    from auscult.papers import audiofuse
+
+    return audiofuse.eval_digest(config, variant)
 
 
-def result_dir(config: Mapping, variant: str, seed: int, paper: str = "audiofuse") -> str:
-    """AudioFuse: digest of training + evaluation parameters. AST+SAM evaluation has no
-    parameters of its own: its results sit under the training digest."""
-    if paper == "ast_sam":
-        return f"results/ast_sam/{variant}/{train_digest(config, paper, variant)}/seed{seed}"
-    return f"results/audiofuse/{variant}/{eval_digest(config, variant)}/seed{seed}"
+def result_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
+    """``results/<paper>/<variant>/<d>/seed<k>``: what the paper's evaluation job writes (the
+    digest is the paper's to choose: AudioFuse training + evaluation parameters, AST+SAM the
+    training digest). A paper whose training job scores the test part has none."""
+    out = _paper(paper).result_dir(config, variant, seed)
+    if out is None:
+        raise ValueError(f"{paper}: its training jobs write the results (see run_dir)")
+    return out
 
 
-def table_variants(config: Mapping, paper: str = "audiofuse") -> list[str]:
-    """Variants any table of ``paper`` needs, in first-mention order. Koike tables list
-    models; each model brings all its inputs."""
-    p = config[paper]
-    seen: dict[str, None] = {}
-    for rows in p["tables"].values():
-        seen.update(dict.fromkeys(rows))
-    if paper == "koike":
-        return [v for v, (m, _) in koike_variants(p).items() if m in seen]
-    return list(seen)
+def table_variants(config: Mapping, paper: str) -> list[str]:
+    """Variants any table of ``paper`` needs, in first-mention order (Koike tables list
+    models; each model brings all its inputs)."""
+    return _paper(paper).table_variants(config)
+
+
+# ---------------------------------------------------------------- job logs and benchmarks
+def _job_file(artifact: str, kind: str, ext: str, depth: int) -> str:
+    parts = artifact.rstrip("/").split("/")
+    rest = "-".join(parts[depth:])
+    for suffix in (".csv", ".json"):
+        rest = rest.removesuffix(suffix)
+    return f"{'/'.join(parts[:depth])}/{kind}/{rest}.{ext}"
+
+
+def benchmark_path(artifact: str, depth: int = 3) -> str:
+    """The benchmark file of the job that writes ``artifact`` (a folder or file path, or a
+    Snakemake pattern of one): inside the folder its DVC stage versions (the first ``depth``
+    parts), named by the rest, joined by '-'. ``runs/koike/<m>/<inp>/<d>/seed<k>`` ->
+    ``runs/koike/<m>/benchmarks/<inp>-<d>-seed<k>.tsv``; ``data/manifests/<ds>/<d>.csv`` ->
+    ``data/manifests/<ds>/benchmarks/<d>.tsv``."""
+    return _job_file(artifact, "benchmarks", "tsv", depth)
+
+
+def log_path(artifact: str, depth: int = 3) -> str:
+    """The log file of the job that writes ``artifact`` (as :func:`benchmark_path`, in ``logs/``)."""
+    return _job_file(artifact, "logs", "log", depth)
+
+
+CROSS_DEPTH = 2  # cross-dataset jobs keep their logs and benchmarks in results/cross_dataset/
 
 
 # ---------------------------------------------------------------- reference floor
@@ -318,8 +310,7 @@ def floor_papers(config: Mapping) -> list[str]:
 
 
 def floor_datasets(config: Mapping, paper: str) -> list[str]:
-    p = config[paper]
-    return [p["train_dataset"], p["transfer_dataset"]] if paper == "audiofuse" else [p["train_dataset"]]
+    return _paper(paper).datasets(config)
 
 
 def floor_slice(config: Mapping, paper: str) -> dict:
@@ -329,12 +320,7 @@ def floor_slice(config: Mapping, paper: str) -> dict:
     kind = f["model"]["kind"]
     out = {"model": {"kind": kind, kind: f["model"][kind], "class_weight": f["class_weight"]},
            "split": p["split"], "max_train_records": p["max_train_records"]}
-    if paper == "audiofuse":
-        hr = p["head_retrain"]
-        out.update(threshold_rule=p["evaluation"]["threshold_rule"],
-                   head_retrain={k: hr[k] for k in ("test_fraction", "val_fraction", "seed")})
-    else:
-        out.update(max_eval_records=p["max_eval_records"])
+    out.update(_paper(paper).floor_protocol(config))
     return out
 
 
@@ -345,22 +331,23 @@ def floor_digest(config: Mapping, paper: str) -> str:
 
 
 def floor_dir(config: Mapping, paper: str, seed: int) -> str:
-    """AudioFuse: ``results/audiofuse/floor/<d>/seed<k>`` (metrics.json, predictions.csv, as
-    the deep models' evaluation); Koike: ``runs/koike/floor/<recipe>/<d>/seed<k>``
-    (train_summary.json, predictions.csv, split.csv, as koike_train)."""
-    d = floor_digest(config, paper)
-    if paper == "koike":
-        return f"runs/koike/{FLOOR}/{config['floor']['features']}/{d}/seed{seed}"
-    return f"results/{paper}/{FLOOR}/{d}/seed{seed}"
+    """Where the paper's floor job writes what its own jobs write (AudioFuse:
+    ``results/audiofuse/floor/<d>/seed<k>``, as evaluation; Koike:
+    ``runs/koike/floor/<recipe>/<d>/seed<k>``, as training)."""
+    return _paper(paper).floor_dir(config, floor_digest(config, paper), seed)
+
+
+def _enabled(config: Mapping):
+    from auscult import papers
+
+    return papers.enabled(config)
 
 
 def dataset_recipes(config: Mapping, dataset: str) -> list[str]:
     """Feature recipes of ``dataset`` that the enabled papers (and their floors) use."""
     out = []
-    for paper in ("audiofuse", "koike", "ast_sam"):
-        if paper not in config["papers"]:
-            continue
-        p = config[paper]
+    for paper in _enabled(config):
+        p = config[paper.NAME]
         if dataset in (p["train_dataset"], p.get("transfer_dataset")):
             out.append(p["features"])
     if any(dataset in floor_datasets(config, p) for p in floor_papers(config)):
@@ -371,7 +358,20 @@ def dataset_recipes(config: Mapping, dataset: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- cross-dataset table
-CROSS_MODELS = ("audiofuse", "koike", "floor")
+def cross_families() -> list[str]:
+    """Every model family the cross-dataset table can score: each paper whose module says
+    ``CROSS_FAMILY``, and the reference floor (fitted under the protocol of the paper whose
+    module says ``CROSS_FLOOR``)."""
+    from auscult import papers
+
+    return [n for n, m in papers.REGISTRY.items() if m.CROSS_FAMILY] + [FLOOR]
+
+
+def cross_floor_paper() -> str:
+    """The paper under whose protocol the floor the cross-dataset table scores was fitted."""
+    from auscult import papers
+
+    return next(n for n, m in papers.REGISTRY.items() if m.CROSS_FLOOR)
 
 
 def cross_targets(config: Mapping) -> list[tuple[str, str, str]]:
@@ -385,13 +385,13 @@ def cross_targets(config: Mapping) -> list[tuple[str, str, str]]:
 
 def cross_models(config: Mapping) -> list[str]:
     """The model families of ``cross_dataset.models`` whose models this config trains."""
-    on = {"audiofuse": "audiofuse" in config["papers"], "koike": "koike" in config["papers"],
-          "floor": "audiofuse" in floor_papers(config)}
+    on = {f: f in config["papers"] for f in cross_families()}
+    on[FLOOR] = cross_floor_paper() in floor_papers(config)
     return [m for m in config["cross_dataset"]["models"] if on[m]]
 
 
 def cross_recipe(config: Mapping, family: str) -> str:
-    return config["floor"]["features"] if family == "floor" else config[family]["features"]
+    return config["floor"]["features"] if family == FLOOR else config[family]["features"]
 
 
 def cross_datasets(config: Mapping) -> list[str]:
@@ -399,27 +399,23 @@ def cross_datasets(config: Mapping) -> list[str]:
 
 
 def cross_runs(config: Mapping, family: str) -> list[tuple[str, int, str]]:
-    """(variant, seed, folder) of every run of ``family`` the table scores: AudioFuse T1
-    variants and every Koike table variant (their run folders, with model card), the floor's
-    per-seed result folders (AudioFuse protocol)."""
-    if family == "floor":
-        return [(FLOOR, s, floor_dir(config, "audiofuse", s)) for s in config["audiofuse"]["seeds"]]
-    if family == "audiofuse":
-        variants = list(dict.fromkeys(config["audiofuse"]["tables"]["t1_physionet"]))
-    else:
-        only = config["cross_dataset"]["koike_models"]
-        variants = [v for v in table_variants(config, "koike")
-                    if only is None or koike_variants(config["koike"])[v][0] in only]
+    """(variant, seed, folder) of every run of ``family`` the table scores (the paper
+    module's ``cross_variants``, e.g. AudioFuse T1 variants and every Koike table variant:
+    their run folders, with model card), the floor's per-seed result folders."""
+    if family == FLOOR:
+        host = cross_floor_paper()
+        return [(FLOOR, s, floor_dir(config, host, s)) for s in config[host]["seeds"]]
+    variants = _paper(family).cross_variants(config)
     return [(v, s, run_dir(config, family, v, s)) for v in variants for s in seeds(config, family, v)]
 
 
 def cross_slice(config: Mapping, family: str) -> dict:
     """The parameters a cross-dataset job of ``family`` reads (besides its runs)."""
     out = {"targets": config["cross_dataset"]["targets"]}
-    if family == "audiofuse":
-        out["threshold_rule"] = config["audiofuse"]["evaluation"]["threshold_rule"]
-    if family == "floor":
-        out["floor"] = floor_slice(config, "audiofuse")
+    if family == FLOOR:
+        out["floor"] = floor_slice(config, cross_floor_paper())
+    else:
+        out.update(_paper(family).cross_slice(config))
     return out
 
 
@@ -440,5 +436,5 @@ def dataset_used(config: Mapping, dataset: str) -> bool:
     """Whether anything enabled reads ``dataset`` (an unused folder dataset is never acquired)."""
     if dataset in cross_datasets(config):
         return True
-    return any(dataset in (config[p]["train_dataset"], config[p].get("transfer_dataset"))
-               for p in ("audiofuse", "koike", "ast_sam") if p in config["papers"])
+    return any(dataset in (config[p.NAME]["train_dataset"], config[p.NAME].get("transfer_dataset"))
+               for p in _enabled(config))

@@ -111,47 +111,10 @@ def _check_cross_references(config: Mapping) -> None:
                               f"({sorted(config.get('datasets', {}))})")
         if subset and ds != "pascal":
             raise ParamsError(f"cross_dataset.targets: {t!r}: only pascal has sets (pascal/set_a, pascal/set_b)")
-    unknown = [m for m in (cd.get("koike_models") or []) if m not in config.get("koike", {}).get("models", {})]
-    if unknown:
-        raise ParamsError(f"cross_dataset.koike_models: unknown model(s) {unknown}; defined in koike.models: "
-                          f"{sorted(config.get('koike', {}).get('models', {}))}")
-    asm = config.get("ast_sam", {})
-    for table, rows in asm.get("tables", {}).items():
-        unknown = [r for r in rows if r not in asm.get("variants", {})]
-        if unknown:
-            raise ParamsError(f"ast_sam.tables.{table}: unknown variant(s) {unknown}; "
-                              f"defined in ast_sam.variants: {sorted(asm.get('variants', {}))}")
-    kk = config.get("koike", {})
-    for table, rows in kk.get("tables", {}).items():
-        unknown = [r for r in rows if r not in kk.get("models", {})]
-        if unknown:
-            raise ParamsError(
-                f"koike.tables.{table}: unknown model(s) {unknown}; "
-                f"defined in koike.models: {sorted(kk.get('models', {}))}"
-            )
-    for name, m in kk.get("models", {}).items():
-        if m.get("config", {}).get("arch") == "cnn14" and m.get("inputs") != ["logmel"]:
-            raise ParamsError(f"koike.models.{name}.inputs: CNN14 computes its own log-mel from "
-                              f"the waveform; its inputs must be [logmel], got {m.get('inputs')}")
-    af = config.get("audiofuse", {})
-    variants = set(af.get("variants", {}))
-    for table, rows in af.get("tables", {}).items():
-        unknown = [r for r in rows if r not in variants]
-        if unknown:
-            raise ParamsError(
-                f"audiofuse.tables.{table}: unknown variant(s) {unknown}; "
-                f"defined in audiofuse.variants: {sorted(variants)}"
-            )
-    # The reference floor's results sit beside the variants' (results/audiofuse/floor, runs/koike/floor).
-    for taken, what in ((variants, "audiofuse.variants"), (set(kk.get("models", {})), "koike.models")):
-        if "floor" in taken:
-            raise ParamsError(f"{what}: the name 'floor' is reserved for the reference floor")
-    # The depth x heads ablation needs a ViT branch in every row.
-    for v in af.get("tables", {}).get("t3_vit_ablation", []):
-        if v in variants and "spec" not in model_config(af, v)["branches"]:
-            raise ParamsError(
-                f"audiofuse.tables.t3_vit_ablation: variant {v!r} has no ViT ('spec') branch"
-            )
+    from auscult import papers
+
+    for paper in papers.REGISTRY.values():  # each paper's own rows, models and variants
+        paper.check(config)
 
 
 def canonical_json(obj: Any) -> str:
@@ -163,42 +126,23 @@ def digest(obj: Any, length: int = 8) -> str:
     return hashlib.sha1(canonical_json(obj).encode()).hexdigest()[:length]
 
 
-# model sections that only matter when the named branch is used
-BRANCH_SECTIONS = {"spec": "vit", "wave": "wave_cnn"}
-
-
+# Compatibility: the block-level slice builders now live with their papers (auscult.papers).
 def model_config(paper_cfg: Mapping, variant: str) -> dict:
-    """The model config of one variant: ``model`` with the variant's overrides merged.
+    """The model config of one AudioFuse variant (:func:`auscult.papers.audiofuse.variant_model`)."""
+    from auscult.papers import audiofuse
 
-    Sections of unused branches are dropped, so that (for example) a change to the wave
-    CNN changes the ViT-only variant's digest not at all and never retrains it.
-    """
-    try:
-        overrides = paper_cfg["variants"][variant]
-    except KeyError:
-        raise ParamsError(f"unknown variant {variant!r}; defined: {sorted(paper_cfg['variants'])}") from None
-    # `training` and `seeds` in a variant override its schedule, not its model (layout.train_slice, layout.seeds)
-    cfg = deep_merge(paper_cfg["model"], {k: v for k, v in (overrides or {}).items() if k not in ("training", "seeds")})
-    for branch, section in BRANCH_SECTIONS.items():
-        if branch not in cfg["branches"]:
-            cfg.pop(section, None)
-    return cfg
+    return audiofuse.variant_model(paper_cfg, variant)
 
 
 def koike_variants(paper_cfg: Mapping) -> dict[str, tuple[str, str]]:
-    """Koike variants ``<model>_<input>`` -> (model, input), in params order."""
-    return {f"{m}_{inp}": (m, inp) for m, spec in paper_cfg["models"].items() for inp in spec["inputs"]}
+    """Koike variants ``<model>_<input>`` -> (model, input) (:func:`auscult.papers.koike.variant_table`)."""
+    from auscult.papers import koike
+
+    return koike.variant_table(paper_cfg)
 
 
 def koike_model_config(paper_cfg: Mapping, variant: str) -> dict:
-    """The model config of one Koike variant: the model's config plus the input it reads
-    (ImageNet networks; CNN14 always reads the waveform and computes its own log-mel)."""
-    try:
-        model, inp = koike_variants(paper_cfg)[variant]
-    except KeyError:
-        raise ParamsError(f"unknown koike variant {variant!r}; defined: "
-                          f"{sorted(koike_variants(paper_cfg))}") from None
-    cfg = dict(paper_cfg["models"][model]["config"])
-    if cfg["arch"] == "imagenet":
-        cfg["input"] = inp
-    return cfg
+    """The model config of one Koike variant (:func:`auscult.papers.koike.variant_model`)."""
+    from auscult.papers import koike
+
+    return koike.variant_model(paper_cfg, variant)

@@ -3,6 +3,10 @@
 # DVC stages `audiofuse_train@<variant>` and `audiofuse_eval@<variant>` run these rules.
 
 
+AF_RUN = "runs/audiofuse/{variant}/{dig}/seed{seed}"  # layout.run_dir
+AF_RESULT = "results/audiofuse/{variant}/{dig}/seed{seed}"  # layout.result_dir
+
+
 def af_features(role):
     ds = AF["train_dataset"] if role == "train" else AF["transfer_dataset"]
     return cross_stage(layout.features_dir(config, ds, AF["features"]))
@@ -23,9 +27,9 @@ rule audiofuse_train:
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
     threads: 2
     log:
-        "runs/audiofuse/{variant}/logs/{dig}-seed{seed}.log",
+        layout.log_path(AF_RUN),
     benchmark:
-        "runs/audiofuse/{variant}/benchmarks/{dig}-seed{seed}.tsv"
+        layout.benchmark_path(AF_RUN)
     resources:
         mem_mb=8000,
         runtime=240,
@@ -52,14 +56,14 @@ rule audiofuse_evaluate:
         metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",
     params:
-        model=lambda w: model_config(AF, w.variant),
+        model=lambda w: layout.variant_model_config(config, "audiofuse", w.variant),
         evaluation=lambda w: layout.eval_slice(config),
         train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
     threads: 2
     log:
-        "results/audiofuse/{variant}/logs/{dig}-seed{seed}.log",
+        layout.log_path(AF_RESULT),
     benchmark:
-        "results/audiofuse/{variant}/benchmarks/{dig}-seed{seed}.tsv"
+        layout.benchmark_path(AF_RESULT)
     resources:
         mem_mb=8000,
         runtime=60,
@@ -74,7 +78,7 @@ def af_runs(variant):
 
 def af_results(variant):
     # Both outputs: a stray metrics.json without its predictions must not read as done.
-    return [f"{layout.result_dir(config, variant, s)}/{name}" for s in layout.seeds(config, 'audiofuse', variant)
+    return [f"{layout.result_dir(config, 'audiofuse', variant, s)}/{name}" for s in layout.seeds(config, 'audiofuse', variant)
             for name in ("metrics.json", "predictions.csv")]
 
 

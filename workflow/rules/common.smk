@@ -6,7 +6,7 @@ import shutil
 import sys
 
 from auscult import layout
-from auscult.params import ParamsError, validate, model_config
+from auscult.params import ParamsError, validate
 
 # Fails before any job runs, naming the bad key (closed schema, no injected defaults):
 # one line per problem, no traceback.
@@ -27,7 +27,6 @@ except ParamsError as _e:
 DATASETS = list(config["datasets"])
 AF = config["audiofuse"]
 AF_VARIANTS = list(AF["variants"])
-AF_TABLE_VARIANTS = layout.table_variants(config)
 PAPERS = config["papers"]
 
 # Runtime setting, not a parameter: where a GPU is visible, each training/evaluation job asks

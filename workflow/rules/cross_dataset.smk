@@ -36,9 +36,9 @@ rule cross_dataset_score:
         family="audiofuse|koike|floor",
     threads: 2
     log:
-        "results/cross_dataset/logs/{family}-{dig}.log",
+        layout.log_path("results/cross_dataset/{family}/{dig}", depth=layout.CROSS_DEPTH),
     benchmark:
-        "results/cross_dataset/benchmarks/{family}-{dig}.tsv"
+        layout.benchmark_path("results/cross_dataset/{family}/{dig}", depth=layout.CROSS_DEPTH)
     resources:
         mem_mb=8000,
         runtime=60,

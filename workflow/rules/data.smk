@@ -8,9 +8,9 @@ rule acquire:
     params:
         dataset=lambda w: config["datasets"][w.ds],
     log:
-        "data/raw/{ds}/logs/{dig}.log",
+        layout.log_path("data/raw/{ds}/{dig}"),
     benchmark:
-        "data/raw/{ds}/benchmarks/{dig}.tsv"
+        layout.benchmark_path("data/raw/{ds}/{dig}")
     resources:
         mem_mb=2000,
         runtime=120,
@@ -34,9 +34,9 @@ rule manifest:
     params:
         dataset=lambda w: config["datasets"][w.ds],
     log:
-        "data/manifests/{ds}/logs/{dig}.log",
+        layout.log_path("data/manifests/{ds}/{dig}.csv"),
     benchmark:
-        "data/manifests/{ds}/benchmarks/{dig}.tsv"
+        layout.benchmark_path("data/manifests/{ds}/{dig}.csv")
     resources:
         mem_mb=2000,
         runtime=30,
@@ -53,9 +53,9 @@ rule unused_dataset:
     wildcard_constraints:
         kind="raw|manifests|features",
     log:
-        "data/{kind}/{ds}/logs/unused.log",
+        layout.log_path("data/{kind}/{ds}/unused"),
     benchmark:
-        "data/{kind}/{ds}/benchmarks/unused.tsv"
+        layout.benchmark_path("data/{kind}/{ds}/unused")
     run:
         from auscult.atomic import write_text
 

@@ -25,9 +25,9 @@ rule features:
         manifest_sha256=lambda w: file_sha256(f"data/manifests/{w.ds}/{layout.dataset_digest(config, w.ds)}.csv"),
     threads: 8
     log:
-        "data/features/{ds}/logs/{recipe}-{dig}.log",
+        layout.log_path("data/features/{ds}/{recipe}-{dig}"),
     benchmark:
-        "data/features/{ds}/benchmarks/{recipe}-{dig}.tsv"
+        layout.benchmark_path("data/features/{ds}/{recipe}-{dig}")
     resources:
         mem_mb=4000,
         runtime=60,

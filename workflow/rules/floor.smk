@@ -24,9 +24,9 @@ rule floor_audiofuse_run:
         floor=lambda w: layout.floor_slice(config, "audiofuse"),
     threads: 1
     log:
-        "results/audiofuse/floor/logs/{dig}-seed{seed}.log",
+        layout.log_path("results/audiofuse/floor/{dig}/seed{seed}"),
     benchmark:
-        "results/audiofuse/floor/benchmarks/{dig}-seed{seed}.tsv"
+        layout.benchmark_path("results/audiofuse/floor/{dig}/seed{seed}")
     resources:
         mem_mb=2000,
         runtime=30,
@@ -46,9 +46,9 @@ rule floor_koike_run:
         floor=lambda w: layout.floor_slice(config, "koike"),
     threads: 1
     log:
-        "runs/koike/floor/logs/{recipe}-{dig}-seed{seed}.log",
+        layout.log_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
     benchmark:
-        "runs/koike/floor/benchmarks/{recipe}-{dig}-seed{seed}.tsv"
+        layout.benchmark_path("runs/koike/floor/{recipe}/{dig}/seed{seed}")
     resources:
         mem_mb=2000,
         runtime=30,

@@ -5,6 +5,8 @@
 
 AS = config["ast_sam"]
 AS_VARIANTS = list(AS["variants"])
+AS_RUN = "runs/ast_sam/{variant}/{dig}/seed{seed}"  # layout.run_dir
+AS_RESULT = "results/ast_sam/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
 
 def as_features(w=None):
@@ -31,9 +33,9 @@ rule icbhi_train:
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),
     threads: 2
     log:
-        "runs/ast_sam/{variant}/logs/{dig}-seed{seed}.log",
+        layout.log_path(AS_RUN),
     benchmark:
-        "runs/ast_sam/{variant}/benchmarks/{dig}-seed{seed}.tsv"
+        layout.benchmark_path(AS_RUN)
     resources:
         mem_mb=16000,
         runtime=480,
@@ -63,9 +65,9 @@ rule icbhi_evaluate:
         train=lambda w: as_train_slice(w.variant),
     threads: 2
     log:
-        "results/ast_sam/{variant}/logs/{dig}-seed{seed}.log",
+        layout.log_path(AS_RESULT),
     benchmark:
-        "results/ast_sam/{variant}/benchmarks/{dig}-seed{seed}.tsv"
+        layout.benchmark_path(AS_RESULT)
     resources:
         mem_mb=8000,
         runtime=60,
@@ -79,7 +81,7 @@ def as_runs(variant):
 
 
 def as_results(variant):
-    return [f"{layout.result_dir(config, variant, s, 'ast_sam')}/{name}" for s in AS["seeds"]
+    return [f"{layout.result_dir(config, 'ast_sam', variant, s)}/{name}" for s in AS["seeds"]
             for name in ("metrics.json", "predictions.csv")]
 
 

@@ -5,6 +5,7 @@
 
 KK = config["koike"]
 KK_VARIANTS = layout.variants(config, "koike")
+KK_RUN = "runs/koike/{model}/{inp}/{dig}/seed{seed}"  # layout.run_dir
 
 
 def kk_variant(w):
@@ -32,9 +33,9 @@ rule koike_train:
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),
     threads: 2
     log:
-        "runs/koike/{model}/logs/{inp}-{dig}-seed{seed}.log",
+        layout.log_path(KK_RUN),
     benchmark:
-        "runs/koike/{model}/benchmarks/{inp}-{dig}-seed{seed}.tsv"
+        layout.benchmark_path(KK_RUN)
     resources:
         mem_mb=16000,
         runtime=480,

@@ -1,4 +1,5 @@
-"""The AudioFuse input recipe (audiofuse_spec.md §2), reproduced exactly.
+"""The AudioFuse input recipe (the official AudioFuse preprocessing; parameters: ``features.audiofuse``
+in params.yaml), reproduced exactly.
 
 One clip per recording: resample to 22050 Hz (librosa's default soxr_hq), keep the first
 5 s, zero-pad at the end. Spectrogram branch: librosa mel power spectrogram (n_fft 2048,

@@ -1,4 +1,5 @@
-"""The Koike et al. 2020 input recipe (paper P2, ``docs/PAPERS.md``).
+"""The Koike et al. 2020 input recipe (paper P2, ``auscult.papers.koike``;
+see ``docs/architecture.md``).
 
 One clip per recording: resample to 2 kHz (soxr HQ, as ``librosa.load``), then bring it to
 60 s by cutting equally at the start and the end when longer, or zero-padding equally on

@@ -1,6 +1,6 @@
 """Audio Spectrogram Transformer for ICBHI cycles (paper P3): HF ``ASTModel`` + mean pooling.
 
-Architecture, as the AST+SAM paper's ``CustomAST`` (model_anchors.md b2): the Hugging Face
+Architecture, as the AST+SAM paper's ``CustomAST`` (official repo Atakanisik/ICBHI-AST-SAM): the Hugging Face
 ``ASTModel`` encoder, the **mean of ``last_hidden_state`` over all tokens** (cls and
 distillation tokens included; not the (cls + dist)/2 pooler of the original AST, which is
 ``pooling: cls_dist`` here), ``Dropout(head_dropout)``, ``Linear(hidden, n_classes)``.

@@ -1,10 +1,11 @@
 """AudioFuse (Siddiqui & Saha 2025): ViT spectrogram branch + 1D-CNN waveform branch, late fusion.
 
-Reconstruction of the official Keras model, following ``docs/reference/audiofuse_spec.md`` §3.
+Reconstruction of the official Keras model, (parameters: ``audiofuse.model`` in params.yaml,
+sliced per variant by ``auscult.papers.audiofuse``).
 The model is split into ``backbone`` (everything up to the pooled branch vectors) and ``head``
 (wave projection Dense(64)+ReLU, Dense(hidden)+ReLU, Dropout, Dense(1)), so that the PASCAL
 head-retraining protocol can freeze the backbone: in the Keras original exactly these three
-Dense layers (6 tensors) were trainable (spec §3.6).
+Dense layers (6 tensors) were trainable (the official model).
 
 Configuration (every key is required; unknown keys are rejected)::
 
@@ -153,7 +154,7 @@ class TransformerBlock(nn.Module):
 
     ``x + MHA(LN(x))`` then ``x + MLP(LN(x))`` where the MLP is
     ``Dropout(GELU(Linear(width->mlp))) -> Dropout(GELU(Linear(mlp->width)))``: the Keras
-    example (and the AudioFuse diagram) puts GELU after *both* Dense layers (spec §3.1 step 6).
+    example (and the AudioFuse diagram) puts GELU after *both* Dense layers (step 6 of the official model).
     """
 
     def __init__(self, width: int, heads: int, mlp_dim: int, dropout: float,
@@ -302,7 +303,7 @@ class Head(nn.Module):
 
     The wave part goes through the wave projection Dense(out_dim)+ReLU first; then
     concat [spec, wave'] -> Linear(hidden) -> ReLU -> Dropout -> Linear(1). The output layer
-    runs in fp32 even under autocast (spec §3.1: keep the final Linear and the loss in fp32).
+    runs in fp32 even under autocast (keep the final Linear and the loss in fp32).
     """
 
     def __init__(self, spec_dim: int, wave_dim: int, wave_out: int | None, hidden: int,

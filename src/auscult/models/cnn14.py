@@ -1,6 +1,6 @@
 """PANNs CNN14 (Kong et al. 2020) with a binary head, for Koike et al. 2020 (paper P2).
 
-Reimplemented from ``docs/reference/model_anchors.md`` §a in plain torch (no torchlibrosa,
+Reimplemented from the authors' PANNs code (``models.py``, ``Cnn14``) in plain torch (no torchlibrosa,
 no librosa) so that training runs without the audio stack. The backbone's ``state_dict``
 uses the key names of the authors' checkpoint ``Cnn14_mAP=0.431.pth`` (``{'model': sd}``)::
 

@@ -1,6 +1,6 @@
 """ImageNet CNNs on a one-channel spectrogram, for Koike et al. 2020 (paper P2).
 
-torchvision definitions (``docs/reference/model_anchors.md`` §f), so that the torchvision
+torchvision definitions (checkpoints pinned in ``auscult.models.weights``), so that the torchvision
 V1 checkpoints (what a 2020 ``pretrained=True`` gave) load key for key:
 
 =====================  ==========================================  =========================

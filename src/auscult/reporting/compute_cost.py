@@ -45,77 +45,46 @@ def read_benchmark(path: str | Path) -> dict | None:
 
 
 def jobs(config: Mapping) -> list[dict]:
-    """Every heavy job of the enabled papers: stage, variant, tables it feeds, benchmark path."""
+    """Every heavy job of the enabled papers: stage, variant, tables it feeds, benchmark path
+    (:func:`auscult.layout.benchmark_path` of what the job writes, as its rule's ``benchmark:``)."""
+    from auscult import papers
+
     out: list[dict] = []
     feature_jobs: dict[str, dict] = {}
 
     def features(ds: str, recipe: str, tables: Sequence[str]) -> None:
-        d = layout.features_digest(config, ds, recipe)
         job = feature_jobs.setdefault(f"{ds}/{recipe}", {
             "stage": "features", "variant": f"{ds}/{recipe}", "tables": set(),
-            "path": f"data/features/{ds}/benchmarks/{recipe}-{d}.tsv"})
+            "path": layout.benchmark_path(layout.features_dir(config, ds, recipe))})
         job["tables"].update(tables)
-        for kind in ("raw", "manifests"):
+        for kind, artifact in (("raw", layout.raw_dir), ("manifests", layout.manifest_path)):
             key = f"{kind}:{ds}"
-            dd = layout.dataset_digest(config, ds)
             feature_jobs.setdefault(key, {"stage": "data", "variant": ds, "tables": set(),
-                                          "path": f"data/{kind}/{ds}/benchmarks/{dd}.tsv"})
+                                          "path": layout.benchmark_path(artifact(config, ds))})
             feature_jobs[key]["tables"].update(tables)
 
-    if "audiofuse" in config["papers"]:
-        af = config["audiofuse"]
-        for v in layout.table_variants(config, "audiofuse"):
-            tables = [f"audiofuse_{t}" for t, rows in af["tables"].items() if v in rows]
-            for s in layout.seeds(config, "audiofuse", v):
-                td, ed = layout.train_digest(config, "audiofuse", v), layout.eval_digest(config, v)
-                out.append({"stage": "train", "variant": v, "tables": set(tables),
-                            "path": f"runs/audiofuse/{v}/benchmarks/{td}-seed{s}.tsv"})
-                out.append({"stage": "evaluate", "variant": v, "tables": set(tables),
-                            "path": f"results/audiofuse/{v}/benchmarks/{ed}-seed{s}.tsv"})
-        names = [f"audiofuse_{t}" for t in af["tables"]]
-        features(af["train_dataset"], af["features"], names)
-        features(af["transfer_dataset"], af["features"], [n for n in names if "pascal" in n])
-    if "koike" in config["papers"]:
-        kk = config["koike"]
-        models = {m for rows in kk["tables"].values() for m in rows}
-        for v, (m, inp) in layout.koike_variants(kk).items():
-            if m not in models:
-                continue
-            tables = [f"koike_{t}" for t, rows in kk["tables"].items() if m in rows]
-            for s in kk["seeds"]:
-                d = layout.train_digest(config, "koike", v)
-                out.append({"stage": "train", "variant": v, "tables": set(tables),
-                            "path": f"runs/koike/{m}/benchmarks/{inp}-{d}-seed{s}.tsv"})
-        features(kk["train_dataset"], kk["features"], [f"koike_{t}" for t in kk["tables"]])
-    if "ast_sam" in config["papers"]:
-        asm = config["ast_sam"]
-        for v in layout.table_variants(config, "ast_sam"):
-            tables = [f"ast_sam_{t}" for t, rows in asm["tables"].items() if v in rows]
-            d = layout.train_digest(config, "ast_sam", v)
-            for s in asm["seeds"]:
-                out.append({"stage": "train", "variant": v, "tables": set(tables),
-                            "path": f"runs/ast_sam/{v}/benchmarks/{d}-seed{s}.tsv"})
-                out.append({"stage": "evaluate", "variant": v, "tables": set(tables),
-                            "path": f"results/ast_sam/{v}/benchmarks/{d}-seed{s}.tsv"})
-        features(asm["train_dataset"], asm["features"], [f"ast_sam_{t}" for t in asm["tables"]])
+    for paper in papers.enabled(config):  # each paper's training/evaluation jobs, its feature caches
+        paper_jobs, uses = paper.cost_jobs(config)
+        out += paper_jobs
+        for ds, recipe, tables in uses:
+            features(ds, recipe, tables)
     # the reference floor: one job per seed and paper (fit + every protocol), and its feature caches
-    floor_tables = {"audiofuse": ["audiofuse_t1_physionet", "audiofuse_t2_pascal"],
-                    "koike": ["koike_t4_uar", "koike_t5_spec_sens_f1"]}
-    for paper in layout.floor_papers(config):
-        d, p = layout.floor_digest(config, paper), config[paper]
+    for name in layout.floor_papers(config):
+        paper, p = papers.get(name), config[name]
+        floor_tables = [f"{name}_{t}" for t in paper.FLOOR_TABLES]
         recipe = config["floor"]["features"]
-        bench = (f"runs/koike/{layout.FLOOR}/benchmarks/{recipe}-{d}" if paper == "koike"
-                 else f"results/{paper}/{layout.FLOOR}/benchmarks/{d}")
         for s in p["seeds"]:
-            out.append({"stage": "train", "variant": f"{layout.FLOOR} ({paper})", "tables": set(floor_tables[paper]),
-                        "path": f"{bench}-seed{s}.tsv"})
-        for ds in layout.floor_datasets(config, paper):
-            features(ds, recipe, [t for t in floor_tables[paper] if paper == "koike" or ds == p["train_dataset"]
+            out.append({"stage": "train", "variant": f"{layout.FLOOR} ({name})", "tables": set(floor_tables),
+                        "path": layout.benchmark_path(layout.floor_dir(config, name, s))})
+        datasets = layout.floor_datasets(config, name)
+        for ds in datasets:  # the transfer dataset's cache only serves the transfer tables
+            features(ds, recipe, [t for t in floor_tables if ds == p["train_dataset"]
                                   or "pascal" in t])
     # the cross-dataset table: one scoring job per model family, and the targets' feature caches
     for family in layout.cross_models(config):
+        scores = layout.cross_scores(config, family)
         out.append({"stage": "evaluate", "variant": f"cross_dataset ({family})", "tables": {"cross_dataset"},
-                    "path": f"results/cross_dataset/benchmarks/{family}-{layout.cross_digest(config, family)}.tsv"})
+                    "path": layout.benchmark_path(scores.rsplit("/", 1)[0], depth=layout.CROSS_DEPTH)})
         for ds in layout.cross_datasets(config):
             features(ds, layout.cross_recipe(config, family), ["cross_dataset"])
     return out + list(feature_jobs.values())

@@ -1,0 +1,55 @@
+"""The paper registry: one module per reproduced paper, looked up by its params.yaml key.
+
+Shared mechanisms (``auscult.layout``, ``auscult.params``, the report rules and
+``auscult.reporting.build``) never name a paper: they loop over :data:`REGISTRY` (or
+:func:`enabled`) and ask the paper's module. A paper module (see ``docs/adding_a_paper.md``)
+defines:
+
+- ``NAME``: its top-level key in params.yaml (``config[NAME]``), its ``runs/<NAME>`` and
+  ``results/<NAME>`` folders and the prefix of its table names;
+- ``variants(config)``, ``seeds(config, variant)``, ``table_variants(config)``;
+- ``model_config(config, variant)`` and ``train_slice(config, variant)``: exactly the
+  parameters one training job reads (its digest, :func:`auscult.layout.train_digest`);
+- ``variant_path(config, variant)`` (the variant's folder under ``runs/<NAME>``) and
+  ``result_dir(config, variant, seed)`` (evaluated results, or ``None`` when the training
+  job writes them);
+- ``datasets(config)``: the datasets it reads (train first);
+- ``FLOOR_TABLES``, ``FLOOR_FILES``, ``floor_protocol(config)``, ``floor_dir(config,
+  digest, seed)``: how the reference floor runs under its protocol (empty ``FLOOR_TABLES``:
+  no floor);
+- ``CROSS_FAMILY`` and ``cross_variants(config)``, ``cross_slice(config)``: the runs the
+  cross-dataset table scores (``CROSS_FAMILY = False``: none);
+- ``check(config)``: cross-reference checks the JSON schema cannot express;
+- ``cost_jobs(config)``: its training/evaluation jobs and their benchmark files;
+- ``table_files(config)``, ``figure_files(config)``, ``table_params(config)``,
+  ``figure_params(config)``: what its tables and figures read;
+- ``REPORTING``, ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out,
+  plots)``: its tables and figures, from the ``auscult.reporting``
+  builders ``REPORTING`` names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+
+from auscult.papers import ast_sam, audiofuse, koike
+
+REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (audiofuse, koike, ast_sam)}
+
+
+def get(name: str) -> ModuleType:
+    """The module of paper ``name`` (a top-level key of params.yaml)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown paper {name!r}; registered: {sorted(REGISTRY)}") from None
+
+
+def enabled(config: Mapping) -> list[ModuleType]:
+    """The modules of the papers ``config["papers"]`` enables, in registry order."""
+    return [m for name, m in REGISTRY.items() if name in config["papers"]]
+
+
+def names() -> list[str]:
+    return list(REGISTRY)

@@ -1,0 +1,219 @@
+"""What rule ``tables`` reads and writes, without Snakemake: the driver behind
+``workflow/rules/report.smk`` and ``workflow/scripts/tables.py``.
+
+- :func:`table_inputs`, :func:`figure_inputs`: the files the report rules read (named as
+  the builders look them up), from each enabled paper's module (:mod:`auscult.papers`);
+- :func:`table_params`, :func:`figure_params`: the exact parameter slices they read;
+- :func:`build_all_tables`: every enabled paper's tables (its module's ``build_tables``), the
+  cross-dataset table, compute cost, ``reports/metrics.json`` and the claims.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from auscult import layout, papers
+from auscult.papers._shared import data_kind
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- what the report rules read
+def paper_datasets(config: Mapping) -> list[str]:
+    """Every dataset an enabled paper reads (its provenance and notes come from their folders)."""
+    return list(dict.fromkeys(ds for p in papers.enabled(config) for ds in p.datasets(config)))
+
+
+def table_inputs(config: Mapping) -> dict[str, str | list[str]]:
+    """Named inputs of rule ``tables``: each enabled paper's result files, the floor's, the
+    cross-dataset scores, and the raw folder and manifest of every dataset they read."""
+    out: dict = {}
+    for p in papers.enabled(config):
+        out.update(p.table_files(config))
+    for name in layout.floor_papers(config):
+        out.update(papers.get(name).floor_files(config))
+    out.update(cross_score_files(config))
+    data = paper_datasets(config)
+    out.update({f"raw_{ds}": layout.raw_dir(config, ds) for ds in data})
+    out.update({f"manifest_{ds}": layout.manifest_path(config, ds) for ds in data})
+    return out
+
+
+def cross_score_files(config: Mapping) -> dict[str, str]:
+    return {f"cross_{f}": layout.cross_scores(config, f) for f in layout.cross_models(config)}
+
+
+def figure_inputs(config: Mapping) -> dict[str, list[str]]:
+    out: dict = {}
+    for p in papers.enabled(config):
+        out.update(p.figure_files(config))
+    return out
+
+
+def paper_table_params(config: Mapping) -> dict:
+    """The exact parameter slice each enabled paper's tables read."""
+    return {p.NAME: p.table_params(config) for p in papers.enabled(config)}
+
+
+def cross_table_params(config: Mapping) -> dict:
+    """What the cross-dataset table reads (empty when no model family is enabled)."""
+    families = layout.cross_models(config)
+    if not families:
+        return {}
+    used = layout.cross_datasets(config) + [config[layout.cross_floor_paper()]["train_dataset"]]
+    return {
+        "families": families,
+        "targets": config["cross_dataset"]["targets"],
+        "bootstrap": config["cross_dataset"]["bootstrap"],
+        "clip_seconds": {f: config["features"][layout.cross_recipe(config, f)].get("clip_seconds")
+                         for f in families},
+        "data": data_kind(config, used),
+    }
+
+
+def table_params(config: Mapping) -> dict:
+    return {"budget": config["budget"], "papers": paper_table_params(config), "cross": cross_table_params(config)}
+
+
+def figure_params(config: Mapping) -> dict:
+    """Each paper's figure parameters (its variant lists; empty lists when it is off)."""
+    on = {p.NAME for p in papers.enabled(config)}
+    out: dict = {}
+    for name, p in papers.REGISTRY.items():
+        out.update(p.figure_params(config if name in on else None))
+    return out
+
+
+def code_modules() -> list[str]:
+    """The modules (``src/auscult/<m>.py``) rule ``tables`` runs for the registered papers:
+    each paper's module and its ``auscult.reporting`` builders (``REPORTING``)."""
+    out = ["papers/__init__", "papers/_shared"]
+    for name, p in papers.REGISTRY.items():
+        out += [f"papers/{name}", *(f"reporting/{m}" for m in p.REPORTING)]
+    return out
+
+
+# ---------------------------------------------------------------- building the tables
+@dataclass
+class TableContext:
+    """What a paper's ``build_tables`` gets: inputs by name, published values, and writers."""
+
+    config: Mapping
+    inputs: Mapping
+    budget: str
+    out_dir: str
+    paper: dict  # published values (auscult.reporting.tables.paper_values)
+    base_params: dict  # params.yaml as committed (deviations are reported against it)
+    frames: dict = field(default_factory=dict)
+    devices: set = field(default_factory=set)
+
+    def common_provenance(self, pp: Mapping, code: str, paper_key: str) -> dict:
+        from auscult.reporting import provenance
+
+        dev = provenance.deviations(self.config, self.base_params,
+                                    provenance.paper_prefixes(self.config, paper_key, pp["datasets"]))
+        return {
+            "rule / code": code,
+            "git commit": provenance.git_commit(),
+            "params digest": f"{provenance.config_digest(self.config)} (budget {self.budget})",
+            "deviations from params.yaml": "; ".join(dev) if dev else "none",
+            "seeds": ", ".join(map(str, pp["seeds"])) + "".join(
+                f"; {v}: {', '.join(map(str, s))}" for v, s in pp.get("variant_seeds", {}).items()
+                if s != pp["seeds"]),
+            **{f"data: {ds}": provenance.dataset_provenance(self.inputs[f"raw_{ds}"], self.inputs[f"manifest_{ds}"])
+               for ds in pp["datasets"]},
+        }
+
+    def skipped_notes(self, pp: Mapping) -> list[str]:
+        """One note per dataset of the paper whose manifest build left records out."""
+        from auscult.reporting import provenance
+
+        notes = [provenance.skipped_note(ds, self.inputs[f"manifest_{ds}"]) for ds in pp["datasets"]]
+        return [n for n in notes if n]
+
+    def write_all(self, tables: Mapping, notes: Mapping, context: Mapping, prov: Mapping, pp: Mapping) -> None:
+        from auscult.reporting.tables import long_frame, write_table
+
+        extra = self.skipped_notes(pp)
+        notes = {k: [*v, *extra] for k, v in notes.items()}
+        for name, cells in tables.items():
+            df = long_frame(cells, context)
+            self.frames[name] = df
+            write_table(self.out_dir, name, df, title=self.paper[name]["title"], notes=notes[name],
+                        provenance={**prov, "paper source": self.paper[name]["source"]})
+            log.info("wrote %s (%d cells)", name, len(df))
+
+
+def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs: Mapping) -> dict:
+    """Write every table of rule ``tables``.
+
+    ``inputs``: :func:`table_inputs` (paths, lists over seeds) plus ``base_params`` and
+    ``claims``; ``params``: :func:`table_params`; ``outputs``: ``tables`` (folder),
+    ``metrics``, ``claims_md``, ``claims_csv``. Returns the long frames by table name.
+    """
+    from auscult.atomic import write_json
+    from auscult.params import read_yaml
+    from auscult.reporting import claims, compute_cost, provenance
+    from auscult.reporting.tables import metrics_summary, paper_values
+
+    budget = params["budget"]
+    ctx = TableContext(config=config, inputs=inputs, budget=budget, out_dir=outputs["tables"],
+                       paper=paper_values(), base_params=read_yaml(inputs["base_params"]))
+    for name, pp in params["papers"].items():
+        papers.get(name).build_tables(ctx, pp)
+    if params["cross"]:  # the cross-dataset table (auscult.reporting.cross_dataset)
+        from auscult.reporting import cross_dataset as xd
+
+        pc = params["cross"]
+        scores = xd.load_scores([inputs[f"cross_{f}"] for f in pc["families"]])
+        table = xd.build_table(scores, pc["bootstrap"], targets=pc["targets"], data=pc["data"], budget=budget)
+        xd.write(outputs["tables"], table, notes=[*xd.NOTES, *xd.padding_notes(table, pc["clip_seconds"])],
+                 provenance={"rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting."
+                             "cross_dataset.build_table; scores from results/cross_dataset/<family>/<digest>/"
+                             "scores.csv, rule `cross_dataset_score` → auscult.evaluation.cross_dataset",
+                             "git commit": provenance.git_commit(),
+                             "params digest": f"{provenance.config_digest(config)} (budget {budget})",
+                             "targets": ", ".join(pc["targets"])},
+                 budget=budget)
+        log.info("wrote cross_dataset (%d rows)", len(table))
+    # Compute cost of every table and model, from the jobs' benchmark files.
+    cost = compute_cost.cost_frame(compute_cost.jobs(config), device=", ".join(sorted(ctx.devices)) or "?")
+    compute_cost.write_compute_cost(outputs["tables"], cost, provenance={
+        "rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting.compute_cost.cost_frame; "
+        "benchmark files of every rule (benchmark: directive)",
+        "git commit": provenance.git_commit(),
+        "params digest": f"{provenance.config_digest(config)} (budget {budget})",
+    })
+    log.info("wrote compute_cost (%d lines)", len(cost))
+    write_json(outputs["metrics"], metrics_summary(ctx.frames))
+    verdicts = claims.evaluate(ctx.frames, claims.load_claims(inputs["claims"]))
+    claims.write_claims(verdicts, outputs["claims_md"], outputs["claims_csv"])
+    log.info("claims: %s", verdicts["verdict"].value_counts().to_dict())
+    return ctx.frames
+
+
+def build_all_figures(inputs: Mapping, params: Mapping, outputs: Mapping) -> None:
+    """Rule ``figures``: each registered paper's figures (its module's ``build_figures``; a
+    disabled paper's parameters are empty) and the cross-dataset heat map. ``inputs``:
+    ``tables`` (folder) and :func:`figure_inputs`; ``params``: :func:`figure_params`;
+    ``outputs``: ``figures`` and ``plots`` (plain CSVs for ``dvc plots``)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from auscult.reporting import figures
+
+    out, plots, tables = Path(outputs["figures"]), Path(outputs["plots"]), Path(inputs["tables"])
+    out.mkdir(parents=True, exist_ok=True)
+    plots.mkdir(parents=True, exist_ok=True)
+    if (tables / "cross_dataset.csv").exists():
+        xt = pd.read_csv(tables / "cross_dataset.csv")
+        if len(xt):
+            figures.cross_dataset_heatmap(
+                xt, out / "cross_dataset.png",
+                title=f"Zero-shot AUC per model and target ({xt['data'].iloc[0]} data, {xt['budget'].iloc[0]} budget)")
+    for paper in papers.REGISTRY.values():
+        paper.build_figures(inputs, params, tables, out, plots)
+    log.info("figures written to %s", out)
