@@ -59,3 +59,17 @@ def test_sums_and_missing(demo, tmp_path):
     cc.write_compute_cost(tmp_path / "out", df, provenance={"x": "y"})
     assert pd.read_csv(tmp_path / "out" / "compute_cost.csv").shape[0] == len(df)
     assert "device" in (tmp_path / "out" / "compute_cost.md").read_text()
+
+
+def test_elapsed_spans_first_start_to_last_end(demo, tmp_path):
+    """Two jobs of 10 s each, the second ending 100 s after the first: 110 s elapsed, 20 s summed."""
+    import os
+
+    jobs = [j for j in cc.jobs(demo) if j["variant"] == "cnn_only" and j["stage"] == "train"][:2]
+    for j, end in zip(jobs, (1_000_000.0, 1_000_100.0), strict=True):
+        _bench(tmp_path / j["path"], wall=10.0, cpu=5.0, rss=100.0)
+        os.utime(tmp_path / j["path"], (end, end))
+    df = cc.cost_frame(jobs, device="cpu", root=tmp_path)
+    elapsed = df[(df.scope == "total") & (df.name == cc.ELAPSED)].iloc[0]
+    assert elapsed.wall_s == pytest.approx(110.0)
+    assert df[(df.scope == "total") & (df.name == "all jobs")].iloc[0].wall_s == pytest.approx(20.0)

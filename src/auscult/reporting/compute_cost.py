@@ -39,7 +39,9 @@ def read_benchmark(path: str | Path) -> dict | None:
         v = pd.to_numeric(row.get(col), errors="coerce")
         return float(v) if pd.notna(v) else float("nan")
 
-    return {"wall_s": num("s"), "cpu_s": num("cpu_time"), "peak_rss_mb": num("max_rss")}
+    # the file is written when the job ends: its mtime dates the job (for the elapsed span)
+    return {"wall_s": num("s"), "cpu_s": num("cpu_time"), "peak_rss_mb": num("max_rss"),
+            "ended": path.stat().st_mtime}
 
 
 def jobs(config: Mapping) -> list[dict]:
@@ -148,23 +150,44 @@ def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".")
             if part:
                 records.append({"scope": "model", "name": v, "stage": stage, **_sum(part, device)})
     records.append({"scope": "total", "name": "all jobs", "stage": "all", **_sum(rows, device)})
+    records.append({"scope": "total", "name": ELAPSED, "stage": "all", **_sum(rows, device),
+                    "wall_s": _elapsed(rows), "cpu_s": float("nan")})
     return pd.DataFrame(records, columns=COLUMNS)
+
+
+ELAPSED = "elapsed, first job start to last job end"
+
+
+def _elapsed(rows: list[dict]) -> float:
+    """Seconds from the earliest job start (its benchmark file's mtime minus its wall time) to
+    the latest job end: the budget's wall clock when its jobs ran in one go (idle gaps and
+    parallel jobs included, unlike the sum of job walls)."""
+    found = [r["bench"] for r in rows if r["bench"] is not None]
+    if not found:
+        return float("nan")
+    return round(max(b["ended"] for b in found) - min(b["ended"] - b["wall_s"] for b in found), 2)
 
 
 def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
     lines = ["# Compute cost per table and per model", "",
              "Summed from the Snakemake benchmark files of the jobs behind each table (wall and CPU "
              "seconds; peak RSS is the largest single job). Shared data and feature jobs count towards "
-             "every table that uses them; `n_missing` jobs had no benchmark file (not guessed).", "",
+             "every table that uses them; `n_missing` jobs had no benchmark file (not guessed). The "
+             f"last line, *{ELAPSED}*, is the wall clock of the whole run, from the benchmark files' "
+             "times (meaningful in the tree that ran the jobs, not after `dvc pull`).", "",
              "| scope | name | stage | jobs | missing | wall (min) | CPU (min) | peak RSS (MB) | device |",
              "|---|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
         lines.append(f"| {r['scope']} | {r['name']} | {r['stage']} | {r['n_jobs']} | {r['n_missing']} | "
-                     f"{r['wall_s'] / 60:.2f} | {r['cpu_s'] / 60:.2f} | {r['peak_rss_mb']:.0f} | {r['device']} |")
+                     f"{r['wall_s'] / 60:.2f} | {_minutes(r['cpu_s'])} | {r['peak_rss_mb']:.0f} | {r['device']} |")
     lines += ["", "<details><summary>Provenance</summary>", ""]
     lines += [f"- **{k}**: {v}" for k, v in provenance.items()]
     lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def _minutes(seconds: float) -> str:
+    return "–" if pd.isna(seconds) else f"{seconds / 60:.2f}"
 
 
 def write_compute_cost(out_dir: str | Path, df: pd.DataFrame, *, provenance: Mapping) -> None:
