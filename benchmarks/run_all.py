@@ -1,7 +1,10 @@
 """`make bench`: measured figures, printed (no thresholds; timings belong in reports, not tests).
 
-1. Feature caching on the real PhysioNet 2016 mirror: all 3240 recordings, recordings/s
-   and wall time (needs AUSCULT_DATA_MIRROR; skipped with a message otherwise).
+1. Feature caching on the real PhysioNet 2016 mirror: all 3240 recordings (or the first
+   AUSCULT_BENCH_LIMIT), the AudioFuse feature stage against the official notebook's serial
+   recipe (librosa + cv2) in the same run: wall/CPU seconds, recordings/s, their ratio, and the
+   largest difference of the cached images (needs AUSCULT_DATA_MIRROR; skipped otherwise);
+   then the Koike and AST recipes' recordings/s.
 2. Training throughput (samples/s, fwd+bwd+AdamW step, batch 32) per AudioFuse model on
    this machine, for the paper configuration and the quick-budget configuration.
 3. Koike et al.: training throughput per model at the paper's input size (60 s at 2 kHz:
@@ -24,27 +27,107 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench_features(workers: int) -> None:
-    from auscult.datasets import physionet2016
+def bench_features(workers: int, recipe: str, dataset: str, limit: int | None = None) -> None:
+    """Recordings/s of one feature recipe over a mirror dataset (the Koike and AST recipes)."""
+    import importlib
+
     from auscult.features.build import build_feature_cache
     from auscult.params import load_params
 
     mirror = os.environ.get("AUSCULT_DATA_MIRROR")
     if not mirror:
-        print("features: skipped (set AUSCULT_DATA_MIRROR to the real-data mirror)")
+        print(f"features {recipe}: skipped (set AUSCULT_DATA_MIRROR to the real-data mirror)")
         return
-    root = Path(mirror) / "physionet2016"
-    t0 = time.perf_counter()
-    manifest = physionet2016.build_manifest(root, hash_audio=False)
-    t_manifest = time.perf_counter() - t0
-    cfg = load_params(REPO / "params.yaml")["features"]["audiofuse"]
+    root = Path(mirror) / dataset
+    try:
+        manifest = importlib.import_module(f"auscult.datasets.{dataset}").build_manifest(root, hash_audio=False)
+    except Exception as e:  # e.g. the offline ICBHI mirror holds 10 of 920 recordings
+        print(f"features {recipe}: skipped ({dataset} mirror: {type(e).__name__}: {str(e)[:160]})")
+        return
+    if limit:
+        keep = manifest["audio_path"].drop_duplicates().iloc[:limit]
+        manifest = manifest[manifest["audio_path"].isin(keep)].reset_index(drop=True)
+    cfg = load_params(REPO / "params.yaml")["features"][recipe]
     with tempfile.TemporaryDirectory() as tmp:
-        stats = build_feature_cache(manifest, root, Path(tmp) / "feat", recipe="audiofuse", cfg=cfg,
+        stats = build_feature_cache(manifest, root, Path(tmp) / "feat", recipe=recipe, cfg=cfg,
                                     workers=workers, progress=False)
         size = sum(f.stat().st_size for f in (Path(tmp) / "feat").iterdir()) / 2**30
-    print(f"features: PhysioNet 2016, {stats['recordings']} recordings, {workers} workers: "
-          f"{stats['seconds']:.1f} s, {stats['recordings_per_s']:.1f} recordings/s "
-          f"(manifest without hashing {t_manifest:.1f} s; cache {size:.2f} GiB)")
+    print(f"features {recipe}: {dataset}, {stats['recordings']} recordings ({stats['rows']} rows), "
+          f"{workers} workers: {stats['seconds']:.1f} s, {stats['recordings_per_s']:.1f} recordings/s "
+          f"(cache {size:.2f} GiB)")
+
+
+def reference_recipe(paths: list[str], out_dir: Path) -> None:
+    """The official AudioFuse preprocessing notebook, one file after another: librosa.load
+    (22050 Hz, first 5 s), zero-pad, melspectrogram, power_to_db, cv2.resize, min-max, np.save
+    (spectrogram and waveform, as the cache stores them)."""
+    import cv2
+    import librosa
+    import numpy as np
+
+    for i, path in enumerate(paths):
+        y, _ = librosa.load(path, sr=22050, mono=True, duration=5)
+        y = np.pad(y, (0, max(0, 110250 - len(y))))[:110250]
+        s = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=22050, n_fft=2048, hop_length=512,
+                                                               n_mels=224), ref=np.max)
+        s = cv2.resize(s, (224, 224))
+        s = (s - s.min()) / (s.max() - s.min() + 1e-6)
+        np.save(out_dir / f"{i}_spec.npy", s.astype(np.float32))
+        np.save(out_dir / f"{i}_wave.npy", y.astype(np.float32))
+
+
+def bench_features_vs_reference(workers: int, limit: int | None = None) -> None:
+    """The AudioFuse feature stage against the official recipe, in the same run, on the same
+    recordings: wall and CPU seconds of each and their ratio (issue target: <= 0.5 in wall time),
+    and how far the cached images are from the reference's."""
+    import numpy as np
+
+    from auscult.datasets import physionet2016
+    from auscult.features.build import build_feature_cache
+    from auscult.features.store import load_arrays, read_index
+    from auscult.params import load_params
+
+    mirror = os.environ.get("AUSCULT_DATA_MIRROR")
+    if not mirror:
+        print("features vs reference: skipped (set AUSCULT_DATA_MIRROR to the real-data mirror)")
+        return
+    root = Path(mirror) / "physionet2016"
+    manifest = physionet2016.build_manifest(root, hash_audio=True)
+    if limit:
+        manifest = manifest.iloc[:limit].reset_index(drop=True)
+    paths = [str(root / p) for p in manifest["audio_path"]]
+    cfg = load_params(REPO / "params.yaml")["features"]["audiofuse"]
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_dir, feat = Path(tmp) / "ref", Path(tmp) / "feat"
+        ref_dir.mkdir()
+        times = {}
+        for name, run in (("reference", lambda: reference_recipe(paths, ref_dir)),
+                          ("pipeline", lambda: build_feature_cache(manifest, root, feat, recipe="audiofuse",
+                                                                   cfg=cfg, workers=workers, progress=False))):
+            t0, c0 = time.perf_counter(), _cpu_seconds()
+            run()
+            times[name] = (time.perf_counter() - t0, _cpu_seconds() - c0)
+        ids, arrays = load_arrays(feat, ["spec"], read_index(feat)["record_id"].tolist()[:200])
+        ref = np.stack([np.load(ref_dir / f"{i}_spec.npy") for i in range(len(ids))])
+        diff = np.abs(arrays["spec"] - ref)
+        cols = np.flatnonzero(diff.max(axis=(0, 1)) > 1e-4)
+    (rw, rc), (pw, pc) = times["reference"], times["pipeline"]
+    n = len(paths)
+    print(f"features vs reference: PhysioNet 2016, {n} recordings; reference recipe (serial) {rw:.1f} s wall, "
+          f"{rc:.1f} s CPU ({n / rw:.1f} rec/s); pipeline ({workers} workers, sha256 check, shards) {pw:.1f} s wall, "
+          f"{pc:.1f} s CPU ({n / pw:.1f} rec/s); pipeline/reference = {pw / rw:.2f} wall, {pc / rc:.2f} CPU "
+          f"(target <= 0.5 wall)")
+    print(f"features vs reference: first {len(ids)} images: max |diff| {diff.max():.2e}; time columns differing "
+          f"by > 1e-4: {cols.tolist()} of 224 (the reference resamples only the first 5 s, so the resampler's "
+          f"edge reaches the last columns; the pipeline resamples 5.5 s and crops)")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the pool's workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def bench_training(overlays: list[str], label: str, threads: int, steps: int = 2) -> None:
@@ -165,7 +248,12 @@ def bench_dry_run() -> None:
 
 def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
-    bench_features(workers=os.cpu_count() or 1)
+    bench_features_vs_reference(workers=os.cpu_count() or 1,
+                                limit=int(os.environ["AUSCULT_BENCH_LIMIT"]) if "AUSCULT_BENCH_LIMIT" in os.environ
+                                else None)
+    limit = int(os.environ["AUSCULT_BENCH_LIMIT"]) if "AUSCULT_BENCH_LIMIT" in os.environ else None
+    bench_features(os.cpu_count() or 1, "koike", "physionet2016", limit)
+    bench_features(os.cpu_count() or 1, "icbhi_ast", "icbhi2017", limit)
     bench_training([], "paper", threads=os.cpu_count() or 1)
     bench_training(["config/quick.yaml"], "quick", threads=os.cpu_count() or 1)
     bench_koike(threads=os.cpu_count() or 1)

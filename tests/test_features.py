@@ -112,3 +112,29 @@ def test_real_physionet_recording_features(mirror_root):
     ref[: min(len(y), 110250)] = y[:110250]
     np.testing.assert_allclose(feats["wave"], ref, atol=1e-6)
     np.testing.assert_allclose(feats["spec"], logmel_image(ref, 22050, CFG["logmel"]), atol=1e-5)
+
+
+def test_cached_filterbank_and_window_give_librosas_features_bit_for_bit():
+    """The AudioFuse and Koike recipes build librosa's mel filterbank and Hann window once per
+    process (auscult.features.spectral); the features equal librosa's own calls exactly."""
+    import librosa
+
+    from auscult.features import audiofuse, koike
+    from auscult.params import load_params
+
+    rng = np.random.default_rng(3)
+    cfg = load_params("params.yaml")["features"]
+    af = cfg["audiofuse"]["logmel"]
+    for _ in range(2):
+        wave = rng.standard_normal(110250).astype(np.float32) * 0.1
+        assert np.array_equal(audiofuse.logmel_image(wave, 22050, af), audiofuse.logmel_image_reference(wave, 22050, af))
+    kc = cfg["koike"]
+    wave = rng.standard_normal(4000).astype(np.float32)
+    spec = librosa.stft(wave, n_fft=kc["n_fft"], hop_length=kc["hop_length"], win_length=kc["n_fft"], window="hann",
+                        center=True, pad_mode=kc["pad_mode"])
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    fb = librosa.filters.mel(sr=kc["sample_rate"], n_fft=kc["n_fft"], n_mels=kc["n_mels"], fmin=float(kc["fmin"]),
+                             fmax=float(kc["fmax"]))
+    out = koike.spectrograms(wave, kc)
+    assert np.array_equal(out["logmel"], (10.0 * np.log10(np.maximum(fb @ power, float(kc["amin"])))).astype(np.float32))
+    assert np.array_equal(out["linear"], (10.0 * np.log10(np.maximum(power, float(kc["amin"])))).astype(np.float32))

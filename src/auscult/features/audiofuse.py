@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from auscult.features.spectral import hann_window, mel_basis
+
 
 def resize_bilinear(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a 2-D array to ``size`` = (height, width) like ``cv2.resize(..., INTER_LINEAR)``.
@@ -35,17 +37,41 @@ def resize_bilinear(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def mel_to_image(mel: np.ndarray, cfg: dict) -> np.ndarray:
+    """Mel power -> dB (ref max, top_db) -> bilinear resize -> min-max to [0, 1], float32."""
+    import librosa
+
+    db = librosa.power_to_db(mel, ref=np.max, top_db=cfg["top_db"])
+    img = resize_bilinear(db, tuple(cfg["resize"]))
+    lo, hi = float(img.min()), float(img.max())
+    return ((img - lo) / (hi - lo + 1e-6)).astype(np.float32)
+
+
 def logmel_image(wave: np.ndarray, sr: int, cfg: dict) -> np.ndarray:
-    """The spectrogram-branch image for one clip: (n_mels, time) resized, in [0, 1]."""
+    """The spectrogram-branch image for one clip: (n_mels, time) resized, in [0, 1].
+
+    The same arithmetic as ``librosa.feature.melspectrogram`` (power STFT, centre/constant
+    padding, then the mel projection with librosa's own einsum) with the filterbank and the
+    window cached per process: bit-for-bit the same image (tests/test_features.py).
+    """
+    import librosa
+
+    n_fft = int(cfg["n_fft"])
+    spec = np.abs(librosa.stft(wave, n_fft=n_fft, hop_length=cfg["hop_length"], window=hann_window(n_fft),
+                               center=True, pad_mode="constant")) ** 2.0
+    mel = np.einsum("...ft,mf->...mt", spec, mel_basis(int(sr), n_fft, int(cfg["n_mels"])), optimize=True)
+    return mel_to_image(mel, cfg)
+
+
+def logmel_image_reference(wave: np.ndarray, sr: int, cfg: dict) -> np.ndarray:
+    """:func:`logmel_image` through ``librosa.feature.melspectrogram`` itself (the official
+    recipe's call; filterbank and window rebuilt per call): the check and the benchmark."""
     import librosa
 
     mel = librosa.feature.melspectrogram(
         y=wave, sr=sr, n_fft=cfg["n_fft"], hop_length=cfg["hop_length"], n_mels=cfg["n_mels"]
     )
-    db = librosa.power_to_db(mel, ref=np.max, top_db=cfg["top_db"])
-    img = resize_bilinear(db, tuple(cfg["resize"]))
-    lo, hi = float(img.min()), float(img.max())
-    return ((img - lo) / (hi - lo + 1e-6)).astype(np.float32)
+    return mel_to_image(mel, cfg)
 
 
 def extract(path: str, cfg: dict) -> dict[str, np.ndarray]:

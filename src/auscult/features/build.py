@@ -72,8 +72,17 @@ def _extract_segments(job: tuple[str, str, list], recipe: str, cfg: dict) -> lis
 
 
 def _worker_init(parent_pid: int) -> None:
-    """Pool workers die with their parent, also when it is SIGKILLed (no orphans)."""
+    """Pool workers die with their parent, also when it is SIGKILLed (no orphans), and run
+    single-threaded: the pool already uses every core it was given, and BLAS/OpenMP threads
+    inside each worker would only oversubscribe them."""
     import threading
+
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # scikit-learn's dependency; without it the workers keep their threads
+        pass
 
     try:  # Linux: the kernel sends SIGKILL when the parent exits
         import ctypes

@@ -50,6 +50,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from auscult.configcheck import check_keys
+from auscult.features.spectral import hann_window, mel_basis
 
 KEYS = {
     "sample_rate", "clip_seconds", "n_fft", "hop_length", "pad_mode", "n_mels", "fmin",
@@ -120,7 +121,7 @@ def power_spectrogram(wave: np.ndarray, cfg: Mapping) -> np.ndarray:
         n_fft=cfg["n_fft"],
         hop_length=cfg["hop_length"],
         win_length=cfg["n_fft"],
-        window="hann",
+        window=hann_window(int(cfg["n_fft"])),  # librosa's "hann", built once
         center=True,
         pad_mode=cfg["pad_mode"],
     )
@@ -129,13 +130,9 @@ def power_spectrogram(wave: np.ndarray, cfg: Mapping) -> np.ndarray:
 
 def spectrograms(wave: np.ndarray, cfg: Mapping) -> dict[str, np.ndarray]:
     """``{'logmel': (n_mels, T), 'linear': (n_fft//2+1, T)}`` in dB (float32)."""
-    import librosa
-
     power = power_spectrogram(wave, cfg)
-    mel_fb = librosa.filters.mel(
-        sr=cfg["sample_rate"], n_fft=cfg["n_fft"], n_mels=cfg["n_mels"],
-        fmin=float(cfg["fmin"]), fmax=float(cfg["fmax"]),
-    )
+    mel_fb = mel_basis(int(cfg["sample_rate"]), int(cfg["n_fft"]), int(cfg["n_mels"]),
+                       float(cfg["fmin"]), float(cfg["fmax"]))
     amin = float(cfg["amin"])
     return {
         "logmel": (10.0 * np.log10(np.maximum(mel_fb @ power, amin))).astype(np.float32),
