@@ -134,7 +134,8 @@ def bench_training(overlays: list[str], label: str, threads: int, steps: int = 2
     import torch
 
     from auscult.models import build_model, count_trainable
-    from auscult.params import load_params, model_config
+    from auscult.papers.audiofuse import variant_model as model_config
+    from auscult.params import load_params
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(threads)
@@ -196,8 +197,8 @@ def bench_koike(threads: int, steps: int = 2, bs: int = 8) -> None:
 def bench_ast(threads: int, steps: int = 2, bs: int = 4) -> None:
     import torch
 
-    from auscult.layout import ast_sam_slice
     from auscult.models import build_model, count_trainable
+    from auscult.papers.ast_sam import variant_slice as ast_sam_slice
     from auscult.params import load_params
     from auscult.training.icbhi import make_optimizer
     from auscult.training.seeding import seed_everything

@@ -38,3 +38,10 @@ def _fresh_pins():
     from auscult.datasets import pinned
 
     pinned.load_pins.cache_clear()
+
+
+@pytest.fixture
+def checkpoint_every_epoch(monkeypatch):
+    """Resumable checkpoints after every epoch (``AUSCULT_CHECKPOINT_EVERY_S=0``) for tests of
+    interruption and resume; the default (60 s) skips them for runs whose epochs take seconds."""
+    monkeypatch.setenv("AUSCULT_CHECKPOINT_EVERY_S", "0")

@@ -26,6 +26,9 @@ import pytest
 import torch
 from torch import nn
 
+# every epoch leaves a resumable checkpoint (tests of resume and its files)
+pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BASELINE = FIXTURES / "engine_baseline.json"
 

@@ -12,7 +12,7 @@ import torch
 from auscult.datasets import icbhi2017, synthetic
 from auscult.evaluation.icbhi import run_evaluation
 from auscult.features.build import build_feature_cache
-from auscult.layout import ast_sam_slice
+from auscult.papers.ast_sam import variant_slice as ast_sam_slice
 from auscult.reporting import icbhi as rep
 from auscult.reporting.figures import confusion_panels
 from auscult.reporting.tables import long_frame, paper_values

@@ -13,6 +13,9 @@ from torch import nn
 from auscult.evaluation.icbhi import confusion_matrix, icbhi_metrics, metrics_from_cm
 from auscult.training import icbhi as tr
 
+# every epoch leaves a resumable checkpoint (tests of resume and its files)
+pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
+
 torch.set_num_threads(1)
 
 

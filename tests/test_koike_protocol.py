@@ -10,9 +10,14 @@ import pandas as pd
 import pytest
 
 from auscult.features.store import write_store
-from auscult.params import ParamsError, koike_model_config, koike_variants, load_params, validate
+from auscult.papers.koike import variant_model as koike_model_config
+from auscult.papers.koike import variant_table as koike_variants
+from auscult.params import ParamsError, load_params, validate
 from auscult.reporting import koike as rk
 from auscult.training.koike import protocol_splits, run_training
+
+# every epoch leaves a resumable checkpoint (tests of resume and its files)
+pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
 
 SPLIT = {"ratios": [3, 1, 1], "seed": 42}
 

@@ -26,6 +26,7 @@ ENV = ("AUSCULT_DATA_MIRROR", "AUSCULT_HEART_FOLDER")
 
 def dump_budget(config: dict) -> dict:
     from auscult import layout
+    from auscult.papers import audiofuse
     from auscult.reporting import compute_cost
 
     out: dict = {"datasets": {}, "features": {}, "papers": {}, "floor": {}, "cross": {}}
@@ -43,7 +44,7 @@ def dump_budget(config: dict) -> dict:
                    "model_config": layout.variant_model_config(config, paper, v),
                    "seeds": layout.seeds(config, paper, v), "runs": {}, "checkpoints": {}, "results": {}}
             if paper == "audiofuse":
-                row["eval_digest"] = layout.eval_digest(config, v)
+                row["eval_digest"] = audiofuse.eval_digest(config, v)
             for s in layout.seeds(config, paper, v):
                 row["runs"][s] = layout.run_dir(config, paper, v, s)
                 row["checkpoints"][s] = layout.checkpoint_dir(config, paper, v, s)
@@ -58,7 +59,7 @@ def dump_budget(config: dict) -> dict:
                                    "digest": layout.floor_digest(config, paper),
                                    "slice": layout.floor_slice(config, paper),
                                    "dirs": [layout.floor_dir(config, paper, s) for s in p["seeds"]]}
-    out["eval_slice"] = layout.eval_slice(config)
+    out["eval_slice"] = audiofuse.eval_slice(config)
     for family in ("audiofuse", "koike", "floor"):
         out["cross"][family] = {"scores": layout.cross_scores(config, family),
                                 "runs": [list(r) for r in layout.cross_runs(config, family)]}

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from scratch import copy_workflow, small_demo_params, write_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("checkpoint_every_epoch")]
 
 BIN = Path(sys.executable).parent
 EPOCHS = 6

@@ -20,6 +20,9 @@ from auscult.training import (
     validate_train_cfg,
 )
 
+# every epoch leaves a resumable checkpoint (tests of resume and its files)
+pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
+
 MODEL = {
     "arch": "audiofuse",
     "branches": ["spec", "wave"],
@@ -305,3 +308,19 @@ def test_training_with_recalibration_saves_recalibrated_statistics(data, tmp_pat
     # and it is deterministic
     _train(data, tmp_path / "again", cfg=cfg)
     assert _same_state(_state(tmp_path / "recal"), _state(tmp_path / "again"))
+
+
+def test_checkpoints_follow_the_interval(data, tmp_path, monkeypatch):
+    """Epochs shorter than AUSCULT_CHECKPOINT_EVERY_S write no resumable checkpoint (the
+    outputs and their numbers are the same); a malformed value is refused by name."""
+    monkeypatch.setenv("AUSCULT_CHECKPOINT_EVERY_S", "3600")
+    _, summary = _train(data, tmp_path / "sparse")
+    assert not (tmp_path / "sparse" / "checkpoints" / "last.pt").exists()
+    monkeypatch.setenv("AUSCULT_CHECKPOINT_EVERY_S", "0")
+    _, every = _train(data, tmp_path / "every")
+    assert (tmp_path / "every" / "checkpoints" / "last.pt").exists()
+    assert _history(tmp_path / "sparse").equals(_history(tmp_path / "every"))
+    assert summary["best_epoch"] == every["best_epoch"]
+    monkeypatch.setenv("AUSCULT_CHECKPOINT_EVERY_S", "soon")
+    with pytest.raises(ValueError, match="AUSCULT_CHECKPOINT_EVERY_S"):
+        _train(data, tmp_path / "bad")

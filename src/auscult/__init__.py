@@ -5,3 +5,6 @@ testable without Snakemake. Workflow scripts under ``workflow/scripts`` are thin
 """
 
 __version__ = "0.1.0"
+
+# The built-in papers register themselves in auscult.registry (shared code looks them up there).
+from auscult import papers as _papers  # noqa: E402,F401

@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from auscult import layout
+from auscult.papers import ast_sam, koike
 
 H100_BF16_DENSE_TFLOPS = 989.4  # NVIDIA H100 SXM5, bf16 dense tensor-core peak (datasheet)
 # assumed fraction of that peak a training job reaches, by trainable parameters
@@ -204,7 +205,7 @@ def _koike_counts(config: Mapping, variant: str, root) -> tuple[float, float, fl
 
 
 def _ast_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
-    sl = layout.ast_sam_slice(config["ast_sam"], variant)
+    sl = ast_sam.variant_slice(config["ast_sam"], variant)
     ds = dataset_size(config, config["ast_sam"]["train_dataset"], root)
     sp = sl["split"]
     pool = ds["records"] - ds["test"]
@@ -234,7 +235,7 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
         for table, rows in p["tables"].items():
             variants = rows
             if paper == "koike":
-                variants = [v for v, (m, _) in layout.koike_variants(p).items() if m in rows]
+                variants = [v for v, (m, _) in koike.variant_table(p).items() if m in rows]
             for v in variants:
                 if (paper, v) not in cache:
                     cfg = layout.variant_model_config(config, paper, v)
@@ -326,7 +327,7 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
     by_variant = {(j.paper, j.variant): j for j in job_list}
     rows = []
     for paper in config["papers"]:
-        for v in layout.table_variants(config, paper) if paper != "koike" else layout.koike_variants(config[paper]):
+        for v in layout.table_variants(config, paper) if paper != "koike" else koike.variant_table(config[paper]):
             j = by_variant.get((paper, v))
             if j is None:
                 continue
@@ -334,7 +335,7 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
                 run = Path(root) / layout.run_dir(config, paper, v, s)
                 d = layout.train_digest(config, paper, v)
                 if paper == "koike":
-                    m, inp = layout.koike_variants(config[paper])[v]
+                    m, inp = koike.variant_table(config[paper])[v]
                     bench = Path(root) / f"runs/koike/{m}/benchmarks/{inp}-{d}-seed{s}.tsv"
                 else:
                     bench = Path(root) / f"runs/{paper}/{v}/benchmarks/{d}-seed{s}.tsv"

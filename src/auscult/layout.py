@@ -25,7 +25,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from auscult.params import digest, koike_variants  # noqa: F401 (koike_variants: compatibility)
+from auscult import registry
+from auscult.params import digest
 
 
 def dataset_digest(config: Mapping, dataset: str) -> str:
@@ -188,11 +189,9 @@ def paper_features_dir(config: Mapping, paper: str) -> str:
 
 
 def _paper(name: str):
-    """The registry module of paper ``name`` (:mod:`auscult.papers`), imported late: the paper
-    modules build on this one."""
-    from auscult import papers
-
-    return papers.get(name)
+    """The module of paper ``name`` (:mod:`auscult.registry`; the paper modules build on this
+    one and register themselves)."""
+    return registry.get(name)
 
 
 def variants(config: Mapping, paper: str) -> list[str]:
@@ -207,13 +206,6 @@ def seeds(config: Mapping, paper: str, variant: str | None = None) -> list[int]:
 
 def variant_model_config(config: Mapping, paper: str, variant: str) -> dict:
     return _paper(paper).model_config(config, variant)
-
-
-def ast_sam_slice(paper_cfg: Mapping, variant: str) -> dict:
-    """Compatibility: {model, training, split} of an AST+SAM variant (auscult.papers.ast_sam)."""
-    from auscult.papers import ast_sam
-
-    return ast_sam.variant_slice(paper_cfg, variant)
 
 
 def train_slice(config: Mapping, paper: str, variant: str) -> dict:
@@ -242,20 +234,6 @@ def checkpoint_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
     only final artifacts, so a stage restored from the run cache can never be mixed with a
     stale half-finished checkpoint, and ``dvc push`` never uploads one."""
     return f".checkpoints/{paper}/{variant_path(config, paper, variant)}/{train_digest(config, paper, variant)}/seed{seed}"
-
-
-def eval_slice(config: Mapping) -> dict:
-    """Compatibility: the AudioFuse evaluation parameters (auscult.papers.audiofuse)."""
-    from auscult.papers import audiofuse
-
-    return audiofuse.eval_slice(config)
-
-
-def eval_digest(config: Mapping, variant: str) -> str:
-    """Compatibility: the AudioFuse evaluation digest (auscult.papers.audiofuse)."""
-    from auscult.papers import audiofuse
-
-    return audiofuse.eval_digest(config, variant)
 
 
 def result_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
@@ -338,9 +316,7 @@ def floor_dir(config: Mapping, paper: str, seed: int) -> str:
 
 
 def _enabled(config: Mapping):
-    from auscult import papers
-
-    return papers.enabled(config)
+    return registry.enabled(config)
 
 
 def dataset_recipes(config: Mapping, dataset: str) -> list[str]:
@@ -362,16 +338,12 @@ def cross_families() -> list[str]:
     """Every model family the cross-dataset table can score: each paper whose module says
     ``CROSS_FAMILY``, and the reference floor (fitted under the protocol of the paper whose
     module says ``CROSS_FLOOR``)."""
-    from auscult import papers
-
-    return [n for n, m in papers.REGISTRY.items() if m.CROSS_FAMILY] + [FLOOR]
+    return [n for n, m in registry.REGISTRY.items() if m.CROSS_FAMILY] + [FLOOR]
 
 
 def cross_floor_paper() -> str:
     """The paper under whose protocol the floor the cross-dataset table scores was fitted."""
-    from auscult import papers
-
-    return next(n for n, m in papers.REGISTRY.items() if m.CROSS_FLOOR)
+    return next(n for n, m in registry.REGISTRY.items() if m.CROSS_FLOOR)
 
 
 def cross_targets(config: Mapping) -> list[tuple[str, str, str]]:

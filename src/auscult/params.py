@@ -111,9 +111,9 @@ def _check_cross_references(config: Mapping) -> None:
                               f"({sorted(config.get('datasets', {}))})")
         if subset and ds != "pascal":
             raise ParamsError(f"cross_dataset.targets: {t!r}: only pascal has sets (pascal/set_a, pascal/set_b)")
-    from auscult import papers
+    from auscult import registry
 
-    for paper in papers.REGISTRY.values():  # each paper's own rows, models and variants
+    for paper in registry.REGISTRY.values():  # each paper's own rows, models and variants
         paper.check(config)
 
 
@@ -124,25 +124,3 @@ def canonical_json(obj: Any) -> str:
 def digest(obj: Any, length: int = 8) -> str:
     """Short, stable content hash of a JSON-serialisable parameter slice."""
     return hashlib.sha1(canonical_json(obj).encode()).hexdigest()[:length]
-
-
-# Compatibility: the block-level slice builders now live with their papers (auscult.papers).
-def model_config(paper_cfg: Mapping, variant: str) -> dict:
-    """The model config of one AudioFuse variant (:func:`auscult.papers.audiofuse.variant_model`)."""
-    from auscult.papers import audiofuse
-
-    return audiofuse.variant_model(paper_cfg, variant)
-
-
-def koike_variants(paper_cfg: Mapping) -> dict[str, tuple[str, str]]:
-    """Koike variants ``<model>_<input>`` -> (model, input) (:func:`auscult.papers.koike.variant_table`)."""
-    from auscult.papers import koike
-
-    return koike.variant_table(paper_cfg)
-
-
-def koike_model_config(paper_cfg: Mapping, variant: str) -> dict:
-    """The model config of one Koike variant (:func:`auscult.papers.koike.variant_model`)."""
-    from auscult.papers import koike
-
-    return koike.variant_model(paper_cfg, variant)

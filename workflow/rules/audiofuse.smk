@@ -3,6 +3,8 @@
 # DVC stages `audiofuse_train@<variant>` and `audiofuse_eval@<variant>` run these rules.
 
 
+from auscult.papers import audiofuse as audiofuse_paper
+
 AF_RUN = "runs/audiofuse/{variant}/{dig}/seed{seed}"  # layout.run_dir
 AF_RESULT = "results/audiofuse/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
@@ -57,7 +59,7 @@ rule audiofuse_evaluate:
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",
     params:
         model=lambda w: layout.variant_model_config(config, "audiofuse", w.variant),
-        evaluation=lambda w: layout.eval_slice(config),
+        evaluation=lambda w: audiofuse_paper.eval_slice(config),
         train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
     threads: 2
     log:

@@ -1,4 +1,5 @@
-"""The paper registry: one module per reproduced paper, looked up by its params.yaml key.
+"""The built-in papers: one module per reproduced paper, registered in :mod:`auscult.registry`
+(looked up there by its params.yaml key).
 
 Shared mechanisms (``auscult.layout``, ``auscult.params``, the report rules and
 ``auscult.reporting.build``) never name a paper: they loop over :data:`REGISTRY` (or
@@ -30,26 +31,9 @@ defines:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import ModuleType
-
+from auscult import registry
 from auscult.papers import ast_sam, audiofuse, koike
+from auscult.registry import REGISTRY, enabled, get, names, register  # noqa: F401 (the lookup API)
 
-REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in (audiofuse, koike, ast_sam)}
-
-
-def get(name: str) -> ModuleType:
-    """The module of paper ``name`` (a top-level key of params.yaml)."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown paper {name!r}; registered: {sorted(REGISTRY)}") from None
-
-
-def enabled(config: Mapping) -> list[ModuleType]:
-    """The modules of the papers ``config["papers"]`` enables, in registry order."""
-    return [m for name, m in REGISTRY.items() if name in config["papers"]]
-
-
-def names() -> list[str]:
-    return list(REGISTRY)
+for _module in (audiofuse, koike, ast_sam):
+    registry.register(_module)

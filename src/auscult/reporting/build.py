@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from auscult import layout, papers
+from auscult import layout, registry
 from auscult.papers._shared import data_kind
 
 log = logging.getLogger(__name__)
@@ -23,17 +23,17 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- what the report rules read
 def paper_datasets(config: Mapping) -> list[str]:
     """Every dataset an enabled paper reads (its provenance and notes come from their folders)."""
-    return list(dict.fromkeys(ds for p in papers.enabled(config) for ds in p.datasets(config)))
+    return list(dict.fromkeys(ds for p in registry.enabled(config) for ds in p.datasets(config)))
 
 
 def table_inputs(config: Mapping) -> dict[str, str | list[str]]:
     """Named inputs of rule ``tables``: each enabled paper's result files, the floor's, the
     cross-dataset scores, and the raw folder and manifest of every dataset they read."""
     out: dict = {}
-    for p in papers.enabled(config):
+    for p in registry.enabled(config):
         out.update(p.table_files(config))
     for name in layout.floor_papers(config):
-        out.update(papers.get(name).floor_files(config))
+        out.update(registry.get(name).floor_files(config))
     out.update(cross_score_files(config))
     data = paper_datasets(config)
     out.update({f"raw_{ds}": layout.raw_dir(config, ds) for ds in data})
@@ -47,14 +47,14 @@ def cross_score_files(config: Mapping) -> dict[str, str]:
 
 def figure_inputs(config: Mapping) -> dict[str, list[str]]:
     out: dict = {}
-    for p in papers.enabled(config):
+    for p in registry.enabled(config):
         out.update(p.figure_files(config))
     return out
 
 
 def paper_table_params(config: Mapping) -> dict:
     """The exact parameter slice each enabled paper's tables read."""
-    return {p.NAME: p.table_params(config) for p in papers.enabled(config)}
+    return {p.NAME: p.table_params(config) for p in registry.enabled(config)}
 
 
 def cross_table_params(config: Mapping) -> dict:
@@ -79,9 +79,9 @@ def table_params(config: Mapping) -> dict:
 
 def figure_params(config: Mapping) -> dict:
     """Each paper's figure parameters (its variant lists; empty lists when it is off)."""
-    on = {p.NAME for p in papers.enabled(config)}
+    on = {p.NAME for p in registry.enabled(config)}
     out: dict = {}
-    for name, p in papers.REGISTRY.items():
+    for name, p in registry.REGISTRY.items():
         out.update(p.figure_params(config if name in on else None))
     return out
 
@@ -90,7 +90,7 @@ def code_modules() -> list[str]:
     """The modules (``src/auscult/<m>.py``) rule ``tables`` runs for the registered papers:
     each paper's module and its ``auscult.reporting`` builders (``REPORTING``)."""
     out = ["papers/__init__", "papers/_shared"]
-    for name, p in papers.REGISTRY.items():
+    for name, p in registry.REGISTRY.items():
         out += [f"papers/{name}", *(f"reporting/{m}" for m in p.REPORTING)]
     return out
 
@@ -162,7 +162,7 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     ctx = TableContext(config=config, inputs=inputs, budget=budget, out_dir=outputs["tables"],
                        paper=paper_values(), base_params=read_yaml(inputs["base_params"]))
     for name, pp in params["papers"].items():
-        papers.get(name).build_tables(ctx, pp)
+        registry.get(name).build_tables(ctx, pp)
     if params["cross"]:  # the cross-dataset table (auscult.reporting.cross_dataset)
         from auscult.reporting import cross_dataset as xd
 
@@ -214,6 +214,6 @@ def build_all_figures(inputs: Mapping, params: Mapping, outputs: Mapping) -> Non
             figures.cross_dataset_heatmap(
                 xt, out / "cross_dataset.png",
                 title=f"Zero-shot AUC per model and target ({xt['data'].iloc[0]} data, {xt['budget'].iloc[0]} budget)")
-    for paper in papers.REGISTRY.values():
+    for paper in registry.REGISTRY.values():
         paper.build_figures(inputs, params, tables, out, plots)
     log.info("figures written to %s", out)

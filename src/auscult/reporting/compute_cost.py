@@ -47,7 +47,7 @@ def read_benchmark(path: str | Path) -> dict | None:
 def jobs(config: Mapping) -> list[dict]:
     """Every heavy job of the enabled papers: stage, variant, tables it feeds, benchmark path
     (:func:`auscult.layout.benchmark_path` of what the job writes, as its rule's ``benchmark:``)."""
-    from auscult import papers
+    from auscult import registry
 
     out: list[dict] = []
     feature_jobs: dict[str, dict] = {}
@@ -63,14 +63,14 @@ def jobs(config: Mapping) -> list[dict]:
                                           "path": layout.benchmark_path(artifact(config, ds))})
             feature_jobs[key]["tables"].update(tables)
 
-    for paper in papers.enabled(config):  # each paper's training/evaluation jobs, its feature caches
+    for paper in registry.enabled(config):  # each paper's training/evaluation jobs, its feature caches
         paper_jobs, uses = paper.cost_jobs(config)
         out += paper_jobs
         for ds, recipe, tables in uses:
             features(ds, recipe, tables)
     # the reference floor: one job per seed and paper (fit + every protocol), and its feature caches
     for name in layout.floor_papers(config):
-        paper, p = papers.get(name), config[name]
+        paper, p = registry.get(name), config[name]
         floor_tables = [f"{name}_{t}" for t in paper.FLOOR_TABLES]
         recipe = config["floor"]["features"]
         for s in p["seeds"]:

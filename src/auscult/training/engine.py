@@ -20,7 +20,10 @@ epoch (strict improvement, so ties keep the earlier epoch; non-finite values nev
 the first selection also drives early stopping (``patience``) and ReduceLROnPlateau
 (threshold 0). AMP: ``fp16`` autocast + GradScaler, or ``bf16`` autocast, on CUDA only.
 
-Checkpoints: ``last.pt`` after every epoch: ``format``, ``fingerprint`` (the run's identity:
+Checkpoints: ``last.pt`` at the end of an epoch once ``AUSCULT_CHECKPOINT_EVERY_S`` seconds
+(a runtime setting, default 60; 0 = every epoch) have passed since the last one was written
+or the run started, so an interruption loses at most that much work while epochs of a few
+seconds (the demo) do not spend more time writing checkpoints than training. It holds ``format``, ``fingerprint`` (the run's identity:
 a different config, seed, data or model is refused), the run state (epoch, history, the
 selections' states, early-stopping counters, timings) and, while unfinished, the model,
 optimizer (the base optimizer's under SAM), scheduler, scaler and every RNG state. A later
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +56,22 @@ from ..atomic import atomic_path, write_csv
 from .seeding import get_rng_state, seed_everything, set_rng_state
 
 CHECKPOINT_FORMAT = 1
+CHECKPOINT_EVERY_ENV = "AUSCULT_CHECKPOINT_EVERY_S"
+CHECKPOINT_EVERY_DEFAULT_S = 60.0
+
+
+def checkpoint_every_s() -> float:
+    """Seconds between resumable checkpoints (``$AUSCULT_CHECKPOINT_EVERY_S``, default 60)."""
+    raw = os.environ.get(CHECKPOINT_EVERY_ENV, "").strip()
+    if not raw:
+        return CHECKPOINT_EVERY_DEFAULT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{CHECKPOINT_EVERY_ENV}={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{CHECKPOINT_EVERY_ENV}={raw!r} must be a finite number of seconds >= 0")
+    return value
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -349,7 +369,8 @@ def fit(
 ) -> Fit:
     """Train ``model`` (already on ``device``, seeded by :func:`setup`) with ``optimizer``;
     see the module docstring. ``on_epoch_end(epoch, history_row)`` is called after the
-    epoch's checkpoint is saved (an exception there leaves a resumable checkpoint). On return
+    epoch's checkpoint, when one is due, is saved (with ``AUSCULT_CHECKPOINT_EVERY_S=0`` an
+    exception there always leaves a resumable checkpoint). On return
     the model holds the first selection's weights and is in eval mode."""
     if not task.selections:
         raise ValueError("a task needs at least one selection")
@@ -405,6 +426,8 @@ def fit(
             out = model(batch)
         return task.loss(out, target)
 
+    every_s = checkpoint_every_s()
+    last_saved = time.perf_counter()
     max_epochs, bs = int(settings.max_epochs), int(settings.batch_size)
     n_train = len(task.y)
     n_batches = math.ceil(n_train / bs)
@@ -478,17 +501,9 @@ def fit(
         st["stopped_early"] = (settings.patience is not None and st["bad_epochs"] >= int(settings.patience)
                                and epoch < max_epochs)
         st["finished"] = st["stopped_early"] or epoch >= max_epochs
-        ckpt = {"format": CHECKPOINT_FORMAT, "fingerprint": task.fingerprint, **st}
-        if not st["finished"]:  # a finished run needs no optimizer or RNG state to go on
-            ckpt.update(model=model.state_dict(), optimizer=optimizer_state(optimizer))
-            if scheduler is not None:
-                ckpt["scheduler"] = scheduler.state_dict()
-            if scaler is not None:
-                ckpt["scaler"] = scaler.state_dict()
-            ckpt["rng"] = get_rng_state(gen)
-        with atomic_path(ckpt_path, suffix=".pt") as tmp:
-            torch.save(ckpt, tmp)
-        del ckpt
+        if time.perf_counter() - last_saved >= every_s:
+            _save_checkpoint(ckpt_path, task, st, model, optimizer, scheduler, scaler, gen)
+            last_saved = time.perf_counter()
         if on_epoch_end is not None:
             on_epoch_end(epoch, dict(row))
 
@@ -504,6 +519,21 @@ def fit(
     write_csv(out_dir / "history.csv", pd.DataFrame(st["history"], columns=columns))
     return Fit(state=st, resumed_from=resumed_from, device=dev, amp=use_amp, deterministic=deterministic)
 
+
+
+def _save_checkpoint(ckpt_path: Path, task, st: dict, model, optimizer, scheduler, scaler, gen) -> None:
+    """Write ``last.pt`` atomically: the run state, and while the run is unfinished everything
+    needed to go on bit-identically (model, optimizer, scheduler, scaler, RNG states)."""
+    ckpt = {"format": CHECKPOINT_FORMAT, "fingerprint": task.fingerprint, **st}
+    if not st["finished"]:  # a finished run needs no optimizer or RNG state to go on
+        ckpt.update(model=model.state_dict(), optimizer=optimizer_state(optimizer))
+        if scheduler is not None:
+            ckpt["scheduler"] = scheduler.state_dict()
+        if scaler is not None:
+            ckpt["scaler"] = scaler.state_dict()
+        ckpt["rng"] = get_rng_state(gen)
+    with atomic_path(ckpt_path, suffix=".pt") as tmp:
+        torch.save(ckpt, tmp)
 
 def device_name(dev: torch.device) -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"

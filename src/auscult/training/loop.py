@@ -185,8 +185,8 @@ def train_binary(
 ) -> dict:
     """Train ``model`` (raw-logit output, shape (B,)) with BCE; see the module docstring.
 
-    ``on_epoch_end(epoch, history_row)`` is called after the epoch's checkpoint is saved
-    (an exception there leaves a resumable checkpoint). ``deterministic`` defaults to True on
+    ``on_epoch_end(epoch, history_row)`` is called after the epoch's checkpoint, when one is
+    due (``AUSCULT_CHECKPOINT_EVERY_S``, see :mod:`auscult.training.engine`), is saved. ``deterministic`` defaults to True on
     CPU and False on CUDA (cuDNN deterministic kernels are slow). On return the model holds
     the best weights and is in eval mode. Returns the summary, also written to
     train_summary.json unless ``write_summary`` is false (a caller that adds fields writes it).
