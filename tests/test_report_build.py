@@ -140,3 +140,20 @@ def test_build_all_figures_from_the_built_tables(demo, repo_root, tmp_path, monk
     assert drawn == {"audiofuse_learning_curves.png", "audiofuse_t1_roc.png", "audiofuse_t3_ablation.png",
                      "audiofuse_t2_domain_shift.png"}
     assert {p.name for p in (out / "plots").iterdir()} >= {f"roc_{v}.csv" for v in cfg["audiofuse"]["tables"]["t1_physionet"]}
+
+
+def test_table_params_change_with_the_set_of_inputs(demo):
+    """A parameter that moves one run to another digest changes rule tables' parameters (its
+    inputs are ancient(), so the params trigger is what re-runs it when that run already
+    exists), and a parameter no table input depends on changes nothing."""
+    import copy
+
+    before = build.table_params(demo)
+    moved = copy.deepcopy(demo)
+    moved["koike"]["models"]["cnn14"]["training"]["max_epochs"] = 7
+    after = build.table_params(moved)
+    assert after["input_paths"] != before["input_paths"]
+    assert set(after["input_paths"]) ^ set(before["input_paths"]) and all(
+        "cnn14" in p or "cross_dataset" in p for p in set(after["input_paths"]) ^ set(before["input_paths"]))
+    assert {k: v for k, v in after.items() if k != "input_paths"} == {k: v for k, v in before.items() if k != "input_paths"}
+    assert build.input_paths(build.table_inputs(demo)) == before["input_paths"]

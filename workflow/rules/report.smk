@@ -57,6 +57,7 @@ rule figures:
         plots=directory("reports/plots"),
     params:
         **report_build.figure_params(config),
+        input_paths=report_build.input_paths(report_build.figure_inputs(config)),
     log:
         "reports/logs/figures.log",
     script:

@@ -73,8 +73,19 @@ def cross_table_params(config: Mapping) -> dict:
     }
 
 
+def input_paths(files: Mapping) -> list[str]:
+    """Every path of a {name: path or [paths]} mapping, sorted: a rule parameter, so that the
+    rule re-runs when the *set* of files it reads changes. Its inputs from other stages are
+    ancient() (digest-addressed paths, arbitrary mtimes), so a switch to results that already
+    exist (a parameter set back to an earlier value, a run built on its own first) would
+    otherwise leave the table stale; Snakemake's own ``input`` trigger is off (see
+    profiles/default/profile.yaml)."""
+    return sorted(str(x) for v in files.values() for x in (v if isinstance(v, list) else [v]))
+
+
 def table_params(config: Mapping) -> dict:
-    return {"budget": config["budget"], "papers": paper_table_params(config), "cross": cross_table_params(config)}
+    return {"budget": config["budget"], "papers": paper_table_params(config), "cross": cross_table_params(config),
+            "input_paths": input_paths(table_inputs(config))}
 
 
 def figure_params(config: Mapping) -> dict:
