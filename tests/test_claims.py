@@ -107,3 +107,13 @@ def test_cells_over_fewer_seeds_say_so():
     md = render_markdown(f, title="t", notes=[], provenance={})
     assert "0.800 [0.750, 0.840] (1 seed)" in md and "0.900" in md and "0.900 [0.850, 0.950] (" not in md
     assert "over fewer" in md
+
+
+def test_evidence_shows_fractions_with_3_decimals_and_percentages_with_1():
+    from auscult.reporting.claims import Interval, decimals
+
+    assert decimals("auc") == 3 and decimals("mcc") == 3 and decimals("f1") == 3
+    assert decimals("uar_%") == 1 and decimals("rel_change_%") == 1 and decimals("Score_any") == 1
+    assert Interval("v", "AudioFuse", 0.8, 0.7491, 0.8444, decimals=3).text() == "AudioFuse 0.800 [0.749, 0.844]"
+    assert Interval("v", "CNN14", 71.06, 62.6, 79.0, decimals=1).text() == "CNN14 71.1 [62.6, 79.0]"
+    assert Interval("v", "AST", 50.0, None, None, decimals=1).text() == "AST 50.0 (no interval)"

@@ -63,25 +63,34 @@ class Interval:
     high: float | None
     protocol: str = ""
     n_seeds: int = 0
+    decimals: int = 3
 
     def text(self) -> str:
         name = f"{self.row} ({self.protocol})" if self.protocol else self.row
+        d = self.decimals
         if self.low is None:
-            return f"{name} {self.mean:.3g} (no interval)"
-        return f"{name} {self.mean:.3g} [{self.low:.3g}, {self.high:.3g}]"
+            return f"{name} {self.mean:.{d}f} (no interval)"
+        return f"{name} {self.mean:.{d}f} [{self.low:.{d}f}, {self.high:.{d}f}]"
 
 
-def _interval(r: pd.Series, protocol: str = "") -> Interval:
+def decimals(metric: str) -> int:
+    """Digits a metric is shown with: 1 for percentages (``uar_%``, ``Score_any``, ...), 3 for
+    AUC, MCC, F1 and other fractions (the tables' convention)."""
+    m = metric.lower()
+    return 1 if m.endswith("%") or m.startswith("score") or m in ("se", "sp", "sens", "spec") else 3
+
+
+def _interval(r: pd.Series, protocol: str = "", metric: str = "") -> Interval:
     mean = float(r["mean"])
     lo, hi = r.get("ci_low"), r.get("ci_high")
     name = (str(r["variant"]), str(r["row"]))
     n, std = int(r["n_seeds"]), float(r["std"])
     if pd.notna(lo) and pd.notna(hi):
-        return Interval(*name, mean, float(lo), float(hi), protocol, n)
+        return Interval(*name, mean, float(lo), float(hi), protocol, n, decimals(metric))
     if n >= 2 and math.isfinite(std):
         half = 1.96 * std / math.sqrt(n)
-        return Interval(*name, mean, mean - half, mean + half, protocol, n)
-    return Interval(*name, mean, None, None, protocol, n)
+        return Interval(*name, mean, mean - half, mean + half, protocol, n, decimals(metric))
+    return Interval(*name, mean, None, None, protocol, n, decimals(metric))
 
 
 def compare(a: Interval, b: Interval) -> str:
@@ -109,7 +118,7 @@ def _scope(frame: pd.DataFrame, claim: Mapping) -> dict[str, Interval]:
         d = d[d["protocol"] == claim["protocol"]]
     # rows of several protocols (e.g. Koike's two inputs) say which one they are
     many = claim.get("protocol") is None and d["protocol"].nunique() > 1
-    return {str(r["variant"]): _interval(r, str(r["protocol"]) if many else "") for _, r in d.iterrows()}
+    return {str(r["variant"]): _interval(r, str(r["protocol"]) if many else "", claim["metric"]) for _, r in d.iterrows()}
 
 
 def is_floor(variant: str) -> bool:
