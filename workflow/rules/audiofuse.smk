@@ -17,25 +17,33 @@ def af_features(role):
 rule audiofuse_train:
     input:
         features=af_features("train"),
-        code=src_files("models/audiofuse", "training/engine", "training/loop", "training/audiofuse", "training/jobs",
-                       "splits", "features/store", "cards"),
+        code=src_files(
+            "models/audiofuse",
+            "training/engine",
+            "training/loop",
+            "training/audiofuse",
+            "training/jobs",
+            "splits",
+            "features/store",
+            "cards",
+        ),
     output:
         model="runs/audiofuse/{variant}/{dig}/seed{seed}/model.pt",
         history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",
         summary="runs/audiofuse/{variant}/{dig}/seed{seed}/train_summary.json",
         card="runs/audiofuse/{variant}/{dig}/seed{seed}/model_card.json",
-    params:
-        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
-        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
-    threads: 2
     log:
         layout.log_path(AF_RUN),
     benchmark:
         layout.benchmark_path(AF_RUN)
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
         gpu_slots=gpu_slots("audiofuse"),
+    params:
+        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
     script:
         "../scripts/audiofuse_train.py"
 
@@ -57,31 +65,37 @@ rule audiofuse_evaluate:
     output:
         metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",
-    params:
-        model=lambda w: layout.variant_model_config(config, "audiofuse", w.variant),
-        evaluation=lambda w: audiofuse_paper.eval_slice(config),
-        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
-    threads: 2
     log:
         layout.log_path(AF_RESULT),
     benchmark:
         layout.benchmark_path(AF_RESULT)
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
         gpu_slots=gpu_slots("audiofuse"),
+    params:
+        model=lambda w: layout.variant_model_config(config, "audiofuse", w.variant),
+        evaluation=lambda w: audiofuse_paper.eval_slice(config),
+        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
     script:
         "../scripts/audiofuse_evaluate.py"
 
 
 def af_runs(variant):
-    return [f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt" for s in layout.seeds(config, 'audiofuse', variant)]
+    return [
+        f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt"
+        for s in layout.seeds(config, "audiofuse", variant)
+    ]
 
 
 def af_results(variant):
     # Both outputs: a stray metrics.json without its predictions must not read as done.
-    return [f"{layout.result_dir(config, 'audiofuse', variant, s)}/{name}" for s in layout.seeds(config, 'audiofuse', variant)
-            for name in ("metrics.json", "predictions.csv")]
+    return [
+        f"{layout.result_dir(config, 'audiofuse', variant, s)}/{name}"
+        for s in layout.seeds(config, "audiofuse", variant)
+        for name in ("metrics.json", "predictions.csv")
+    ]
 
 
 for _v in AF_VARIANTS:

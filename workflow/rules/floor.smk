@@ -16,20 +16,26 @@ rule floor_audiofuse_run:
     input:
         train_features=floor_features(AF["train_dataset"]),
         transfer_features=floor_features(AF["transfer_dataset"]),
-        code=src_files("training/floor", "training/audiofuse", "evaluation/metrics", "splits", "features/store"),
+        code=src_files(
+            "training/floor",
+            "training/audiofuse",
+            "evaluation/metrics",
+            "splits",
+            "features/store",
+        ),
     output:
         metrics="results/audiofuse/floor/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/floor/{dig}/seed{seed}/predictions.csv",
-    params:
-        floor=lambda w: layout.floor_slice(config, "audiofuse"),
-    threads: 1
     log:
         layout.log_path("results/audiofuse/floor/{dig}/seed{seed}"),
     benchmark:
         layout.benchmark_path("results/audiofuse/floor/{dig}/seed{seed}")
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        floor=lambda w: layout.floor_slice(config, "audiofuse"),
     script:
         "../scripts/floor_audiofuse.py"
 
@@ -37,21 +43,23 @@ rule floor_audiofuse_run:
 rule floor_koike_run:
     input:
         features=floor_features(config["koike"]["train_dataset"]),
-        code=src_files("training/floor", "training/koike", "evaluation/metrics", "splits", "features/store"),
+        code=src_files(
+            "training/floor", "training/koike", "evaluation/metrics", "splits", "features/store"
+        ),
     output:
         split="runs/koike/floor/{recipe}/{dig}/seed{seed}/split.csv",
         predictions="runs/koike/floor/{recipe}/{dig}/seed{seed}/predictions.csv",
         summary="runs/koike/floor/{recipe}/{dig}/seed{seed}/train_summary.json",
-    params:
-        floor=lambda w: layout.floor_slice(config, "koike"),
-    threads: 1
     log:
         layout.log_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
     benchmark:
         layout.benchmark_path("runs/koike/floor/{recipe}/{dig}/seed{seed}")
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        floor=lambda w: layout.floor_slice(config, "koike"),
     script:
         "../scripts/floor_koike.py"
 
@@ -60,7 +68,9 @@ def floor_files(paper, names):
     """The floor's per-seed files of ``paper`` (none when its floor is off)."""
     if paper not in FLOOR_PAPERS:
         return []
-    return [f"{layout.floor_dir(config, paper, s)}/{n}" for s in config[paper]["seeds"] for n in names]
+    return [
+        f"{layout.floor_dir(config, paper, s)}/{n}" for s in config[paper]["seeds"] for n in names
+    ]
 
 
 rule floor_audiofuse:
