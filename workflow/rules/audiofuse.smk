@@ -9,11 +9,6 @@ AF_RUN = "runs/audiofuse/{variant}/{dig}/seed{seed}"  # layout.run_dir
 AF_RESULT = "results/audiofuse/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
 
-def af_features(role):
-    ds = AF["train_dataset"] if role == "train" else AF["transfer_dataset"]
-    return cross_stage(layout.features_dir(config, ds, AF["features"]))
-
-
 rule audiofuse_train:
     input:
         features=af_features("train"),
@@ -48,16 +43,6 @@ rule audiofuse_train:
         "../scripts/audiofuse_train.py"
 
 
-def af_eval_input(w):
-    run = layout.run_dir(config, "audiofuse", w.variant, w.seed)
-    return {
-        "model": cross_stage(f"{run}/model.pt"),
-        "summary": cross_stage(f"{run}/train_summary.json"),
-        "train_features": af_features("train"),
-        "transfer_features": af_features("transfer"),
-    }
-
-
 rule audiofuse_evaluate:
     input:
         unpack(af_eval_input),
@@ -82,32 +67,19 @@ rule audiofuse_evaluate:
         "../scripts/audiofuse_evaluate.py"
 
 
-def af_runs(variant):
-    return [
-        f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt"
-        for s in layout.seeds(config, "audiofuse", variant)
-    ]
-
-
-def af_results(variant):
-    # Both outputs: a stray metrics.json without its predictions must not read as done.
-    return [
-        f"{layout.result_dir(config, 'audiofuse', variant, s)}/{name}"
-        for s in layout.seeds(config, "audiofuse", variant)
-        for name in ("metrics.json", "predictions.csv")
-    ]
-
-
 for _v in AF_VARIANTS:
 
     rule:
         name:
             f"audiofuse_train_{_v}"
         input:
-            af_runs(_v),
+            layout.variant_run_files(config, "audiofuse", _v, ("model.pt",)),
 
     rule:
         name:
             f"audiofuse_eval_{_v}"
         input:
-            af_results(_v),
+            # Both outputs: a stray metrics.json without its predictions must not read as done.
+            layout.variant_result_files(
+                config, "audiofuse", _v, ("metrics.json", "predictions.csv")
+            ),

@@ -18,11 +18,6 @@ rule acquire:
         "../scripts/acquire.py"
 
 
-def manifest_input(w):
-    # A function, so cross_stage sees the concrete path (a wildcard pattern never exists).
-    return {"raw": cross_stage(f"data/raw/{w.ds}/{w.dig}")}
-
-
 rule manifest:
     input:
         unpack(manifest_input),

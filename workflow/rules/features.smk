@@ -2,14 +2,6 @@
 # shard files. DVC stage `features@<dataset>` runs these rules.
 
 
-def features_input(w):
-    ddig = layout.dataset_digest(config, w.ds)
-    return {
-        "manifest": cross_stage(f"data/manifests/{w.ds}/{ddig}.csv"),
-        "raw": cross_stage(f"data/raw/{w.ds}/{ddig}"),
-    }
-
-
 rule features:
     input:
         unpack(features_input),
@@ -44,17 +36,10 @@ rule features:
         "../scripts/features.py"
 
 
-def features_needed(ds):
-    """Feature caches of dataset `ds` that the enabled papers (and their reference floors) use."""
-    return [
-        layout.features_dir(config, ds, recipe) for recipe in layout.dataset_recipes(config, ds)
-    ]
-
-
 for _ds in DATASETS:
 
     rule:
         name:
             f"features_{_ds}"
         input:
-            features_needed(_ds) or [f"data/features/{_ds}/UNUSED"],
+            layout.dataset_features_dirs(config, _ds) or [f"data/features/{_ds}/UNUSED"],

@@ -4,13 +4,6 @@
 # audiofuse_evaluate writes them); Koike: runs/koike/floor/<recipe>/<d>/seed<k>/ (as
 # koike_train). DVC stages `floor_audiofuse` and `floor_koike` run these rules.
 
-FLOOR_PAPERS = layout.floor_papers(config)
-FLOOR_RECIPE = config["floor"]["features"]
-
-
-def floor_features(ds):
-    return cross_stage(layout.features_dir(config, ds, FLOOR_RECIPE))
-
 
 rule floor_audiofuse_run:
     input:
@@ -64,20 +57,11 @@ rule floor_koike_run:
         "../scripts/floor_koike.py"
 
 
-def floor_files(paper, names):
-    """The floor's per-seed files of ``paper`` (none when its floor is off)."""
-    if paper not in FLOOR_PAPERS:
-        return []
-    return [
-        f"{layout.floor_dir(config, paper, s)}/{n}" for s in config[paper]["seeds"] for n in names
-    ]
-
-
 rule floor_audiofuse:
     input:
-        floor_files("audiofuse", ("metrics.json", "predictions.csv")),
+        layout.floor_seed_files(config, "audiofuse", ("metrics.json", "predictions.csv")),
 
 
 rule floor_koike:
     input:
-        floor_files("koike", ("train_summary.json", "predictions.csv")),
+        layout.floor_seed_files(config, "koike", ("train_summary.json", "predictions.csv")),

@@ -9,14 +9,6 @@ AS_RUN = "runs/ast_sam/{variant}/{dig}/seed{seed}"  # layout.run_dir
 AS_RESULT = "results/ast_sam/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
 
-def as_features(w=None):
-    return cross_stage(layout.paper_features_dir(config, "ast_sam"))
-
-
-def as_train_slice(variant):
-    return layout.train_slice(config, "ast_sam", variant)
-
-
 rule icbhi_train:
     input:
         features=as_features,
@@ -51,16 +43,6 @@ rule icbhi_train:
         "../scripts/icbhi_train.py"
 
 
-def as_eval_input(w):
-    run = layout.run_dir(config, "ast_sam", w.variant, w.seed)
-    return {
-        "model": cross_stage(f"{run}/model.pt"),
-        "paper_model": cross_stage(f"{run}/model_paper.pt"),
-        "summary": cross_stage(f"{run}/train_summary.json"),
-        "features": as_features(),
-    }
-
-
 rule icbhi_evaluate:
     input:
         unpack(as_eval_input),
@@ -85,28 +67,16 @@ rule icbhi_evaluate:
         "../scripts/icbhi_evaluate.py"
 
 
-def as_runs(variant):
-    return [f"{layout.run_dir(config, 'ast_sam', variant, s)}/model.pt" for s in AS["seeds"]]
-
-
-def as_results(variant):
-    return [
-        f"{layout.result_dir(config, 'ast_sam', variant, s)}/{name}"
-        for s in AS["seeds"]
-        for name in ("metrics.json", "predictions.csv")
-    ]
-
-
 for _v in AS_VARIANTS:
 
     rule:
         name:
             f"icbhi_train_{_v}"
         input:
-            as_runs(_v),
+            layout.variant_run_files(config, "ast_sam", _v, ("model.pt",)),
 
     rule:
         name:
             f"icbhi_eval_{_v}"
         input:
-            as_results(_v),
+            layout.variant_result_files(config, "ast_sam", _v, ("metrics.json", "predictions.csv")),

@@ -8,14 +8,6 @@ KK_VARIANTS = layout.variants(config, "koike")
 KK_RUN = "runs/koike/{model}/{inp}/{dig}/seed{seed}"  # layout.run_dir
 
 
-def kk_variant(w):
-    return f"{w.model}_{w.inp}"
-
-
-def kk_features(w=None):
-    return cross_stage(layout.paper_features_dir(config, "koike"))
-
-
 rule koike_train:
     input:
         features=kk_features,
@@ -51,14 +43,6 @@ rule koike_train:
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),
     script:
         "../scripts/koike_train.py"
-
-
-def kk_runs(model, name="model.pt"):
-    return [
-        f"{layout.run_dir(config, 'koike', f'{model}_{inp}', s)}/{name}"
-        for inp in KK["models"][model]["inputs"]
-        for s in KK["seeds"]
-    ]
 
 
 for _m in KK["models"]:

@@ -2,21 +2,9 @@
 # DVC stage `report` runs these rules.
 
 
-# What the report rules read comes from each enabled paper's module (auscult.papers), through
-# auscult.reporting.build (unit-tested without Snakemake); here only cross_stage is applied.
+# What the report rules read and their parameters come from auscult.reporting.build (the input
+# functions, with cross_stage applied: report_functions.smk).
 from auscult.reporting import build as report_build
-
-
-def cross_stages(files):
-    """cross_stage() of every path of a {name: path or [paths]} mapping."""
-    return {
-        k: [cross_stage(p) for p in v] if isinstance(v, list) else cross_stage(v)
-        for k, v in files.items()
-    }
-
-
-def tables_input(w):
-    return {**cross_stages(report_build.table_inputs(config)), "base_params": "params.yaml"}
 
 
 rule tables:
@@ -54,8 +42,7 @@ rule tables:
 
 rule figures:
     input:
-        **cross_stages(report_build.figure_inputs(config)),
-        tables="reports/tables",
+        unpack(figures_input),
         code=src_files("reporting/build", "reporting/figures", *report_build.code_modules()),
     output:
         figures=report(
