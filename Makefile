@@ -48,8 +48,11 @@ bench: install
 forecast: install
 	$(RUN) $(BIN)/python benchmarks/forecast.py
 
+# ruff (Python) and snakefmt (Snakefile, workflow/Snakefile, workflow/rules/*.smk; `snakefmt
+# Snakefile workflow` reformats, `--diff` shows what it would change)
 lint: install
 	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow
 
 lock: install
 	$(BIN)/python -m pip install -q -r requirements.in

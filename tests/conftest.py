@@ -20,6 +20,38 @@ def repo_root() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="module")
+def paper(repo_root):
+    """params.yaml alone: the paper budget (one load per test module)."""
+    from auscult.params import load_params
+
+    return load_params(repo_root / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def demo(repo_root):
+    """params.yaml + config/demo.yaml (one load per test module)."""
+    from auscult.params import load_params
+
+    return load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests (``pytestmark = pytest.mark.usefixtures(
+    "one_thread")``), restored afterwards: small models gain nothing from threads, and 2
+    threads on 2 busy cores are much slower. Without torch it does nothing."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def mirror_root() -> Path:
     value = os.environ.get("AUSCULT_DATA_MIRROR")

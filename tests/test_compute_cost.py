@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from auscult import layout
-from auscult.params import load_params
 from auscult.reporting import compute_cost as cc
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -17,11 +16,6 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 def _bench(path: Path, wall: float, cpu: float, rss: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + f"{wall}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
-
-
-@pytest.fixture
-def demo(repo_root):
-    return load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
 
 
 def test_every_training_job_of_every_table_is_listed(demo):

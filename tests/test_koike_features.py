@@ -13,24 +13,13 @@ from auscult.features import koike
 from auscult.features.build import RECIPES, build_feature_cache
 from auscult.features.store import load_arrays, read_meta
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
+
 CFG = {
     "sample_rate": 2000, "clip_seconds": 60.0, "n_fft": 400, "hop_length": 400,
     "pad_mode": "reflect", "n_mels": 64, "fmin": 0.0, "fmax": 1000.0, "amin": 1.0e-10,
     "outputs": ["wave", "logmel", "linear"], "store_dtype": "float32", "shard_size": 2,
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    try:
-        import torch
-    except ImportError:  # the recipe itself needs no torch
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 N = 120_000  # 60 s at 2 kHz

@@ -25,6 +25,8 @@ from auscult.models.imagenet import NAMES, adapt_first_conv, sum_rgb_kernel
 from auscult.models.imagenet import validate_config as validate_imagenet
 from auscult.models.weights import WeightsInfo, WeightsMismatchError, load_pretrained
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
+
 SPEC_AUGMENT = {"time_drop_width": 64, "time_stripes_num": 2, "freq_drop_width": 8,
                 "freq_stripes_num": 2}
 CNN14_KOIKE = {"arch": "cnn14", "sample_rate": 2000, "window_size": 400, "hop_size": 400,
@@ -54,14 +56,6 @@ def imagenet_cfg(name: str, **changes) -> dict:
 
 def truncate_m(n: int) -> float:
     return int(n // 100_000) / 10
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

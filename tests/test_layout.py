@@ -2,15 +2,8 @@
 
 import copy
 
-import pytest
-
 from auscult import layout
 from auscult.params import load_params
-
-
-@pytest.fixture(scope="module")
-def paper(repo_root):
-    return load_params(repo_root / "params.yaml")
 
 
 def test_budgets_never_collide(repo_root, paper):

@@ -12,6 +12,8 @@ from torch import nn
 from auscult.models import available_models, build_model, count_trainable
 from auscult.models.audiofuse import keras_same_padding
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
+
 PAPER = {
     "arch": "audiofuse",
     "branches": ["spec", "wave"],
@@ -37,15 +39,6 @@ TINY = {
 # Keras counts of spec §3.4 (fusion) and §3.3 (baselines), count_params() incl. BN moving stats.
 KERAS_BN_MOVING = 2 * (64 + 128 + 256)  # 896 moving mean/variance entries, buffers in PyTorch
 PER_BLOCK = 297_024  # LN 384 + MHA 148 224 + LN 384 + Dense 74 112 + Dense 73 920
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Small models gain nothing from threads; 2 threads on 2 busy cores are much slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def variant(base: dict = PAPER, **changes) -> dict:

@@ -7,11 +7,6 @@ import pytest
 from auscult.params import ParamsError, deep_merge, digest, load_params, validate
 
 
-@pytest.fixture(scope="module")
-def paper(repo_root):
-    return load_params(repo_root / "params.yaml")
-
-
 @pytest.mark.parametrize("overlay", [[], ["config/demo.yaml"], ["config/quick.yaml"]])
 def test_budgets_validate(repo_root, overlay):
     cfg = load_params(repo_root / "params.yaml", [repo_root / o for o in overlay])

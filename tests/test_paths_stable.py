@@ -69,8 +69,28 @@ def dump_budget(config: dict) -> dict:
     return out
 
 
-def dump_all() -> dict:
-    """Every budget's paths, digested in an empty folder without mirror or folder env."""
+def stage_files(config: dict) -> dict:
+    """The file lists of the rules without outputs (each DVC stage's target), from
+    auscult.layout: every seed's run, result and floor files, every used feature cache."""
+    from auscult import layout
+
+    out: dict = {"runs": {}, "results": {}, "floor": {}, "features": {}}
+    for paper in PAPER_NAMES:
+        out["runs"][paper] = {v: layout.variant_run_files(config, paper, v, ("model.pt", "x"))
+                              for v in layout.variants(config, paper)}
+        if paper != "koike":
+            out["results"][paper] = {v: layout.variant_result_files(config, paper, v, ("metrics.json",))
+                                     for v in layout.variants(config, paper)}
+    for paper in ("audiofuse", "koike"):
+        out["floor"][paper] = layout.floor_seed_files(config, paper, ("predictions.csv",))
+    for ds in config["datasets"]:
+        out["features"][ds] = layout.dataset_features_dirs(config, ds)
+    return out
+
+
+def dump_all(dump=dump_budget) -> dict:
+    """Every budget's paths (``dump`` of each budget's config), digested in an empty folder
+    without mirror or folder env."""
     from auscult import layout
     from auscult.params import load_params
 
@@ -84,7 +104,7 @@ def dump_all() -> dict:
                        for b, overlays in BUDGETS.items()}
             os.chdir(tmp)
             layout._LISTINGS.clear()
-            return json.loads(json.dumps({b: dump_budget(c) for b, c in configs.items()}, default=str))
+            return json.loads(json.dumps({b: dump(c) for b, c in configs.items()}, default=str))
     finally:
         os.chdir(cwd)
         for k, v in saved.items():
@@ -99,6 +119,27 @@ def test_every_path_and_digest_is_unchanged():
         for section in expected[budget]:
             assert got[budget][section] == expected[budget][section], f"{budget}: {section} changed"
         assert got[budget] == expected[budget], budget
+
+
+def test_stage_file_lists_are_the_stable_paths():
+    """What the per-variant, floor and feature aggregate rules wait for is built from the
+    fixture's paths: each seed's folder (in seed order) with each name, each used recipe."""
+    expected = json.loads(FIXTURE.read_text())
+    got = dump_all(stage_files)
+    for budget, fix in expected.items():
+        g = got[budget]
+        for paper in PAPER_NAMES:
+            for v, row in fix["papers"][paper]["variants"].items():
+                runs = [row["runs"][str(s)] for s in row["seeds"]]
+                assert g["runs"][paper][v] == [f"{r}/{n}" for r in runs for n in ("model.pt", "x")], (budget, v)
+                if paper != "koike":
+                    assert g["results"][paper][v] == [f"{row['results'][str(s)]}/metrics.json"
+                                                      for s in row["seeds"]], (budget, v)
+        for paper, floor in fix["floor"].items():
+            want = [f"{d}/predictions.csv" for d in floor["dirs"]] if floor["enabled"] else []
+            assert g["floor"][paper] == want, (budget, paper)
+        for ds, entry in fix["datasets"].items():
+            assert g["features"][ds] == [fix["features"][f"{ds}/{r}"] for r in entry["recipes"]], (budget, ds)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,8 @@ import pytest
 
 from auscult import layout, papers
 from auscult.evaluation.metrics import binary_metrics
-from auscult.params import load_params
 from auscult.reporting import audiofuse as af_report
 from auscult.reporting import build
-
-
-@pytest.fixture(scope="module")
-def demo(repo_root):
-    return load_params(repo_root / "params.yaml", [repo_root / "config/demo.yaml"])
 
 
 def test_registry_names_every_params_paper(demo):

@@ -21,7 +21,7 @@ from auscult.training import (
 )
 
 # every epoch leaves a resumable checkpoint (tests of resume and its files)
-pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
+pytestmark = pytest.mark.usefixtures("one_thread", "checkpoint_every_epoch")  # conftest.py
 
 MODEL = {
     "arch": "audiofuse",
@@ -48,15 +48,6 @@ TRAIN = {
     "trainable": "all",
     "bn_recalibrate_batches": 0,
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from threads, and 2 threads on 2 busy cores are ~10x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -29,16 +29,10 @@ from auscult.models.weights import (
     resolve_weights,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
+
 RESNET18 = {"arch": "imagenet", "name": "resnet18", "input": "logmel", "input_norm": "batchnorm",
             "dropout": 0.5}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(autouse=True)

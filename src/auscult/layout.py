@@ -23,7 +23,7 @@ and never name a paper. Overview: ``docs/architecture.md``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from auscult import registry
 from auscult.params import digest
@@ -252,6 +252,17 @@ def table_variants(config: Mapping, paper: str) -> list[str]:
     return _paper(paper).table_variants(config)
 
 
+def variant_run_files(config: Mapping, paper: str, variant: str, names: Sequence[str]) -> list[str]:
+    """``<run_dir>/<name>`` for every seed of ``variant`` and every name (seed by seed): what
+    the variant's aggregate rule, and so its DVC stage, waits for."""
+    return [f"{run_dir(config, paper, variant, s)}/{n}" for s in seeds(config, paper, variant) for n in names]
+
+
+def variant_result_files(config: Mapping, paper: str, variant: str, names: Sequence[str]) -> list[str]:
+    """``<result_dir>/<name>`` for every seed of ``variant`` and every name (seed by seed)."""
+    return [f"{result_dir(config, paper, variant, s)}/{n}" for s in seeds(config, paper, variant) for n in names]
+
+
 # ---------------------------------------------------------------- job logs and benchmarks
 def _job_file(artifact: str, kind: str, ext: str, depth: int) -> str:
     parts = artifact.rstrip("/").split("/")
@@ -315,6 +326,14 @@ def floor_dir(config: Mapping, paper: str, seed: int) -> str:
     return _paper(paper).floor_dir(config, floor_digest(config, paper), seed)
 
 
+def floor_seed_files(config: Mapping, paper: str, names: Sequence[str]) -> list[str]:
+    """``<floor_dir>/<name>`` for every seed of ``paper`` and every name (seed by seed); none
+    when the paper's floor is off."""
+    if paper not in floor_papers(config):
+        return []
+    return [f"{floor_dir(config, paper, s)}/{n}" for s in config[paper]["seeds"] for n in names]
+
+
 def _enabled(config: Mapping):
     return registry.enabled(config)
 
@@ -331,6 +350,11 @@ def dataset_recipes(config: Mapping, dataset: str) -> list[str]:
     if dataset in cross_datasets(config):  # targets of the cross-dataset table
         out += [cross_recipe(config, f) for f in cross_models(config)]
     return list(dict.fromkeys(out))
+
+
+def dataset_features_dirs(config: Mapping, dataset: str) -> list[str]:
+    """The feature caches of ``dataset`` that the enabled papers (and their floors) use."""
+    return [features_dir(config, dataset, recipe) for recipe in dataset_recipes(config, dataset)]
 
 
 # ---------------------------------------------------------------- cross-dataset table

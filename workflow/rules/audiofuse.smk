@@ -9,45 +9,38 @@ AF_RUN = "runs/audiofuse/{variant}/{dig}/seed{seed}"  # layout.run_dir
 AF_RESULT = "results/audiofuse/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
 
-def af_features(role):
-    ds = AF["train_dataset"] if role == "train" else AF["transfer_dataset"]
-    return cross_stage(layout.features_dir(config, ds, AF["features"]))
-
-
 rule audiofuse_train:
     input:
         features=af_features("train"),
-        code=src_files("models/audiofuse", "training/engine", "training/loop", "training/audiofuse", "training/jobs",
-                       "splits", "features/store", "cards"),
+        code=src_files(
+            "models/audiofuse",
+            "training/engine",
+            "training/loop",
+            "training/audiofuse",
+            "training/jobs",
+            "splits",
+            "features/store",
+            "cards",
+        ),
     output:
         model="runs/audiofuse/{variant}/{dig}/seed{seed}/model.pt",
         history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",
         summary="runs/audiofuse/{variant}/{dig}/seed{seed}/train_summary.json",
         card="runs/audiofuse/{variant}/{dig}/seed{seed}/model_card.json",
-    params:
-        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
-        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
-    threads: 2
     log:
         layout.log_path(AF_RUN),
     benchmark:
         layout.benchmark_path(AF_RUN)
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=240,
         gpu_slots=gpu_slots("audiofuse"),
+    params:
+        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
     script:
         "../scripts/audiofuse_train.py"
-
-
-def af_eval_input(w):
-    run = layout.run_dir(config, "audiofuse", w.variant, w.seed)
-    return {
-        "model": cross_stage(f"{run}/model.pt"),
-        "summary": cross_stage(f"{run}/train_summary.json"),
-        "train_features": af_features("train"),
-        "transfer_features": af_features("transfer"),
-    }
 
 
 rule audiofuse_evaluate:
@@ -57,31 +50,21 @@ rule audiofuse_evaluate:
     output:
         metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",
-    params:
-        model=lambda w: layout.variant_model_config(config, "audiofuse", w.variant),
-        evaluation=lambda w: audiofuse_paper.eval_slice(config),
-        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
-    threads: 2
     log:
         layout.log_path(AF_RESULT),
     benchmark:
         layout.benchmark_path(AF_RESULT)
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
         gpu_slots=gpu_slots("audiofuse"),
+    params:
+        model=lambda w: layout.variant_model_config(config, "audiofuse", w.variant),
+        evaluation=lambda w: audiofuse_paper.eval_slice(config),
+        train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
     script:
         "../scripts/audiofuse_evaluate.py"
-
-
-def af_runs(variant):
-    return [f"{layout.run_dir(config, 'audiofuse', variant, s)}/model.pt" for s in layout.seeds(config, 'audiofuse', variant)]
-
-
-def af_results(variant):
-    # Both outputs: a stray metrics.json without its predictions must not read as done.
-    return [f"{layout.result_dir(config, 'audiofuse', variant, s)}/{name}" for s in layout.seeds(config, 'audiofuse', variant)
-            for name in ("metrics.json", "predictions.csv")]
 
 
 for _v in AF_VARIANTS:
@@ -90,10 +73,13 @@ for _v in AF_VARIANTS:
         name:
             f"audiofuse_train_{_v}"
         input:
-            af_runs(_v),
+            layout.variant_run_files(config, "audiofuse", _v, ("model.pt",)),
 
     rule:
         name:
             f"audiofuse_eval_{_v}"
         input:
-            af_results(_v),
+            # Both outputs: a stray metrics.json without its predictions must not read as done.
+            layout.variant_result_files(
+                config, "audiofuse", _v, ("metrics.json", "predictions.csv")
+            ),

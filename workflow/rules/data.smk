@@ -5,8 +5,6 @@
 rule acquire:
     output:
         directory("data/raw/{ds}/{dig}"),
-    params:
-        dataset=lambda w: config["datasets"][w.ds],
     log:
         layout.log_path("data/raw/{ds}/{dig}"),
     benchmark:
@@ -14,25 +12,27 @@ rule acquire:
     resources:
         mem_mb=2000,
         runtime=120,
+    params:
+        dataset=lambda w: config["datasets"][w.ds],
     script:
         "../scripts/acquire.py"
-
-
-def manifest_input(w):
-    # A function, so cross_stage sees the concrete path (a wildcard pattern never exists).
-    return {"raw": cross_stage(f"data/raw/{w.ds}/{w.dig}")}
 
 
 rule manifest:
     input:
         unpack(manifest_input),
-        code=src_files("datasets/physionet2016", "datasets/pascal", "datasets/icbhi2017", "datasets/checks", "datasets/pinned", "audio"),
+        code=src_files(
+            "datasets/physionet2016",
+            "datasets/pascal",
+            "datasets/icbhi2017",
+            "datasets/checks",
+            "datasets/pinned",
+            "audio",
+        ),
     output:
         manifest="data/manifests/{ds}/{dig}.csv",
         # records dropped under bad_audio: skip (and pinned ones absent from this copy)
         skipped="data/manifests/{ds}/{dig}.skipped.csv",
-    params:
-        dataset=lambda w: config["datasets"][w.ds],
     log:
         layout.log_path("data/manifests/{ds}/{dig}.csv"),
     benchmark:
@@ -40,6 +40,8 @@ rule manifest:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        dataset=lambda w: config["datasets"][w.ds],
     script:
         "../scripts/manifest.py"
 
@@ -50,16 +52,18 @@ rule unused_dataset:
     # outputs exist.
     output:
         "data/{kind}/{ds}/UNUSED",
-    wildcard_constraints:
-        kind="raw|manifests|features",
     log:
         layout.log_path("data/{kind}/{ds}/unused"),
     benchmark:
         layout.benchmark_path("data/{kind}/{ds}/unused")
+    wildcard_constraints:
+        kind="raw|manifests|features",
     run:
         from auscult.atomic import write_text
 
-        write_text(output[0], f"{wildcards.ds}: declared in params.yaml but used by no enabled table\n")
+        write_text(
+            output[0], f"{wildcards.ds}: declared in params.yaml but used by no enabled table\n"
+        )
         write_text(log[0], "unused dataset: nothing acquired\n")
 
 
@@ -70,5 +74,6 @@ for _ds in DATASETS:
             f"dataset_{_ds}"
         input:
             # an unused folder dataset (no cross_dataset target) is never acquired
-            [layout.manifest_path(config, _ds)] if layout.dataset_used(config, _ds)
+            [layout.manifest_path(config, _ds)]
+            if layout.dataset_used(config, _ds)
             else [f"data/raw/{_ds}/UNUSED", f"data/manifests/{_ds}/UNUSED"],

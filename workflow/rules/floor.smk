@@ -4,32 +4,31 @@
 # audiofuse_evaluate writes them); Koike: runs/koike/floor/<recipe>/<d>/seed<k>/ (as
 # koike_train). DVC stages `floor_audiofuse` and `floor_koike` run these rules.
 
-FLOOR_PAPERS = layout.floor_papers(config)
-FLOOR_RECIPE = config["floor"]["features"]
-
-
-def floor_features(ds):
-    return cross_stage(layout.features_dir(config, ds, FLOOR_RECIPE))
-
 
 rule floor_audiofuse_run:
     input:
         train_features=floor_features(AF["train_dataset"]),
         transfer_features=floor_features(AF["transfer_dataset"]),
-        code=src_files("training/floor", "training/audiofuse", "evaluation/metrics", "splits", "features/store"),
+        code=src_files(
+            "training/floor",
+            "training/audiofuse",
+            "evaluation/metrics",
+            "splits",
+            "features/store",
+        ),
     output:
         metrics="results/audiofuse/floor/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/floor/{dig}/seed{seed}/predictions.csv",
-    params:
-        floor=lambda w: layout.floor_slice(config, "audiofuse"),
-    threads: 1
     log:
         layout.log_path("results/audiofuse/floor/{dig}/seed{seed}"),
     benchmark:
         layout.benchmark_path("results/audiofuse/floor/{dig}/seed{seed}")
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        floor=lambda w: layout.floor_slice(config, "audiofuse"),
     script:
         "../scripts/floor_audiofuse.py"
 
@@ -37,37 +36,32 @@ rule floor_audiofuse_run:
 rule floor_koike_run:
     input:
         features=floor_features(config["koike"]["train_dataset"]),
-        code=src_files("training/floor", "training/koike", "evaluation/metrics", "splits", "features/store"),
+        code=src_files(
+            "training/floor", "training/koike", "evaluation/metrics", "splits", "features/store"
+        ),
     output:
         split="runs/koike/floor/{recipe}/{dig}/seed{seed}/split.csv",
         predictions="runs/koike/floor/{recipe}/{dig}/seed{seed}/predictions.csv",
         summary="runs/koike/floor/{recipe}/{dig}/seed{seed}/train_summary.json",
-    params:
-        floor=lambda w: layout.floor_slice(config, "koike"),
-    threads: 1
     log:
         layout.log_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
     benchmark:
         layout.benchmark_path("runs/koike/floor/{recipe}/{dig}/seed{seed}")
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        floor=lambda w: layout.floor_slice(config, "koike"),
     script:
         "../scripts/floor_koike.py"
 
 
-def floor_files(paper, names):
-    """The floor's per-seed files of ``paper`` (none when its floor is off)."""
-    if paper not in FLOOR_PAPERS:
-        return []
-    return [f"{layout.floor_dir(config, paper, s)}/{n}" for s in config[paper]["seeds"] for n in names]
-
-
 rule floor_audiofuse:
     input:
-        floor_files("audiofuse", ("metrics.json", "predictions.csv")),
+        layout.floor_seed_files(config, "audiofuse", ("metrics.json", "predictions.csv")),
 
 
 rule floor_koike:
     input:
-        floor_files("koike", ("train_summary.json", "predictions.csv")),
+        layout.floor_seed_files(config, "koike", ("train_summary.json", "predictions.csv")),

@@ -9,80 +9,62 @@ AS_RUN = "runs/ast_sam/{variant}/{dig}/seed{seed}"  # layout.run_dir
 AS_RESULT = "results/ast_sam/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
 
-def as_features(w=None):
-    return cross_stage(layout.paper_features_dir(config, "ast_sam"))
-
-
-def as_train_slice(variant):
-    return layout.train_slice(config, "ast_sam", variant)
-
-
 rule icbhi_train:
     input:
         features=as_features,
-        code=src_files("models/ast", "training/engine", "training/icbhi", "training/jobs", "splits", "features/store",
-                       "evaluation/metrics"),
+        code=src_files(
+            "models/ast",
+            "training/engine",
+            "training/icbhi",
+            "training/jobs",
+            "splits",
+            "features/store",
+            "evaluation/metrics",
+        ),
     output:
         model="runs/ast_sam/{variant}/{dig}/seed{seed}/model.pt",
         paper_model="runs/ast_sam/{variant}/{dig}/seed{seed}/model_paper.pt",
         history="runs/ast_sam/{variant}/{dig}/seed{seed}/history.csv",
         summary="runs/ast_sam/{variant}/{dig}/seed{seed}/train_summary.json",
         card="runs/ast_sam/{variant}/{dig}/seed{seed}/model_card.json",
-    params:
-        train=lambda w: as_train_slice(w.variant),
-        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),
-    threads: 2
     log:
         layout.log_path(AS_RUN),
     benchmark:
         layout.benchmark_path(AS_RUN)
+    threads: 2
     resources:
         mem_mb=16000,
         runtime=480,
         gpu_slots=gpu_slots("ast_sam"),
+    params:
+        train=lambda w: as_train_slice(w.variant),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),
     script:
         "../scripts/icbhi_train.py"
-
-
-def as_eval_input(w):
-    run = layout.run_dir(config, "ast_sam", w.variant, w.seed)
-    return {
-        "model": cross_stage(f"{run}/model.pt"),
-        "paper_model": cross_stage(f"{run}/model_paper.pt"),
-        "summary": cross_stage(f"{run}/train_summary.json"),
-        "features": as_features(),
-    }
 
 
 rule icbhi_evaluate:
     input:
         unpack(as_eval_input),
-        code=src_files("evaluation/icbhi", "evaluation/metrics", "training/engine", "splits", "models/ast"),
+        code=src_files(
+            "evaluation/icbhi", "evaluation/metrics", "training/engine", "splits", "models/ast"
+        ),
     output:
         metrics="results/ast_sam/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/ast_sam/{variant}/{dig}/seed{seed}/predictions.csv",
-    params:
-        train=lambda w: as_train_slice(w.variant),
-    threads: 2
     log:
         layout.log_path(AS_RESULT),
     benchmark:
         layout.benchmark_path(AS_RESULT)
+    threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
         gpu_slots=gpu_slots("ast_sam"),
+    params:
+        train=lambda w: as_train_slice(w.variant),
     script:
         "../scripts/icbhi_evaluate.py"
-
-
-def as_runs(variant):
-    return [f"{layout.run_dir(config, 'ast_sam', variant, s)}/model.pt" for s in AS["seeds"]]
-
-
-def as_results(variant):
-    return [f"{layout.result_dir(config, 'ast_sam', variant, s)}/{name}" for s in AS["seeds"]
-            for name in ("metrics.json", "predictions.csv")]
 
 
 for _v in AS_VARIANTS:
@@ -91,10 +73,10 @@ for _v in AS_VARIANTS:
         name:
             f"icbhi_train_{_v}"
         input:
-            as_runs(_v),
+            layout.variant_run_files(config, "ast_sam", _v, ("model.pt",)),
 
     rule:
         name:
             f"icbhi_eval_{_v}"
         input:
-            as_results(_v),
+            layout.variant_result_files(config, "ast_sam", _v, ("metrics.json", "predictions.csv")),

@@ -8,19 +8,20 @@ KK_VARIANTS = layout.variants(config, "koike")
 KK_RUN = "runs/koike/{model}/{inp}/{dig}/seed{seed}"  # layout.run_dir
 
 
-def kk_variant(w):
-    return f"{w.model}_{w.inp}"
-
-
-def kk_features(w=None):
-    return cross_stage(layout.paper_features_dir(config, "koike"))
-
-
 rule koike_train:
     input:
         features=kk_features,
-        code=src_files("models/cnn14", "models/imagenet", "models/weights", "training/engine",
-                       "training/loop", "training/koike", "training/jobs", "splits", "features/store"),
+        code=src_files(
+            "models/cnn14",
+            "models/imagenet",
+            "models/weights",
+            "training/engine",
+            "training/loop",
+            "training/koike",
+            "training/jobs",
+            "splits",
+            "features/store",
+        ),
     output:
         model="runs/koike/{model}/{inp}/{dig}/seed{seed}/model.pt",
         history="runs/koike/{model}/{inp}/{dig}/seed{seed}/history.csv",
@@ -28,25 +29,20 @@ rule koike_train:
         predictions="runs/koike/{model}/{inp}/{dig}/seed{seed}/predictions.csv",
         summary="runs/koike/{model}/{inp}/{dig}/seed{seed}/train_summary.json",
         card="runs/koike/{model}/{inp}/{dig}/seed{seed}/model_card.json",
-    params:
-        train=lambda w: layout.train_slice(config, "koike", kk_variant(w)),
-        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),
-    threads: 2
     log:
         layout.log_path(KK_RUN),
     benchmark:
         layout.benchmark_path(KK_RUN)
+    threads: 2
     resources:
         mem_mb=16000,
         runtime=480,
         gpu_slots=gpu_slots("koike"),
+    params:
+        train=lambda w: layout.train_slice(config, "koike", kk_variant(w)),
+        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),
     script:
         "../scripts/koike_train.py"
-
-
-def kk_runs(model, name="model.pt"):
-    return [f"{layout.run_dir(config, 'koike', f'{model}_{inp}', s)}/{name}"
-            for inp in KK["models"][model]["inputs"] for s in KK["seeds"]]
 
 
 for _m in KK["models"]:

@@ -2,26 +2,24 @@
 # DVC stage `report` runs these rules.
 
 
-# What the report rules read comes from each enabled paper's module (auscult.papers), through
-# auscult.reporting.build (unit-tested without Snakemake); here only cross_stage is applied.
+# What the report rules read and their parameters come from auscult.reporting.build (the input
+# functions, with cross_stage applied: report_functions.smk).
 from auscult.reporting import build as report_build
-
-
-def cross_stages(files):
-    """cross_stage() of every path of a {name: path or [paths]} mapping."""
-    return {k: [cross_stage(p) for p in v] if isinstance(v, list) else cross_stage(v) for k, v in files.items()}
-
-
-def tables_input(w):
-    return {**cross_stages(report_build.table_inputs(config)), "base_params": "params.yaml"}
 
 
 rule tables:
     input:
         unpack(tables_input),
-        code=src_files("reporting/build", "reporting/tables", "reporting/compute_cost", "reporting/provenance",
-                       "reporting/claims", "reporting/floor", "reporting/cross_dataset",
-                       *report_build.code_modules()),
+        code=src_files(
+            "reporting/build",
+            "reporting/tables",
+            "reporting/compute_cost",
+            "reporting/provenance",
+            "reporting/claims",
+            "reporting/floor",
+            "reporting/cross_dataset",
+            *report_build.code_modules(),
+        ),
         paper_values="src/auscult/reporting/paper_values.yaml",
         claims="src/auscult/reporting/claims.yaml",
     output:
@@ -34,18 +32,17 @@ rule tables:
         metrics="reports/metrics.json",
         claims_md="reports/claims.md",
         claims_csv=report("reports/claims.csv", caption="../report/claims.rst", category="Claims"),
-    params:
-        **report_build.table_params(config),
     log:
         "reports/logs/tables.log",
+    params:
+        **report_build.table_params(config),
     script:
         "../scripts/tables.py"
 
 
 rule figures:
     input:
-        tables="reports/tables",
-        **cross_stages(report_build.figure_inputs(config)),
+        unpack(figures_input),
         code=src_files("reporting/build", "reporting/figures", *report_build.code_modules()),
     output:
         figures=report(
@@ -55,11 +52,11 @@ rule figures:
             category="Figures",
         ),
         plots=directory("reports/plots"),
+    log:
+        "reports/logs/figures.log",
     params:
         **report_build.figure_params(config),
         input_paths=report_build.input_paths(report_build.figure_inputs(config)),
-    log:
-        "reports/logs/figures.log",
     script:
         "../scripts/figures.py"
 
