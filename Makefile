@@ -12,7 +12,7 @@ CORES  ?= 2
 # Installed-state stamp: changes whenever the lock file or the package metadata change.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 # Demo models are tiny: one thread per job lets jobs run side by side.
-DEMO_THREADS := --set-threads audiofuse_train=1 audiofuse_evaluate=1 koike_train=1 icbhi_train=1 icbhi_evaluate=1
+DEMO_THREADS := --set-threads audiofuse_train=1 audiofuse_evaluate=1 koike_train=1 ast_sam_train=1 ast_sam_evaluate=1
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 

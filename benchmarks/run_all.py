@@ -200,7 +200,7 @@ def bench_ast(threads: int, steps: int = 2, bs: int = 4) -> None:
     from auscult.models import build_model, count_trainable
     from auscult.papers.ast_sam import variant_slice as ast_sam_slice
     from auscult.params import load_params
-    from auscult.training.icbhi import make_optimizer
+    from auscult.training.ast_sam import make_optimizer
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(threads)
@@ -254,7 +254,7 @@ def main() -> None:
                                 else None)
     limit = int(os.environ["AUSCULT_BENCH_LIMIT"]) if "AUSCULT_BENCH_LIMIT" in os.environ else None
     bench_features(os.cpu_count() or 1, "koike", "physionet2016", limit)
-    bench_features(os.cpu_count() or 1, "icbhi_ast", "icbhi2017", limit)
+    bench_features(os.cpu_count() or 1, "ast_sam", "icbhi2017", limit)
     bench_training([], "paper", threads=os.cpu_count() or 1)
     bench_training(["config/quick.yaml"], "quick", threads=os.cpu_count() or 1)
     bench_koike(threads=os.cpu_count() or 1)

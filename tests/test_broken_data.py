@@ -631,7 +631,7 @@ def test_stale_tmp_of_a_dead_writer_is_removed(tmp_path):
                           text=True).stdout.strip()
     stale = tmp_path / f".tmp-koike-0123abcd-p{dead}-abc123"
     (stale / "x").mkdir(parents=True)
-    other = tmp_path / f".tmp-icbhi_ast-89abcdef-p{dead}-zz"  # another output, same dead writer
+    other = tmp_path / f".tmp-ast_sam-89abcdef-p{dead}-zz"  # another output, same dead writer
     other.mkdir()
     legacy = tmp_path / ".tmp-koike-0123abcd-oldstyle"  # no pid: only its own output removes it
     legacy.mkdir()

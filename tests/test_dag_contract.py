@@ -157,7 +157,7 @@ def _stage_paths(name: str, cfg: dict) -> list[str]:
         return [layout.floor_dir(cfg, paper, s) for s in cfg[paper]["seeds"]]
     if kind == "audiofuse_train":
         return [layout.run_dir(cfg, "audiofuse", key, s) for s in cfg["audiofuse"]["seeds"]]
-    if kind == "audiofuse_eval":
+    if kind == "audiofuse_evaluate":
         return [layout.result_dir(cfg, "audiofuse", key, s) for s in cfg["audiofuse"]["seeds"]]
     if kind == "cross_dataset":
         return [layout.cross_scores(cfg, f) for f in layout.cross_models(cfg)]

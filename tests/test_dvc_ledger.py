@@ -161,7 +161,7 @@ def test_one_variant_change_reruns_only_that_variant(reviewer):
     ran = stages_run(text)
     print(f"\n[ledger] -S +{ONE_VARIANT}=0.3 ran stages {ran}, jobs {job_counts(text)}")
     # the cross-dataset stage re-scores the changed runs (its job covers every AudioFuse run)
-    assert sorted(ran) == sorted(["audiofuse_train@cnn_only", "audiofuse_eval@cnn_only", "cross_dataset",
+    assert sorted(ran) == sorted(["audiofuse_train@cnn_only", "audiofuse_evaluate@cnn_only", "cross_dataset",
                                   "report"]), text[-3000:]
     jobs = job_counts(text)
     assert jobs.get("audiofuse_train") == 2 and jobs.get("audiofuse_evaluate") == 2, jobs
@@ -206,20 +206,20 @@ def test_setting_back_retrains_nothing(reviewer, origin):
     jobs = job_counts(text)
     print(f"\n[ledger] set back: ran stages {stages_run(text)}, jobs {jobs}")
     assert "audiofuse_train" not in jobs and "audiofuse_evaluate" not in jobs, jobs
-    for stage in ("audiofuse_train@cnn_only", "audiofuse_eval@cnn_only"):
+    for stage in ("audiofuse_train@cnn_only", "audiofuse_evaluate@cnn_only"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in text, text[-3000:]
     assert config_of(reviewer) == config_of(origin)
     pd.testing.assert_series_equal(t1(reviewer)["mean"], t1(origin)["mean"])
     lock, olock = (yaml.safe_load((r / "dvc.lock").read_text())["stages"] for r in (reviewer, origin))
-    for stage in ("audiofuse_train@cnn_only", "audiofuse_eval@cnn_only", "audiofuse_train@audiofuse",
-                  "audiofuse_eval@audiofuse"):
+    for stage in ("audiofuse_train@cnn_only", "audiofuse_evaluate@cnn_only", "audiofuse_train@audiofuse",
+                  "audiofuse_evaluate@audiofuse"):
         assert lock[stage]["outs"] == olock[stage]["outs"], stage
 
     out = run(reviewer, "dvc", "exp", "run", "-S", f"+{ONE_VARIANT}=0.3")
     text = out.stdout + out.stderr
     jobs = job_counts(text)
     print(f"[ledger] forward again: ran stages {stages_run(text)}, jobs {jobs}")
-    assert "Stage 'audiofuse_eval@cnn_only' is cached - skipping run, checking out outputs" in text
+    assert "Stage 'audiofuse_evaluate@cnn_only' is cached - skipping run, checking out outputs" in text
     assert "audiofuse_train" not in jobs and "audiofuse_evaluate" not in jobs, jobs
     pd.testing.assert_series_equal(t1(reviewer)["mean"], exp_t1["mean"])
 
@@ -231,7 +231,7 @@ def test_shared_lr_reruns_every_training_stage(reviewer):
     ran, jobs = stages_run(text), job_counts(text)
     print(f"\n[ledger] -S audiofuse.training.lr=7e-4 ran stages {ran}, jobs {jobs}")
     assert sorted(ran) == sorted(["audiofuse_train@cnn_only", "audiofuse_train@audiofuse",
-                                  "audiofuse_eval@cnn_only", "audiofuse_eval@audiofuse", "cross_dataset",
+                                  "audiofuse_evaluate@cnn_only", "audiofuse_evaluate@audiofuse", "cross_dataset",
                                   "report"])
     assert jobs.get("audiofuse_train") == 4 and jobs.get("audiofuse_evaluate") == 4, jobs
     assert not {"acquire", "manifest", "features"} & set(jobs), jobs
@@ -278,7 +278,7 @@ def test_reviewer_snakemake_keeps_the_data_ledger_clean(pulled):
     # A re-run manifest (and its logs) would make data@*/features@* look changed to DVC.
     assert "manifest" not in jobs, jobs
     status = run(repo, "dvc", "status").stdout
-    for stage in ("data@", "features@", "audiofuse_train@", "audiofuse_eval@"):
+    for stage in ("data@", "features@", "audiofuse_train@", "audiofuse_evaluate@"):
         assert stage not in status, status
 
 

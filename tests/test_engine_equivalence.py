@@ -2,7 +2,7 @@
 
 ``fixtures/engine_baseline.json`` was written by the loops before they were merged into
 :mod:`auscult.training.engine` (``train_binary`` of ``training/loop.py`` and ``train_cycles`` of
-``training/icbhi.py`` at commit d678fb1): per scenario the history rows (without timings), the
+``training/ast_sam.py`` at commit d678fb1): per scenario the history rows (without timings), the
 selection in the summary and sha256 digests of the saved state_dicts. ``fixtures/*-epoch2.pt``
 are checkpoints that code wrote after epoch 2 of two scenarios; resuming from them must end
 where the uninterrupted run ends (the checkpoint format is unchanged).
@@ -151,7 +151,7 @@ def _clean(v):
 def run_scenario(name: str, out: Path, *, interrupt_after: int | None = None) -> dict:
     from auscult.models import build_model
     from auscult.training import seed_everything, train_binary
-    from auscult.training.icbhi import train_cycles
+    from auscult.training.ast_sam import train_cycles
 
     class Stop(Exception):
         pass

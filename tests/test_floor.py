@@ -334,7 +334,7 @@ def test_floor_recipe_is_built_only_where_a_floor_runs(params):
     assert layout.dataset_recipes(params, "physionet2016") == ["audiofuse", "koike", "floor_stats"]
     # koike: PASCAL sets are cross-dataset targets of the Koike models
     assert layout.dataset_recipes(params, "pascal") == ["audiofuse", "floor_stats", "koike"]
-    assert layout.dataset_recipes(params, "icbhi2017") == ["icbhi_ast"]
+    assert layout.dataset_recipes(params, "icbhi2017") == ["ast_sam"]
     off = copy.deepcopy(params)
     off["floor"]["papers"] = ["koike"]
     assert layout.dataset_recipes(off, "pascal") == ["audiofuse", "koike"]

@@ -31,11 +31,11 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent / "slurm"
 THREADS = ["--set-threads", "features=2", "audiofuse_train=1", "audiofuse_evaluate=1", "koike_train=1",
-           "icbhi_train=1", "icbhi_evaluate=1"]
+           "ast_sam_train=1", "ast_sam_evaluate=1"]
 TABLES = ["audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation", "koike_t4_uar",
           "koike_t5_spec_sens_f1", "ast_sam_t6_ablation"]
 # rules that ask Slurm for a GPU (profiles/slurm/profile.yaml set-resources)
-GPU_RULES = ("audiofuse_train", "audiofuse_evaluate", "koike_train", "icbhi_train", "icbhi_evaluate")
+GPU_RULES = ("audiofuse_train", "audiofuse_evaluate", "koike_train", "ast_sam_train", "ast_sam_evaluate")
 
 
 def env() -> dict:

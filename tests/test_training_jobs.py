@@ -55,10 +55,10 @@ def test_run_job_calls_the_papers_runner(paper, summary, tmp_path, monkeypatch):
 
 
 def test_runners_are_the_papers_run_training():
-    from auscult.training import audiofuse, icbhi, koike
+    from auscult.training import ast_sam, audiofuse, koike
 
     assert jobs._runner("audiofuse") is audiofuse.run_training
     assert jobs._runner("koike") is koike.run_training
-    assert jobs._runner("ast_sam") is icbhi.run_training
+    assert jobs._runner("ast_sam") is ast_sam.run_training
     with pytest.raises(ValueError, match="unknown paper"):
         jobs._runner("p4")

@@ -41,7 +41,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 DEMO = ["--cores", "2", "--set-threads", "audiofuse_train=1", "audiofuse_evaluate=1", "koike_train=1",
-        "icbhi_train=1", "icbhi_evaluate=1", "--configfile", "config/demo.yaml"]
+        "ast_sam_train=1", "ast_sam_evaluate=1", "--configfile", "config/demo.yaml"]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 # P1 AudioFuse (Siddiqui & Saha 2025): one training job per (variant, seed), one evaluation
 # job per (variant, seed) covering PhysioNet test, PASCAL zero-shot and PASCAL head-retrained.
-# DVC stages `audiofuse_train@<variant>` and `audiofuse_eval@<variant>` run these rules.
+# DVC stages `audiofuse_train@<variant>` and `audiofuse_evaluate@<variant>` run these rules.
 
 
 from auscult.papers import audiofuse as audiofuse_paper
@@ -77,7 +77,7 @@ for _v in AF_VARIANTS:
 
     rule:
         name:
-            f"audiofuse_eval_{_v}"
+            f"audiofuse_evaluate_{_v}"
         input:
             # Both outputs: a stray metrics.json without its predictions must not read as done.
             layout.variant_result_files(

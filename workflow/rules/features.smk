@@ -10,7 +10,7 @@ rule features:
             "features/store",
             "features/audiofuse",
             "features/koike",
-            "features/icbhi",
+            "features/ast_sam",
             "features/floor",
             "audio",
         ),

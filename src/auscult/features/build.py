@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from auscult.audio import AudioError, sha256_file
-from auscult.features import audiofuse, floor, icbhi, koike
+from auscult.features import ast_sam, audiofuse, floor, koike
 from auscult.features.store import write_store
 
 # recipe name (a key of params.yaml `features`) -> per-recording extractor
@@ -30,7 +30,7 @@ RECIPES: dict[str, Callable[[str, dict], dict[str, np.ndarray]]] = {
 }
 # recipe -> per-recording extractor of several segments: (path, [(start_s, end_s)], cfg) -> [dict]
 SEGMENT_RECIPES: dict[str, Callable[[str, list, dict], list[dict[str, np.ndarray]]]] = {
-    "icbhi_ast": icbhi.extract_cycles,
+    "ast_sam": ast_sam.extract_cycles,
 }
 SEGMENT_COLUMNS = ("cycle_start", "cycle_end")
 

@@ -4,7 +4,7 @@ and one evaluation job per (variant, seed): ``runs/ast_sam/<variant>/<d>/seed<k>
 ``results/ast_sam/<variant>/<d>/seed<k>`` (evaluation has no parameters of its own: its
 results sit under the training digest).
 
-Parameters: ``ast_sam`` in params.yaml; tables: ``auscult.reporting.icbhi``.
+Parameters: ``ast_sam`` in params.yaml; tables: ``auscult.reporting.ast_sam``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False  # a lung-sound model: not scored on the heart-sound targets
 CROSS_FLOOR = False
-REPORTING = ("icbhi",)
+REPORTING = ("ast_sam",)
 
 
 def variant_slice(paper_cfg: Mapping, variant: str) -> dict:
@@ -131,13 +131,13 @@ def figure_params(config: Mapping | None) -> dict:
 
 
 def build_tables(ctx, pp: Mapping) -> None:
-    """T6 (``auscult.reporting.icbhi.t6_cells``)."""
+    """T6 (``auscult.reporting.ast_sam.t6_cells``)."""
     import pandas as pd
 
     from auscult.datasets import icbhi2017, synthetic_icbhi
-    from auscult.reporting import icbhi
+    from auscult.reporting import ast_sam as report
 
-    seed_metrics = {v: icbhi.load_seed_metrics(ctx.inputs[f"{NAME}_metrics_{v}"]) for v in pp["variants"]}
+    seed_metrics = {v: report.load_seed_metrics(ctx.inputs[f"{NAME}_metrics_{v}"]) for v in pp["variants"]}
     raw = ctx.inputs[f"raw_{pp['datasets'][0]}"]
     if pp["data_source"] == "synthetic":  # the demo database: every recording generated
         n = len(icbhi2017.read_split(raw))
@@ -145,18 +145,18 @@ def build_tables(ctx, pp: Mapping) -> None:
     else:
         summary = synthetic_icbhi.synthesis_summary(raw)
     ctx.devices |= {(m.get("train") or {}).get("device_name") or "?" for r in seed_metrics.values() for m in r}
-    prov = ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.icbhi.t6_cells; "
+    prov = ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.ast_sam.t6_cells; "
                                  "cells from results/ast_sam/<variant>/<digest>/seed<k>/metrics.json, rule "
-                                 "`icbhi_evaluate` → auscult.evaluation.icbhi.run_evaluation (trained by rule "
-                                 "`icbhi_train` → auscult.training.icbhi.run_training)", NAME)
-    tables = {icbhi.T6: icbhi.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], ctx.paper)}
+                                 "`ast_sam_evaluate` → auscult.evaluation.ast_sam.run_evaluation (trained by rule "
+                                 "`ast_sam_train` → auscult.training.ast_sam.run_training)", NAME)
+    tables = {report.T6: report.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], ctx.paper)}
     first = next(iter(seed_metrics.values()))[0]
     trained = first.get("train") or {}  # absent in results written before it was recorded
     used = (f"Cycles used here: {trained.get('n_train', '?')} train / {trained.get('n_val', '?')} validation / "
             f"{first['n_test']} test (ast_sam.split caps them on small budgets).")
     manifest = pd.read_csv(ctx.inputs[f"manifest_{pp['datasets'][0]}"], dtype={"patient_id": str})
-    notes = {icbhi.T6: [*icbhi.NOTES, icbhi.input_note(pp["max_length"]), icbhi.split_note(manifest), used]}
-    ctx.write_all(tables, notes, {"data": icbhi.data_label([summary]), "weights": icbhi.weights_label(seed_metrics),
+    notes = {report.T6: [*report.NOTES, report.input_note(pp["max_length"]), report.split_note(manifest), used]}
+    ctx.write_all(tables, notes, {"data": report.data_label([summary]), "weights": report.weights_label(seed_metrics),
                                   "budget": ctx.budget}, prov, pp)
 
 
@@ -166,12 +166,13 @@ def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:
         return
     import pandas as pd
 
-    from auscult.reporting import figures, icbhi
+    from auscult.reporting import ast_sam as report
+    from auscult.reporting import figures
     from auscult.reporting.tables import paper_values
 
-    t6 = pd.read_csv(tables / f"{icbhi.T6}.csv")
-    seed_metrics = {v: icbhi.load_seed_metrics(inputs[f"{NAME}_metrics_{v}"]) for v in params["t6_variants"]}
-    labels = {v: paper_values()[icbhi.T6]["rows"].get(v, {}).get("label", v) for v in params["t6_variants"]}
-    figures.confusion_panels(icbhi.confusion_matrices(seed_metrics), out / f"{NAME}_t6_confusion.png", labels=labels,
+    t6 = pd.read_csv(tables / f"{report.T6}.csv")
+    seed_metrics = {v: report.load_seed_metrics(inputs[f"{NAME}_metrics_{v}"]) for v in params["t6_variants"]}
+    labels = {v: paper_values()[report.T6]["rows"].get(v, {}).get("label", v) for v in params["t6_variants"]}
+    figures.confusion_panels(report.confusion_matrices(seed_metrics), out / f"{NAME}_t6_confusion.png", labels=labels,
                              title=f"AST+SAM T6 test confusion, clean protocol ({t6['data'].iloc[0]} data, "
                                    f"{t6['budget'].iloc[0]} budget)")

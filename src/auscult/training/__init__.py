@@ -2,7 +2,7 @@
 
 ``engine`` runs every paper's epochs (selection, early stopping, LR plateau, AMP, SAM,
 samplers, BatchNorm recalibration, checkpoints); ``loop.train_binary`` (AudioFuse, Koike)
-and ``icbhi.train_cycles`` (AST+SAM) are its thin trainers, ``jobs.run_job`` the body of
+and ``ast_sam.train_cycles`` (AST+SAM) are its thin trainers, ``jobs.run_job`` the body of
 the workflow's training scripts. Imports only torch, numpy, pandas, tqdm and the standard
 library (plus auscult.atomic, auscult.splits and auscult.evaluation.metrics), so it runs on a
 GPU machine without the audio stack. The names below are loaded lazily, so that torch-free

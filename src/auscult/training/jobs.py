@@ -23,7 +23,7 @@ def _runner(paper: str) -> Callable[..., dict]:
     elif paper == "koike":
         from auscult.training.koike import run_training
     elif paper == "ast_sam":
-        from auscult.training.icbhi import run_training
+        from auscult.training.ast_sam import run_training
     else:
         raise ValueError(f"unknown paper {paper!r}; one of {list(PAPERS)}")
     return run_training

@@ -78,12 +78,12 @@ _num = engine.check_number
 
 
 def validate_train_cfg(cfg: Mapping) -> None:
-    check_keys("icbhi training config", "<top level>", cfg, TRAIN_KEYS)
-    check_keys("icbhi training config", "sam", cfg["sam"], SAM_KEYS)
+    check_keys("ast_sam training config", "<top level>", cfg, TRAIN_KEYS)
+    check_keys("ast_sam training config", "sam", cfg["sam"], SAM_KEYS)
     if cfg["sampler"] not in SAMPLERS:
-        raise ValueError(f"icbhi training config: sampler must be one of {list(SAMPLERS)}, got {cfg['sampler']!r}")
+        raise ValueError(f"ast_sam training config: sampler must be one of {list(SAMPLERS)}, got {cfg['sampler']!r}")
     if cfg["monitor"] not in MONITORS:
-        raise ValueError(f"icbhi training config: monitor must be one of {list(MONITORS)}, got {cfg['monitor']!r}")
+        raise ValueError(f"ast_sam training config: monitor must be one of {list(MONITORS)}, got {cfg['monitor']!r}")
     _num("lr", cfg["lr"])
     _num("weight_decay", cfg["weight_decay"], low_inclusive=True)
     _num("batch_size", cfg["batch_size"], integer=True)
@@ -93,7 +93,7 @@ def validate_train_cfg(cfg: Mapping) -> None:
     for key, v in (("amp", cfg["amp"]), ("paper_protocol", cfg["paper_protocol"]),
                    ("sam.enabled", cfg["sam"]["enabled"]), ("sam.adaptive", cfg["sam"]["adaptive"])):
         if not isinstance(v, bool):
-            raise ValueError(f"icbhi training config: {key} must be true or false, got {v!r}")
+            raise ValueError(f"ast_sam training config: {key} must be true or false, got {v!r}")
 
 
 def _labels(name: str, data: Mapping[str, np.ndarray], y, inputs: tuple[str, ...]) -> np.ndarray:
@@ -254,14 +254,14 @@ def run_training(
     progress: bool = True,
     variant: str = "?",
 ) -> dict:
-    """Train one (variant, seed) from the cached ``icbhi_ast`` features; model_card.json too.
+    """Train one (variant, seed) from the cached ``ast_sam`` features; model_card.json too.
 
     ``train_params`` = {model, training, split} (the variant already merged in).
     """
     from auscult.features.store import load_arrays, read_index
     from auscult.models import build_model
 
-    check_keys("icbhi train params", "<top level>", train_params, {"model", "training", "split"})
+    check_keys("ast_sam train params", "<top level>", train_params, {"model", "training", "split"})
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = Path(out_dir)

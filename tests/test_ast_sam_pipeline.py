@@ -10,18 +10,18 @@ import pytest
 import torch
 
 from auscult.datasets import icbhi2017, synthetic
-from auscult.evaluation.icbhi import run_evaluation
+from auscult.evaluation.ast_sam import run_evaluation
 from auscult.features.build import build_feature_cache
 from auscult.papers.ast_sam import variant_slice as ast_sam_slice
-from auscult.reporting import icbhi as rep
+from auscult.reporting import ast_sam as rep
 from auscult.reporting.figures import confusion_panels
 from auscult.reporting.tables import long_frame, paper_values
-from auscult.training.icbhi import run_training
+from auscult.training.ast_sam import run_training
 
 torch.set_num_threads(1)
 
 DEMO = {
-    "features": "icbhi_ast",
+    "features": "ast_sam",
     "split": {"val_fraction": 0.25, "seed": 42, "max_train_cycles": None, "max_val_cycles": None,
               "max_test_cycles": None},
     "seeds": [1],
@@ -48,7 +48,7 @@ def test_demo_t6_end_to_end(tmp_path):
     raw = tmp_path / "raw"
     synthetic.write_dataset("icbhi2017", raw, n_patients=6, seed=0)
     manifest = icbhi2017.build_manifest(raw)
-    build_feature_cache(manifest, raw, tmp_path / "feat", recipe="icbhi_ast", cfg=FEATURES, progress=False)
+    build_feature_cache(manifest, raw, tmp_path / "feat", recipe="ast_sam", cfg=FEATURES, progress=False)
     metrics = {}
     for variant in DEMO["variants"]:
         train = ast_sam_slice(DEMO, variant)

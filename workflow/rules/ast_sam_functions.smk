@@ -1,5 +1,5 @@
-# Input and parameter functions of the AST + SAM rules (icbhi.smk). Functions live apart from
-# rules (`snakemake --lint`); the Snakefile includes this file before icbhi.smk.
+# Input and parameter functions of the AST + SAM rules (ast_sam.smk). Functions live apart from
+# rules (`snakemake --lint`); the Snakefile includes this file before ast_sam.smk.
 
 
 def as_features(w=None):

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from auscult.evaluation.icbhi import confusion_matrix, icbhi_metrics, metrics_from_cm
-from auscult.training import icbhi as tr
+from auscult.evaluation.ast_sam import confusion_matrix, icbhi_metrics, metrics_from_cm
+from auscult.training import ast_sam as tr
 
 # every epoch leaves a resumable checkpoint (tests of resume and its files)
 pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")

@@ -1,4 +1,4 @@
-"""The AST input recipe for ICBHI breathing cycles (paper P3, recipe ``icbhi_ast``).
+"""The AST input recipe for ICBHI breathing cycles (paper P3, recipe ``ast_sam``).
 
 Per recording: decode once, resample to 16 kHz (soxr HQ, as ``librosa.load(sr=16000)`` in
 the paper's preprocessing). Per cycle: slice ``[int(start * sr) : int(end * sr)]``, bring
@@ -19,7 +19,7 @@ which leaves it at False; a test checks it.) The paper fed the HF extractor's de
 the pretrained position embeddings are cropped (``auscult.models.ast``), as the original
 AST does.
 
-Configuration (``features.icbhi_ast``; every key required, unknown keys rejected)::
+Configuration (``features.ast_sam``; every key required, unknown keys rejected)::
 
     sample_rate: 16000
     clip_seconds: 8.0
@@ -49,13 +49,13 @@ KEYS = {
 def validate_config(cfg: Mapping) -> None:
     from auscult.audio import FIX_LENGTH_MODES
 
-    check_keys("icbhi_ast features config", "<top level>", cfg, KEYS)
+    check_keys("ast_sam features config", "<top level>", cfg, KEYS)
     if cfg["pad_mode"] not in FIX_LENGTH_MODES:
-        raise ValueError(f"icbhi_ast features config: pad_mode must be one of {FIX_LENGTH_MODES}, "
+        raise ValueError(f"ast_sam features config: pad_mode must be one of {FIX_LENGTH_MODES}, "
                          f"got {cfg['pad_mode']!r}")
     for key in ("sample_rate", "clip_seconds", "num_mel_bins", "frame_shift_ms", "norm_std", "shard_size"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or cfg[key] <= 0:
-            raise ValueError(f"icbhi_ast features config: {key} must be a positive number, got {cfg[key]!r}")
+            raise ValueError(f"ast_sam features config: {key} must be a positive number, got {cfg[key]!r}")
 
 
 def n_frames(cfg: Mapping) -> int:

@@ -1,4 +1,4 @@
-"""Rule `icbhi_train`: train one (variant, seed) of the AST+SAM paper from cached features.
+"""Rule `ast_sam_train`: train one (variant, seed) of the AST+SAM paper from cached features.
 
 Imports only torch/numpy/pandas/scikit-learn (+transformers, pytorch_optimizer) through
 auscult, so it runs on a GPU machine without the audio stack. Resumes from

@@ -1,7 +1,7 @@
 # P3 AST + SAM on ICBHI 2017 (Işık et al., arXiv 2512.22564): one training job per
 # (variant, seed) on breathing-cycle features, one evaluation job per (variant, seed) scoring
 # the official test split under both selection protocols (clean and the paper's).
-# DVC stages `icbhi_train@<variant>` and `icbhi_eval@<variant>` run these rules.
+# DVC stages `ast_sam_train@<variant>` and `ast_sam_evaluate@<variant>` run these rules.
 
 AS = config["ast_sam"]
 AS_VARIANTS = list(AS["variants"])
@@ -9,13 +9,13 @@ AS_RUN = "runs/ast_sam/{variant}/{dig}/seed{seed}"  # layout.run_dir
 AS_RESULT = "results/ast_sam/{variant}/{dig}/seed{seed}"  # layout.result_dir
 
 
-rule icbhi_train:
+rule ast_sam_train:
     input:
         features=as_features,
         code=src_files(
             "models/ast",
             "training/engine",
-            "training/icbhi",
+            "training/ast_sam",
             "training/jobs",
             "splits",
             "features/store",
@@ -40,14 +40,14 @@ rule icbhi_train:
         train=lambda w: as_train_slice(w.variant),
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),
     script:
-        "../scripts/icbhi_train.py"
+        "../scripts/ast_sam_train.py"
 
 
-rule icbhi_evaluate:
+rule ast_sam_evaluate:
     input:
         unpack(as_eval_input),
         code=src_files(
-            "evaluation/icbhi", "evaluation/metrics", "training/engine", "splits", "models/ast"
+            "evaluation/ast_sam", "evaluation/metrics", "training/engine", "splits", "models/ast"
         ),
     output:
         metrics="results/ast_sam/{variant}/{dig}/seed{seed}/metrics.json",
@@ -64,19 +64,19 @@ rule icbhi_evaluate:
     params:
         train=lambda w: as_train_slice(w.variant),
     script:
-        "../scripts/icbhi_evaluate.py"
+        "../scripts/ast_sam_evaluate.py"
 
 
 for _v in AS_VARIANTS:
 
     rule:
         name:
-            f"icbhi_train_{_v}"
+            f"ast_sam_train_{_v}"
         input:
             layout.variant_run_files(config, "ast_sam", _v, ("model.pt",)),
 
     rule:
         name:
-            f"icbhi_eval_{_v}"
+            f"ast_sam_evaluate_{_v}"
         input:
             layout.variant_result_files(config, "ast_sam", _v, ("metrics.json", "predictions.csv")),

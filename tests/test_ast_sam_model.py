@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from auscult.features import icbhi as feats
+from auscult.features import ast_sam as feats
 from auscult.features.build import build_feature_cache
 from auscult.features.store import load_arrays, read_index
 from auscult.models import ast as ast_mod
@@ -64,9 +64,9 @@ def test_segment_cache_decodes_each_recording_once(tmp_path, monkeypatch):
     })
     calls = []
     real = feats.extract_cycles
-    monkeypatch.setitem(__import__("auscult.features.build", fromlist=["x"]).SEGMENT_RECIPES, "icbhi_ast",
+    monkeypatch.setitem(__import__("auscult.features.build", fromlist=["x"]).SEGMENT_RECIPES, "ast_sam",
                         lambda p, c, cfg: calls.append(p) or real(p, c, cfg))
-    stats = build_feature_cache(manifest, tmp_path, tmp_path / "feat", recipe="icbhi_ast", cfg=FEAT_CFG,
+    stats = build_feature_cache(manifest, tmp_path, tmp_path / "feat", recipe="ast_sam", cfg=FEAT_CFG,
                                 progress=False)
     assert stats["recordings"] == 2 and stats["rows"] == 5 and len(calls) == 2
     index = read_index(tmp_path / "feat")

@@ -1,9 +1,9 @@
-"""Rule `icbhi_evaluate`: ICBHI test metrics of one (variant, seed), clean and paper protocols."""
+"""Rule `ast_sam_evaluate`: ICBHI test metrics of one (variant, seed), clean and paper protocols."""
 
 from pathlib import Path
 
 from auscult import runlog
-from auscult.evaluation.icbhi import run_evaluation
+from auscult.evaluation.ast_sam import run_evaluation
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = runlog.setup(runlog.job_log(smk))
