@@ -242,7 +242,7 @@ def test_sigkilled_features_job_leaves_nothing(repo_root, tmp_path):
     write_params(dest, cfg)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(dest / "src"))
     env.pop("AUSCULT_DATA_MIRROR", None)
-    assert run(dest, env, "dataset_physionet2016").returncode == 0
+    assert run(dest, env, "data_physionet2016").returncode == 0
     proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "2", "--", "features_physionet2016"], cwd=dest,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     feats = dest / "data" / "features" / "physionet2016"

@@ -106,6 +106,13 @@ def test_stage_targets_are_allowed(stages):
                 assert t in allowed, f"{name}: target rule {t} is not in --allowed-rules"
 
 
+def test_stage_names_are_the_targets_they_run(stages):
+    """`<stage>` runs the Snakemake target `<stage>`, `<stage>@<key>` the target `<stage>_<key>`."""
+    for name, s in stages.items():
+        _, targets = allowed_rules(s)
+        assert targets == [name.replace("@", "_")], f"stage {name} runs targets {targets}"
+
+
 # ---------------------------------------------------------------- params coverage
 def _leaves(node, prefix=""):
     if isinstance(node, dict):

@@ -71,7 +71,7 @@ for _ds in DATASETS:
 
     rule:
         name:
-            f"dataset_{_ds}"
+            f"data_{_ds}"
         input:
             # an unused folder dataset (no cross_dataset target) is never acquired
             [layout.manifest_path(config, _ds)]

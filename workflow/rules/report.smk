@@ -78,3 +78,11 @@ rule report_html:
         " -p tables_dir {input.tables} -p figures_dir {input.figures} -p claims_csv {input.claims}"
         f" && {sys.executable} -m jupyter nbconvert --to html --no-input {{output.executed}} --output-dir reports"
         " --output report) > {log} 2>&1"
+
+
+# DVC stage `report` runs this target: every table, the figures and the executed report.
+rule report:
+    input:
+        "reports/tables",
+        "reports/figures",
+        "reports/report.html",
