@@ -52,7 +52,7 @@ forecast: install
 # Snakefile workflow` reformats, `--diff` shows what it would change)
 lint: install
 	$(BIN)/ruff check src tests workflow benchmarks
-	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakefmt --check Snakefile workflow tests/toy_paper
 
 lock: install
 	$(BIN)/python -m pip install -q -r requirements.in

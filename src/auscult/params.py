@@ -78,12 +78,32 @@ def validate(config: Mapping, schema_path: str | Path | None = None) -> None:
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text() if schema_path else schema_text())
+    _add_paper_modules(schema, config)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key(e)}: {_explain(e)}" for e in errors]
         raise ParamsError("invalid parameters:\n" + "\n".join(lines))
     _check_cross_references(config)
+
+
+def _add_paper_modules(schema: dict, config: Mapping) -> None:
+    """Papers from outside the package (``paper_modules``): import and register each, and
+    close the schema over its block (its ``SCHEMA``) and its name in ``papers``."""
+    from auscult import registry
+
+    names = config.get("paper_modules") or []
+    if not isinstance(names, list):
+        return  # the schema reports the type
+    for name in names:
+        try:
+            module = registry.load(str(name))
+        except (ImportError, ValueError) as e:
+            raise ParamsError(f"paper_modules: {e}") from None
+        schema["properties"][module.NAME] = module.SCHEMA
+        schema["required"] = [*schema["required"], module.NAME]
+        schema["properties"]["papers"]["items"]["enum"] = [*schema["properties"]["papers"]["items"]["enum"],
+                                                           module.NAME]
 
 
 def _key(error) -> str:

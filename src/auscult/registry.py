@@ -4,7 +4,7 @@ driver) finds the module of a paper, by its params.yaml key.
 This module imports nothing from the package, so the shared layers depend on it and the
 paper modules (``auscult.papers``), which build on those layers, register themselves here
 when ``auscult`` is imported (see ``auscult/__init__.py``). A paper defined outside the
-package (a test's toy paper, a user's own) joins with :func:`register`; what a paper module
+package (a user's own, or a test's) joins with :func:`register`; what a paper module
 defines is listed in ``auscult/papers/__init__.py`` and ``docs/adding_a_paper.md``.
 """
 
@@ -24,6 +24,40 @@ def register(module: ModuleType) -> ModuleType:
         raise ValueError(f"paper module {module.__name__} defines no NAME (its params.yaml key)")
     REGISTRY[name] = module
     return module
+
+
+def load(module_name: str) -> ModuleType:
+    """Import a paper module defined outside the package (``paper_modules`` in params.yaml,
+    a name on ``sys.path``) and register it. Such a module defines, besides the names every
+    paper defines, ``SCHEMA`` (the JSON schema of its params block) and ``RULES`` (the path of
+    its Snakemake rule file, included by the Snakefile)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ImportError(f"paper module {module_name!r} (params paper_modules) cannot be imported: {e}") from e
+    for attr in ("NAME", "SCHEMA", "RULES"):
+        if not hasattr(module, attr):
+            raise ValueError(f"paper module {module_name!r} defines no {attr} (see docs/adding_a_paper.md)")
+    if module.NAME in REGISTRY and REGISTRY[module.NAME] is not module and not hasattr(REGISTRY[module.NAME], "RULES"):
+        raise ValueError(f"paper module {module_name!r}: {module.NAME!r} is a built-in paper")
+    return register(module)
+
+
+def load_configured(config: Mapping) -> list[ModuleType]:
+    """Load the ``paper_modules`` a config names (a job process that did not validate it)."""
+    return [load(str(name)) for name in config.get("paper_modules") or []]
+
+
+def external() -> list[ModuleType]:
+    """Registered papers from outside the package (they bring their own rule file)."""
+    return [m for m in REGISTRY.values() if hasattr(m, "RULES")]
+
+
+def rule_files() -> list[str]:
+    """The rule files of the papers registered from outside the package."""
+    return [str(m.RULES) for m in external()]
 
 
 def get(name: str) -> ModuleType:

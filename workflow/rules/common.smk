@@ -5,7 +5,7 @@ import os
 import shutil
 import sys
 
-from auscult import layout
+from auscult import layout, registry
 from auscult.params import ParamsError, validate
 
 # Fails before any job runs, naming the bad key (closed schema, no injected defaults):

@@ -102,6 +102,8 @@ def code_modules() -> list[str]:
     each paper's module and its ``auscult.reporting`` builders (``REPORTING``)."""
     out = ["papers/__init__", "papers/_shared"]
     for name, p in registry.REGISTRY.items():
+        if p in registry.external():  # its own rule file names its code
+            continue
         out += [f"papers/{name}", *(f"reporting/{m}" for m in p.REPORTING)]
     return out
 
@@ -169,6 +171,8 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     from auscult.reporting import claims, compute_cost, provenance
     from auscult.reporting.tables import metrics_summary, paper_values
 
+    registry.load_configured(config)  # papers from outside the package, in this job's process
+
     budget = params["budget"]
     ctx = TableContext(config=config, inputs=inputs, budget=budget, out_dir=outputs["tables"],
                        paper=paper_values(), base_params=read_yaml(inputs["base_params"]))
@@ -205,11 +209,14 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     return ctx.frames
 
 
-def build_all_figures(inputs: Mapping, params: Mapping, outputs: Mapping) -> None:
+def build_all_figures(inputs: Mapping, params: Mapping, outputs: Mapping, config: Mapping | None = None) -> None:
     """Rule ``figures``: each registered paper's figures (its module's ``build_figures``; a
     disabled paper's parameters are empty) and the cross-dataset heat map. ``inputs``:
     ``tables`` (folder) and :func:`figure_inputs`; ``params``: :func:`figure_params`;
-    ``outputs``: ``figures`` and ``plots`` (plain CSVs for ``dvc plots``)."""
+    ``outputs``: ``figures`` and ``plots`` (plain CSVs for ``dvc plots``); ``config``: the
+    workflow config, whose ``paper_modules`` are loaded."""
+    if config is not None:
+        registry.load_configured(config)  # papers from outside the package, in this job's process
     from pathlib import Path
 
     import pandas as pd
