@@ -21,7 +21,8 @@ def _bench(path: Path, wall: float, cpu: float, rss: float) -> None:
 def test_every_training_job_of_every_table_is_listed(demo):
     jobs = cc.jobs(demo)
     train = [j for j in jobs if j["stage"] == "train"]
-    n_af = len(demo["audiofuse"]["seeds"]) * 6
+    n_af = sum(len(layout.seeds(demo, "audiofuse", v)) for v in layout.table_variants(demo, "audiofuse"))
+    assert n_af == 2 * 3 + 1 * 3  # T1's three models on 2 seeds, T3's extra shapes on 1 (demo.yaml)
     n_kk = len(demo["koike"]["seeds"]) * 15
     n_as = len(demo["ast_sam"]["seeds"]) * 3
     n_floor = len(demo["audiofuse"]["seeds"]) + len(demo["koike"]["seeds"])  # the reference floor

@@ -247,7 +247,7 @@ def test_one_models_learning_rate_reruns_only_that_model(reviewer):
     print(f"\n[ledger] -S ++koike.models.mobilenet_v2.training.lr=3e-4 ran stages {ran}, jobs {jobs}")
     assert sorted(ran) == ["cross_dataset", "koike_train@mobilenet_v2", "report"], text[-3000:]
     assert jobs.get("koike_train") == 1 and set(jobs) <= {"koike_train", "koike_train_mobilenet_v2", "tables",
-                                                        "figures", "report_html", "cross_dataset_score",
+                                                        "figures", "report_html", "report", "cross_dataset_score",
                                                         "cross_dataset"}, jobs
 
 
