@@ -110,10 +110,11 @@ def test_cells_over_fewer_seeds_say_so():
 
 
 def test_evidence_shows_fractions_with_3_decimals_and_percentages_with_1():
-    from auscult.reporting.claims import Interval, decimals
+    from auscult.reporting.claims import Interval
+    from auscult.reporting.tables import metric_digits
 
-    assert decimals("auc") == 3 and decimals("mcc") == 3 and decimals("f1") == 3
-    assert decimals("uar_%") == 1 and decimals("rel_change_%") == 1 and decimals("Score_any") == 1
+    assert metric_digits("auc") == 3 and metric_digits("mcc") == 3 and metric_digits("f1") == 3
+    assert metric_digits("uar_%") == 1 and metric_digits("rel_change_%") == 1 and metric_digits("Score_any") == 1
     assert Interval("v", "AudioFuse", 0.8, 0.7491, 0.8444, decimals=3).text() == "AudioFuse 0.800 [0.749, 0.844]"
     assert Interval("v", "CNN14", 71.06, 62.6, 79.0, decimals=1).text() == "CNN14 71.1 [62.6, 79.0]"
     assert Interval("v", "AST", 50.0, None, None, decimals=1).text() == "AST 50.0 (no interval)"

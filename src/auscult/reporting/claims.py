@@ -33,6 +33,7 @@ import pandas as pd
 import yaml
 
 from auscult.atomic import write_csv, write_text
+from auscult.reporting.tables import metric_digits
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -73,24 +74,17 @@ class Interval:
         return f"{name} {self.mean:.{d}f} [{self.low:.{d}f}, {self.high:.{d}f}]"
 
 
-def decimals(metric: str) -> int:
-    """Digits a metric is shown with: 1 for percentages (``uar_%``, ``Score_any``, ...), 3 for
-    AUC, MCC, F1 and other fractions (the tables' convention)."""
-    m = metric.lower()
-    return 1 if m.endswith("%") or m.startswith("score") or m in ("se", "sp", "sens", "spec") else 3
-
-
 def _interval(r: pd.Series, protocol: str = "", metric: str = "") -> Interval:
     mean = float(r["mean"])
     lo, hi = r.get("ci_low"), r.get("ci_high")
     name = (str(r["variant"]), str(r["row"]))
     n, std = int(r["n_seeds"]), float(r["std"])
     if pd.notna(lo) and pd.notna(hi):
-        return Interval(*name, mean, float(lo), float(hi), protocol, n, decimals(metric))
+        return Interval(*name, mean, float(lo), float(hi), protocol, n, metric_digits(metric))
     if n >= 2 and math.isfinite(std):
         half = 1.96 * std / math.sqrt(n)
-        return Interval(*name, mean, mean - half, mean + half, protocol, n, decimals(metric))
-    return Interval(*name, mean, None, None, protocol, n, decimals(metric))
+        return Interval(*name, mean, mean - half, mean + half, protocol, n, metric_digits(metric))
+    return Interval(*name, mean, None, None, protocol, n, metric_digits(metric))
 
 
 def compare(a: Interval, b: Interval) -> str:
