@@ -226,16 +226,8 @@ def train_cycles(
         "sampler": cfg["sampler"], "sam": cfg["sam"],
         "n_trainable_params": sum(p.numel() for p in params),
         "weights": weights.as_dict() if hasattr(weights, "as_dict") else None,
-        "seed": int(seed),
-        "wall_s": st["wall_seconds"],
-        "samples_per_s": st["epoch"] * len(yt) / st["train_seconds"] if st["train_seconds"] else None,
-        "device": str(dev),
-        "device_name": engine.device_name(dev),
         "amp": "bf16" if fit.amp else None,
-        "deterministic": bool(deterministic),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "resumed_from_epoch": fit.resumed_from,
+        **fit.run_record(seed),
     }
     if write_summary:
         write_json(out_dir / "train_summary.json", summary)

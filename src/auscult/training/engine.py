@@ -329,6 +329,22 @@ class Fit:
     def best_row(self) -> dict:
         return self.state["history"][self.state["best_epoch"] - 1]
 
+    def run_record(self, seed: int) -> dict:
+        """The fields every training summary shares: seed, timings, throughput, device and
+        the torch that ran it, and the epoch a resumed run started from."""
+        st = self.state
+        return {
+            "seed": int(seed),
+            "wall_s": st["wall_seconds"],
+            "samples_per_s": st["samples_seen"] / st["train_seconds"] if st["train_seconds"] else None,
+            "device": str(self.device),
+            "device_name": device_name(self.device),
+            "deterministic": bool(self.deterministic),
+            "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__,
+            "resumed_from_epoch": self.resumed_from,
+        }
+
 
 def setup(seed: int, device: str | torch.device, deterministic: bool | None) -> tuple[torch.device, bool]:
     """Seed everything; ``deterministic`` defaults to True on CPU and False on CUDA (cuDNN

@@ -261,16 +261,8 @@ def train_binary(
         "trainable": cfg["trainable"],
         "bn_recalibrate_batches": int(cfg["bn_recalibrate_batches"]),
         "n_trainable_params": sum(p.numel() for p in params),
-        "seed": int(seed),
-        "wall_s": st["wall_seconds"],
-        "samples_per_s": st["samples_seen"] / st["train_seconds"] if st["train_seconds"] else None,
-        "device": str(dev),
-        "device_name": engine.device_name(dev),
         "amp": fit.amp,
-        "deterministic": bool(deterministic),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "resumed_from_epoch": fit.resumed_from,
+        **fit.run_record(seed),
     }
     if write_summary:
         write_json(out_dir / "train_summary.json", summary)
