@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from auscult import layout
-from auscult.papers._shared import mentioned_rows, unknown_rows
+from auscult.papers._shared import data_kind, mentioned_rows, unknown_rows
 
 NAME = "toy"
 RULES = Path(__file__).with_name("toy.smk")
@@ -119,7 +119,7 @@ def floor_files(config: Mapping) -> dict[str, list[str]]:
 def table_params(config: Mapping) -> dict:
     p = config[NAME]
     return {"seeds": p["seeds"], "variants": table_variants(config), "datasets": datasets(config),
-            "data": "synthetic" if config["datasets"][p["train_dataset"]]["source"] == "synthetic" else "real"}
+            "data": data_kind(config, datasets(config))}
 
 
 def figure_params(config: Mapping | None) -> dict:

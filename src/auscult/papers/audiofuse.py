@@ -222,14 +222,10 @@ def build_tables(ctx, pp: Mapping) -> None:
     train_s = sum(m["train"].get("wall_s", 0) for r in results.values() for m in r.metrics)
     eval_s = sum(m.get("wall_s", 0) for r in results.values() for m in r.metrics)
     devices = {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}
-    prov = {
-        **ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.audiofuse."
-                                "build_tables; cells from results/audiofuse/<variant>/<digest>/seed<k>/metrics.json, "
-                                "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation", NAME),
-        "device": ", ".join(sorted(devices)),
-        "wall time": f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min (sum over jobs)",
-    }
-    ctx.devices |= devices
+    prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.audiofuse."
+                              "build_tables; cells from results/audiofuse/<variant>/<digest>/seed<k>/metrics.json, "
+                              "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation", NAME, devices,
+                              f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min")
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": ctx.budget}, prov, pp)
 
 

@@ -200,14 +200,10 @@ def build_tables(ctx, pp: Mapping) -> None:
     notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(ctx.paper), *floor_notes]
              for k, v in koike.NOTES.items()}
     devices = {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
-    prov = {
-        **ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike."
-                                "build_tables; cells from runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv, "
-                                "rule `koike_train` → auscult.training.koike.run_training", NAME),
-        "device": ", ".join(sorted(devices)),
-        "wall time": f"training {train_s / 60:.1f} min (sum over jobs)",
-    }
-    ctx.devices |= devices
+    prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike."
+                              "build_tables; cells from runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv, "
+                              "rule `koike_train` → auscult.training.koike.run_training", NAME, devices,
+                              f"training {train_s / 60:.1f} min")
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": ctx.budget}, prov, pp)
 
 

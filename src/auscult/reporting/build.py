@@ -139,6 +139,13 @@ class TableContext:
                for ds in pp["datasets"]},
         }
 
+    def run_provenance(self, pp: Mapping, code: str, paper_key: str, devices: set, wall: str) -> dict:
+        """:meth:`common_provenance` plus the devices the runs used and their summed wall time
+        (``wall``: e.g. 'training 3.1 min'); records the devices for the compute-cost table."""
+        self.devices |= devices
+        return {**self.common_provenance(pp, code, paper_key), "device": ", ".join(sorted(devices)),
+                "wall time": f"{wall} (sum over jobs)"}
+
     def skipped_notes(self, pp: Mapping) -> list[str]:
         """One note per dataset of the paper whose manifest build left records out."""
         from auscult.reporting import provenance
