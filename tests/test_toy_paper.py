@@ -53,6 +53,15 @@ def test_its_params_block_is_validated_by_its_schema(repo_root, toy_registered):
         validate(dict(read_yaml(repo_root / "params.yaml"), paper_modules=["no_such_paper"]))
 
 
+def test_a_paper_module_that_fails_to_import_is_named(repo_root, toy_registered, tmp_path, monkeypatch):
+    from auscult.params import ParamsError, read_yaml, validate
+
+    (tmp_path / "broken_paper.py").write_text("NAME = 'broken'\ndef (:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ParamsError, match="paper_modules: paper module 'broken_paper'.*SyntaxError"):
+        validate(dict(read_yaml(repo_root / "params.yaml"), paper_modules=["broken_paper"]))
+
+
 def test_toy_paper_table_through_snakemake(repo_root, tmp_path):
     dest = copy_workflow(repo_root, tmp_path / "wf")
     shutil.copytree(TOY, dest / "toy_paper", ignore=shutil.ignore_patterns("__pycache__"))

@@ -35,8 +35,9 @@ def load(module_name: str) -> ModuleType:
 
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ImportError(f"paper module {module_name!r} (params paper_modules) cannot be imported: {e}") from e
+    except Exception as e:  # a missing module, or one that fails while importing (syntax, its own imports)
+        raise ImportError(f"paper module {module_name!r} (params paper_modules) cannot be imported: "
+                          f"{type(e).__name__}: {e}") from e
     for attr in ("NAME", "SCHEMA", "RULES"):
         if not hasattr(module, attr):
             raise ValueError(f"paper module {module_name!r} defines no {attr} (see docs/adding_a_paper.md)")
