@@ -10,6 +10,16 @@ mkdir -p "$state"/ctld "$state"/d /etc/slurm /run/munge /var/lib/munge /var/log/
 host=$(hostname -s)
 cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
+# Keep any configuration already there; stop.sh puts it back (or removes ours), because a
+# slurm.conf naming a controller that is gone makes every `scontrol` wait ~9 s for it, and
+# Snakemake's slurm plugin runs `scontrol show config` each time snakemake starts.
+for f in slurm.conf gres.conf; do
+    if [ -e "/etc/slurm/$f" ] && [ ! -e "$state/$f.orig" ] && [ ! -e "$state/$f.absent" ]; then
+        cp -p "/etc/slurm/$f" "$state/$f.orig"
+    elif [ ! -e "/etc/slurm/$f" ]; then
+        touch "$state/$f.absent"
+    fi
+done
 sed -e "s|@HOST@|$host|g" -e "s|@STATE@|$state|g" -e "s|@CPUS@|$cpus|g" -e "s|@MEM@|$mem|g" \
     -e "s|@CTLD_PORT@|${SLURMCTLD_PORT:-6817}|g" -e "s|@D_PORT@|${SLURMD_PORT:-6818}|g" \
     "$here/slurm.conf.in" > /etc/slurm/slurm.conf

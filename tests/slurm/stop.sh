@@ -8,4 +8,12 @@ if [ -e "$state/munged.started" ] && [ -s /run/munge/munged.pid ]; then
     kill "$(cat /run/munge/munged.pid)" 2>/dev/null
 fi
 sleep 1
+# Leave /etc/slurm as start.sh found it (see there).
+for f in slurm.conf gres.conf; do
+    if [ -e "$state/$f.orig" ]; then
+        mv -f "$state/$f.orig" "/etc/slurm/$f"
+    elif [ -e "$state/$f.absent" ]; then
+        rm -f "/etc/slurm/$f" "$state/$f.absent"
+    fi
+done
 exit 0
