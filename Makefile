@@ -34,7 +34,7 @@ demo: install
 	@echo "Figures: $(CURDIR)/reports/figures/   Report: $(CURDIR)/reports/report.html"
 
 test: install
-	$(RUN) $(BIN)/python -m pytest -ra
+	$(RUN) $(BIN)/python -m pytest -ra -n $(CORES) --dist loadgroup --no-loadscope-reorder
 
 quick: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml -- all

@@ -1,5 +1,10 @@
 """Leakage checks: no recording (and no known patient) on both sides of any split."""
 
+import math
+import subprocess
+import sys
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -56,3 +61,42 @@ def test_physionet_protocol_never_trains_on_test(mirror_root):
     assert len(parts["train"]) + len(parts["val"]) == 2939
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         splits.assert_disjoint(parts[a], parts[b], what=f"{a}/{b}")
+
+
+@pytest.mark.parametrize("case", range(300))
+def test_stratified_split_equals_sklearns_train_test_split(case):
+    """splits.stratified_shuffle_split replaces sklearn's train_test_split(stratify=...) so that
+    training jobs need not import sklearn: the same indices, case by case."""
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(case)
+    n = int(rng.integers(6, 400))
+    n_classes = int(rng.integers(2, 5)) if case % 3 else 2
+    y = rng.choice(n_classes, size=n, p=rng.dirichlet(np.ones(n_classes)))
+    y[:2 * n_classes] = np.repeat(np.arange(n_classes), 2)  # >= 2 rows per class
+    if case % 5 == 0:
+        y = np.array(["abnormal", "normal", "x", "y"])[y]  # string labels too
+    seed = int(rng.integers(0, 2**31 - 1))
+    idx = np.arange(n)
+    if case % 2:  # carve: a held-out fraction
+        fraction = float(rng.uniform(0.05, 0.6))
+        n_held = math.ceil(fraction * n)
+        if min(n - n_held, n_held) < n_classes:
+            return
+        want = train_test_split(idx, test_size=fraction, stratify=y, random_state=seed)
+        got = splits.stratified_shuffle_split(pd.Series(y), n - n_held, n_held, seed)
+    else:  # subsample: a train size in rows
+        n_keep = int(rng.integers(n_classes, n - n_classes + 1))
+        want = train_test_split(idx, train_size=n_keep, stratify=y, random_state=seed)
+        got = splits.stratified_shuffle_split(pd.Series(y), n_keep, n - n_keep, seed)
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_training_splits_do_not_import_sklearn():
+    code = ("import sys, numpy as np, pandas as pd; from auscult import splits; "
+            "df = pd.DataFrame({'record_id': [f'r{i}' for i in range(40)], 'label': [0, 1] * 20}); "
+            "splits.subsample(splits.carve(df, 0.25, 1)[0], 10, 1); print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
