@@ -11,8 +11,9 @@ BIN    := $(VENV)/bin
 CORES  ?= 2
 # Installed-state stamp: changes whenever the lock file or the package metadata change.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
-# Demo models are tiny: one thread per job lets jobs run side by side.
-DEMO_THREADS := --set-threads audiofuse_train=1 audiofuse_evaluate=1 koike_train=1 ast_sam_train=1 ast_sam_evaluate=1
+# Demo models and datasets are tiny: one thread per job lets jobs run side by side (a feature
+# job with one thread works in-process, without a pool to start).
+DEMO_THREADS := --set-threads features=1 cross_dataset_score=1 audiofuse_train=1 audiofuse_evaluate=1 koike_train=1 ast_sam_train=1 ast_sam_evaluate=1
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 
