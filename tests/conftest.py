@@ -14,12 +14,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# `make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder` (pytest-xdist): these
-# files share module-scoped workflow runs, so each runs whole on one worker (an xdist group),
-# and they start first, longest first (`pytest -m slow --durations=0` on the 2-core machine),
-# so a serial one (`dvc repro` runs one stage at a time) overlaps with the others and the fast
-# tests fill the gaps. Plain `pytest` runs the same tests in the same order on one process.
-WHOLE_FILES_LONGEST_FIRST = (
+# `make test` runs `pytest -n 2 --dist loadfile --no-loadscope-reorder` (pytest-xdist): one
+# worker runs each file whole (the slow files share module-scoped workflow runs). The slow files
+# start first, longest first (measured on the 2-core machine), so a serial one (`dvc repro` runs
+# one stage at a time) overlaps with the others and the fast files fill the gaps. Plain `pytest`
+# runs the same order in one process. (`--dist loadgroup` would be finer, but pytest-xdist 3.8
+# cannot rename pytest 9's node ids, so its xdist_group marks are ignored.)
+SLOW_FILES_LONGEST_FIRST = (
     "test_dvc_ledger.py",
     "test_slurm.py",
     "test_workflow.py",
@@ -30,10 +31,7 @@ WHOLE_FILES_LONGEST_FIRST = (
 
 
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(WHOLE_FILES_LONGEST_FIRST)}
-    for item in items:
-        if item.path.name in rank:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    rank = {name: i for i, name in enumerate(SLOW_FILES_LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
 
 
