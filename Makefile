@@ -35,7 +35,7 @@ demo: install
 	@echo "Figures: $(CURDIR)/reports/figures/   Report: $(CURDIR)/reports/report.html"
 
 test: install
-	$(RUN) $(BIN)/python -m pytest -ra -n $(CORES) --dist loadfile --no-loadscope-reorder
+	$(RUN) $(BIN)/python -m pytest -ra --durations=15 -n $(CORES) --dist loadfile --no-loadscope-reorder
 
 quick: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml -- all
