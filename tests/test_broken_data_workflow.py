@@ -214,14 +214,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _job_pid(name: str) -> int | None:
+def _job_pid(name: str, workdir: Path) -> int | None:
+    # Only a job of this test's workflow (its script lives in workdir/.snakemake/scripts):
+    # other tests may run Snakemake at the same time (make test runs 2 workers).
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if name in cmd and "python" in cmd:
+            if name in cmd and "python" in cmd and str(workdir) in cmd:
                 return int(d.name)
     return None
 
@@ -249,7 +251,7 @@ def test_sigkilled_features_job_leaves_nothing(repo_root, tmp_path):
     job, workers, deadline = None, [], time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:
-            job = job or _job_pid("features.py")
+            job = job or _job_pid("features.py", dest)
             if job and list(feats.glob(".tmp-*")):
                 workers = _children(job)
                 if len(workers) >= 2:
