@@ -40,8 +40,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-DEMO = ["--cores", "2", "--set-threads", "audiofuse_train=1", "audiofuse_evaluate=1", "koike_train=1",
-        "ast_sam_train=1", "ast_sam_evaluate=1", "--configfile", "config/demo.yaml"]
+# make demo's command (Makefile DEMO_THREADS)
+DEMO = ["--cores", "2", "--set-threads", "features=1", "cross_dataset_score=1", "audiofuse_train=1",
+        "audiofuse_evaluate=1", "koike_train=1", "ast_sam_train=1", "ast_sam_evaluate=1",
+        "--configfile", "config/demo.yaml"]
 
 
 @pytest.fixture(scope="module")
