@@ -1,8 +1,10 @@
 """Leakage checks: no recording (and no known patient) on both sides of any split."""
 
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,6 +99,7 @@ def test_training_splits_do_not_import_sklearn():
     code = ("import sys, numpy as np, pandas as pd; from auscult import splits; "
             "df = pd.DataFrame({'record_id': [f'r{i}' for i in range(40)], 'label': [0, 1] * 20}); "
             "splits.subsample(splits.carve(df, 0.25, 1)[0], 10, 1); print('sklearn' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

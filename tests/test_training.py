@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -315,3 +319,26 @@ def test_checkpoints_follow_the_interval(data, tmp_path, monkeypatch):
     monkeypatch.setenv("AUSCULT_CHECKPOINT_EVERY_S", "soon")
     with pytest.raises(ValueError, match="AUSCULT_CHECKPOINT_EVERY_S"):
         _train(data, tmp_path / "bad")
+
+
+def test_seed_everything_sets_the_deterministic_flags_without_inductor():
+    """seed_everything sets the flags torch.use_deterministic_algorithms(mode, warn_only=True)
+    sets, through the private setter it wraps (pinned torch): a torch upgrade that changes
+    this fails here. And it must not import torch._inductor (1.7 s of every job's start-up)."""
+    code = ("import sys, torch; from auscult.training.seeding import seed_everything\n"
+            "flags = lambda: (torch.are_deterministic_algorithms_enabled(),\n"
+            "                 torch.is_deterministic_algorithms_warn_only_enabled())\n"
+            "got = []\n"
+            "for mode in (True, False, True):\n"
+            "    seed_everything(0, deterministic=mode)\n"
+            "    got.append(flags())\n"
+            "inductor = 'torch._inductor' in sys.modules\n"
+            "want = []\n"
+            "for mode in (True, False, True):\n"
+            "    torch.use_deterministic_algorithms(mode, warn_only=True)\n"
+            "    want.append(flags())\n"
+            "print(inductor, got == want, got)")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[:2] == ["False", "True"], out.stdout

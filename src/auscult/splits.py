@@ -95,7 +95,7 @@ def _apportion(counts: np.ndarray, n: int, rng: np.random.RandomState) -> np.nda
     out = np.floor(share)
     missing = int(n - out.sum())
     remainder = share - out
-    for value in np.sort(np.unique(remainder))[::-1]:
+    for value in np.unique(remainder)[::-1]:  # largest remainder first
         if missing <= 0:
             break
         (tied,) = np.where(remainder == value)
