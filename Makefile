@@ -17,7 +17,7 @@ DEMO_THREADS := --set-threads features=1 cross_dataset_score=1 audiofuse_train=1
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 
-.PHONY: install demo test quick cpu bench forecast lint lock clean-demo
+.PHONY: install demo demo-threads test quick cpu bench forecast lint lock clean-demo
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ demo: install
 	@echo "Demo tables (data=synthetic, budget=demo): $(CURDIR)/reports/tables/"
 	@ls reports/tables/*.md
 	@echo "Figures: $(CURDIR)/reports/figures/   Report: $(CURDIR)/reports/report.html"
+
+# The demo's --set-threads flags, for tests/test_workflow.py (which runs make demo's workflow)
+demo-threads:
+	@echo $(DEMO_THREADS)
 
 test: install
 	$(RUN) $(BIN)/python -m pytest -ra --durations=15 -n $(CORES) --dist loadfile --no-loadscope-reorder

@@ -40,10 +40,11 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-# make demo's command (Makefile DEMO_THREADS)
-DEMO = ["--cores", "2", "--set-threads", "features=1", "cross_dataset_score=1", "audiofuse_train=1",
-        "audiofuse_evaluate=1", "koike_train=1", "ast_sam_train=1", "ast_sam_evaluate=1",
-        "--configfile", "config/demo.yaml"]
+# make demo's command: its thread settings come from the Makefile (`make demo-threads`)
+REPO = Path(__file__).resolve().parents[1]
+DEMO_THREADS = subprocess.run(["make", "-s", "--no-print-directory", "demo-threads"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout.split()
+DEMO = ["--cores", "2", *DEMO_THREADS, "--configfile", "config/demo.yaml"]
 
 
 @pytest.fixture(scope="module")
