@@ -95,10 +95,44 @@ def test_stratified_split_equals_sklearns_train_test_split(case):
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("case", range(200))
+def test_grouped_fold_equals_sklearns_stratified_group_kfold(case):
+    """splits.stratified_group_fold (carve's grouped path) gives the first split of sklearn's
+    StratifiedGroupKFold(shuffle=True), case by case: groups of several rows, labels mostly
+    but not always constant within a group, string groups and labels."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    rng = np.random.default_rng(10_000 + case)
+    n_groups = int(rng.integers(4, 120))
+    n_classes = int(rng.integers(2, 4)) if case % 4 else 2
+    sizes = rng.integers(1, 6, size=n_groups)
+    groups = np.repeat(np.arange(n_groups), sizes)
+    y = rng.choice(n_classes, size=n_groups)[groups]
+    flip = rng.random(len(y)) < 0.15
+    y[flip] = rng.choice(n_classes, size=int(flip.sum()))
+    y[:n_classes] = np.arange(n_classes)
+    if case % 5 == 0:
+        y = np.array(["abnormal", "normal", "x"])[y]
+        groups = np.array([f"p{g:03d}" for g in groups])
+    n_splits = int(rng.integers(2, min(8, n_groups) + 1))
+    seed = int(rng.integers(0, 2**31 - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class has only ..."
+        want = next(StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+                    .split(np.zeros(len(y)), y, groups))
+    got = splits.stratified_group_fold(pd.Series(y), pd.Series(groups), n_splits, seed)
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_training_splits_do_not_import_sklearn():
     code = ("import sys, numpy as np, pandas as pd; from auscult import splits; "
             "df = pd.DataFrame({'record_id': [f'r{i}' for i in range(40)], 'label': [0, 1] * 20}); "
-            "splits.subsample(splits.carve(df, 0.25, 1)[0], 10, 1); print('sklearn' in sys.modules)")
+            "splits.subsample(splits.carve(df, 0.25, 1)[0], 10, 1); "
+            "splits.carve(df.assign(patient_id=[f'p{i // 2}' for i in range(40)]), 0.25, 1); "
+            "print('sklearn' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr

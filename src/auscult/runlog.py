@@ -9,6 +9,7 @@ other exception is a bug and shows its traceback in both places.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -82,6 +83,25 @@ def setup(log_file: str | Path | None, name: str = "auscult") -> logging.Logger:
 def job_log(smk) -> str | None:
     """The first log file of a Snakemake job object, if any."""
     return str(smk.log[0]) if len(smk.log) else None
+
+
+def end_job() -> None:
+    """End a job's process that has finished: flush the logs and the standard streams, then
+    exit with status 0 without the interpreter's teardown.
+
+    A job's outputs are written atomically and closed before this, so skipping the teardown
+    loses nothing; it saves 0.7 s per job with torch imported, 1.1 s with ``torch._dynamo``
+    (which every ``optimizer.step`` imports), about a fifth of a small job. Call it as the
+    last line of a workflow script only: a job that fails never gets here and exits the usual
+    way, with its traceback and status 1.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing left to flush
+            pass
+    os._exit(0)
 
 
 def start_job(smk) -> logging.Logger:

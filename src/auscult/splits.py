@@ -37,11 +37,7 @@ def carve(
     df = df.reset_index(drop=True)
     groups = _groups(df, group)
     if groups.nunique() < len(df):
-        from sklearn.model_selection import StratifiedGroupKFold
-
-        n_splits = max(2, round(1 / fraction))
-        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        rest_idx, held_idx = next(sgkf.split(df, df[label], groups))
+        rest_idx, held_idx = stratified_group_fold(df[label], groups, max(2, round(1 / fraction)), seed)
     else:
         n_held = math.ceil(fraction * len(df))
         rest_idx, held_idx = stratified_shuffle_split(df[label], len(df) - n_held, n_held, seed)
@@ -86,6 +82,48 @@ def stratified_shuffle_split(
         train.extend(shuffled[:k])
         test.extend(shuffled[k : k + t])
     return rng.permutation(train), rng.permutation(test)
+
+
+def stratified_group_fold(y, groups, n_splits: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held_out) row positions: the first fold of a shuffled, stratified group k-fold.
+
+    The same indices as the first split of scikit-learn's ``StratifiedGroupKFold(n_splits,
+    shuffle=True, random_state=seed)`` (its greedy algorithm: groups in a seeded order, the
+    most unevenly labelled first, each to the fold that keeps the class shares of the folds
+    closest), asserted against scikit-learn in tests/test_splits.py; written out for the same
+    reason as :func:`stratified_shuffle_split`.
+    """
+    _, y_inv, y_cnt = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    y_inv = y_inv.reshape(-1)
+    if np.all(n_splits > y_cnt):
+        raise ValueError(f"n_splits={n_splits} cannot be greater than the number of members in each class")
+    _, g_inv, g_cnt = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    g_inv = g_inv.reshape(-1)
+    if n_splits > len(g_cnt):
+        raise ValueError(f"cannot have n_splits={n_splits} greater than the number of groups: {len(g_cnt)}")
+    counts = np.zeros((len(g_cnt), len(y_cnt)))
+    np.add.at(counts, (g_inv, y_inv), 1)
+    perm = np.arange(len(g_cnt))
+    np.random.RandomState(seed).shuffle(perm)
+    counts = counts[perm]
+    inv_perm = np.empty_like(perm)
+    inv_perm[perm] = np.arange(perm.size)
+    g_inv = inv_perm[g_inv]
+    per_fold = np.zeros((n_splits, len(y_cnt)))
+    fold_of = np.empty(len(g_cnt), dtype=int)
+    for g in np.argsort(-np.std(counts, axis=1), kind="stable"):
+        best, best_eval, best_size = 0, np.inf, np.inf
+        for i in range(n_splits):
+            per_fold[i] += counts[g]
+            fold_eval = np.mean(np.std(per_fold / y_cnt.reshape(1, -1), axis=0))
+            per_fold[i] -= counts[g]
+            size = np.sum(per_fold[i])
+            if fold_eval < best_eval or (np.isclose(fold_eval, best_eval) and size < best_size):
+                best, best_eval, best_size = i, fold_eval, size
+        per_fold[best] += counts[g]
+        fold_of[g] = best
+    held = fold_of[g_inv] == 0
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def _apportion(counts: np.ndarray, n: int, rng: np.random.RandomState) -> np.ndarray:

@@ -6,6 +6,8 @@ auscult, so it runs on a GPU machine without the audio stack. Resumes from
 DVC-tracked run folder.
 """
 
+from auscult import runlog
 from auscult.training.jobs import run_job
 
 run_job(snakemake, "ast_sam")  # noqa: F821 (injected by Snakemake)
+runlog.end_job()
