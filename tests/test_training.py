@@ -342,3 +342,25 @@ def test_seed_everything_sets_the_deterministic_flags_without_inductor():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[:2] == ["False", "True"], out.stdout
+
+
+@pytest.mark.parametrize("recalibrate", [0, 100])
+def test_kept_validation_scores_equal_a_fresh_prediction(data, tmp_path, recalibrate):
+    """best_val_scores (Koike's dev scores) are the selected epoch's validation pass: equal,
+    bit for bit, to predicting the returned model again; none after a finished resume."""
+    cfg = {**TRAIN, "bn_recalibrate_batches": recalibrate, "monitor": "val_loss", "lr": 3.0e-2,
+           "max_epochs": 6, "patience": 6}
+    seed_everything(0)
+    model = build_model(MODEL)
+    tr, ytr, va, yva = data
+    kept: dict = {}
+    summary = train_binary(model, tr, ytr, va, yva, cfg, tmp_path, seed=3, progress=False,
+                           best_val_scores=kept)
+    if recalibrate == 0:  # the selected epoch is not the last: the weights were reloaded
+        assert summary["best_epoch"] < summary["epochs_run"]
+    np.testing.assert_array_equal(kept["scores"], predict_scores(model, va, batch_size=cfg["batch_size"]))
+    again: dict = {}
+    seed_everything(0)
+    train_binary(build_model(MODEL), tr, ytr, va, yva, cfg, tmp_path, seed=3, progress=False,
+                 best_val_scores=again)
+    assert again == {}  # the finished run was loaded, not evaluated: the caller predicts

@@ -118,15 +118,18 @@ def run_training(
          for name, df in parts.items()}
     log.info("loaded %s recordings in %.1f s", {k: len(v) for k, v in parts.items()}, time.perf_counter() - t0)
     training = train_params["training"]
+    dev_scores: dict = {}  # dev is the validation set: its selected epoch's scores are kept
     summary = train_binary(
         model, x["train"], parts["train"]["label"].to_numpy(), x["dev"], parts["dev"]["label"].to_numpy(),
         training, out_dir, seed=seed, device=device, progress=progress, checkpoint_dir=checkpoint_dir,
-        write_summary=False,
+        write_summary=False, best_val_scores=dev_scores,
     )
     t1 = time.perf_counter()
     preds = []
     for name in ("dev", "test"):
-        scores = predict_scores(model, x[name], batch_size=int(training["batch_size"]), device=device)
+        scores = dev_scores.get("scores") if name == "dev" else None
+        if scores is None:
+            scores = predict_scores(model, x[name], batch_size=int(training["batch_size"]), device=device)
         preds.append(pd.DataFrame({"record_id": parts[name]["record_id"], "part": name,
                                    "label": parts[name]["label"].to_numpy(), "score": scores}))
     write_csv(out_dir / "predictions.csv", pd.concat(preds, ignore_index=True))

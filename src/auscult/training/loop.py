@@ -153,12 +153,14 @@ class BinaryTask(engine.Task):
                                                                       device=device))
         self.selections = (engine.Selection("best", monitor, maximize=monitor != "val_loss"),)
         self.fingerprint = fingerprint
+        self.val_logits: list[np.ndarray] = []  # of each evaluate() call in this process
 
     def loss(self, output, target):
         return self.criterion(output.float().reshape(-1), target)
 
     def evaluate(self, model):
         logits = predict_logits(model, self.val, batch_size=self.batch_size, device=self.device)
+        self.val_logits.append(logits)
         val_loss = float(self.criterion(torch.from_numpy(logits).float().to(self.device),
                                         torch.from_numpy(self.yv).to(self.device)))
         val_auc = roc_auc(self.yv, logits) if len(np.unique(self.yv)) == 2 else float("nan")
@@ -182,6 +184,7 @@ def train_binary(
     deterministic: bool | None = None,
     checkpoint_dir: str | Path | None = None,
     write_summary: bool = True,
+    best_val_scores: dict | None = None,
 ) -> dict:
     """Train ``model`` (raw-logit output, shape (B,)) with BCE; see the module docstring.
 
@@ -190,6 +193,9 @@ def train_binary(
     CPU and False on CUDA (cuDNN deterministic kernels are slow). On return the model holds
     the best weights and is in eval mode. Returns the summary, also written to
     train_summary.json unless ``write_summary`` is false (a caller that adds fields writes it).
+    ``best_val_scores``, a dict, receives ``"scores"``: the returned model's sigmoid scores on
+    ``val`` (what :func:`engine.predict_scores` would compute, bit for bit), kept from the
+    validation pass of the selected epoch when that epoch ran in this process.
     """
     validate_train_cfg(cfg)
     cfg = copy.deepcopy(dict(cfg))
@@ -243,6 +249,13 @@ def train_binary(
     fit = engine.fit(model, task, optimizer, settings, out_dir, checkpoint_path=ckpt_path, seed=seed,
                      device=dev, deterministic=deterministic, progress=progress, on_epoch_end=on_epoch_end)
     st = fit.state
+    if best_val_scores is not None:
+        # the selected weights are the model as it was evaluated at best_epoch (eval mode,
+        # the same batches), so that pass's logits are the returned model's
+        i = int(st["best_epoch"]) - int(fit.resumed_from or 0) - 1
+        if 0 <= i < len(task.val_logits):
+            best_val_scores["scores"] = 1.0 / (1.0 + np.exp(-task.val_logits[i]))
+    task.val_logits.clear()
     best_row = fit.best_row()
     summary: dict[str, Any] = {
         "best_epoch": st["best_epoch"],
