@@ -364,3 +364,47 @@ def test_kept_validation_scores_equal_a_fresh_prediction(data, tmp_path, recalib
     train_binary(build_model(MODEL), tr, ytr, va, yva, cfg, tmp_path, seed=3, progress=False,
                  best_val_scores=again)
     assert again == {}  # the finished run was loaded, not evaluated: the caller predicts
+
+
+def _full_forward_recalibration(model, data, *, batch_size, max_batches, seed):
+    """recalibrate_batchnorm without its early stop: every batch runs the whole model."""
+    from auscult.training.engine import batch_tensors, batchnorm_layers, model_inputs
+
+    inputs = model_inputs(model)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    order = np.sort(torch.randperm(len(data[inputs[0]]), generator=gen).numpy()[: max_batches * batch_size])
+    model.eval()
+    for m in batchnorm_layers(model):
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.no_grad():
+        for i in range(0, len(order), batch_size):
+            model(batch_tensors(data, inputs, order[i:i + batch_size], torch.device("cpu")))
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "audiofuse"])
+def test_recalibration_stops_after_the_last_batchnorm_with_the_same_statistics(data, arch):
+    from auscult.training.loop import recalibrate_batchnorm
+
+    if arch == "vgg16":  # BN only at the input: the 13 convs behind it need not run
+        model_cfg = {"arch": "imagenet", "name": "vgg16", "input": "linear", "input_norm": "batchnorm",
+                     "dropout": 0.5}
+        rng = np.random.default_rng(1)
+        batch = {"linear": rng.standard_normal((20, 33, 32)).astype(np.float32) * 3 + 1}
+    else:  # BN in the wave branch, behind the ViT branch
+        model_cfg, batch = MODEL, data[0]
+    seed_everything(0)
+    model = build_model(model_cfg)
+    want = _full_forward_recalibration(copy.deepcopy(model), batch, batch_size=4, max_batches=4, seed=7)
+    last_conv = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv1d)][-1]
+    runs = []
+    last_conv.register_forward_hook(lambda *_: runs.append(1))
+    recalibrate_batchnorm(model, batch, batch_size=4, max_batches=4, seed=7, device=torch.device("cpu"))
+    got = model.state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+    assert not model.training and all(m.momentum is not None for m in model.modules()
+                                       if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d))
+    assert len(runs) == (1 if arch == "vgg16" else 4)  # the layers behind the last BN ran once

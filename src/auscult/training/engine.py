@@ -211,17 +211,40 @@ def recalibrate_batchnorm(model: nn.Module, data: Mapping[str, np.ndarray], *, b
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average: the exact mean over the batches
         m.train()
+    # Only the layers up to the last BatchNorm call matter: the first batch counts the BN
+    # calls of one forward pass, later batches stop there (VGG's only BN is its input norm,
+    # so its recalibration costs one full forward pass instead of max_batches).
+    calls = {"seen": 0, "per_forward": None}
+
+    def count(_module, _inputs, _output):
+        calls["seen"] += 1
+        if calls["per_forward"] is not None and calls["seen"] >= calls["per_forward"]:
+            raise _LastBatchNormDone
+
+    hooks = [m.register_forward_hook(count) for m in layers]
     try:
         for i in range(0, len(order), int(batch_size)):
             idx = order[i:i + int(batch_size)]
             if len(idx) < 2:  # BatchNorm needs two examples in train mode
                 continue
-            model(batch_tensors(data, inputs, idx, device))
+            calls["seen"] = 0
+            try:
+                model(batch_tensors(data, inputs, idx, device))
+            except _LastBatchNormDone:
+                pass
+            if calls["per_forward"] is None:
+                calls["per_forward"] = calls["seen"]
     finally:
+        for h in hooks:
+            h.remove()
         for m, mom in zip(layers, saved, strict=True):
             m.momentum = mom
         model.eval()
     return int(len(order))
+
+
+class _LastBatchNormDone(Exception):
+    """Raised by recalibrate_batchnorm's hook after a batch's last BatchNorm call."""
 
 
 # --------------------------------------------------------------------------- optimizers
