@@ -34,6 +34,10 @@ THREADS = ["--set-threads", "features=2", "audiofuse_train=1", "audiofuse_evalua
            "ast_sam_train=1", "ast_sam_evaluate=1"]
 TABLES = ["audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation", "koike_t4_uar",
           "koike_t5_spec_sens_f1", "ast_sam_t6_ablation"]
+# The plugin first looks at a submitted job after 40 s, and waits 10 s longer after each round
+# in which nothing finished: most of the demo's time through Slurm was waiting. A one-node
+# test cluster answers squeue at once, so look every 2 s (the profile keeps the defaults).
+POLL = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
 # rules that ask Slurm for a GPU (profiles/slurm/profile.yaml set-resources)
 GPU_RULES = ("audiofuse_train", "audiofuse_evaluate", "koike_train", "ast_sam_train", "ast_sam_evaluate")
 
@@ -103,7 +107,7 @@ def test_demo_through_slurm_matches_local_run(cluster, repo_root, tmp_path_facto
     local_s = time.perf_counter() - t0
     n_jobs = int(re.findall(r"^total\s+(\d+)", loc.stdout + loc.stderr, re.M)[0])
     t0 = time.perf_counter()
-    out = sh(str(BIN / "snakemake"), "--workflow-profile", "profiles/slurm", *THREADS, "--", "all",
+    out = sh(str(BIN / "snakemake"), "--workflow-profile", "profiles/slurm", *THREADS, *POLL, "--", "all",
              cwd=remote, timeout=2400)
     slurm_s = time.perf_counter() - t0
     text = out.stdout + out.stderr

@@ -33,10 +33,10 @@ rule koike_train:
         layout.log_path(KK_RUN),
     benchmark:
         layout.benchmark_path(KK_RUN)
-    # After the other ready jobs: a Koike run is a leaf (only tables and the cross-dataset
-    # scores wait for it), while features and AudioFuse/AST+SAM training start chains of
-    # evaluation jobs. Longer chains first keeps both cores busy to the end on a small machine.
-    priority: -1
+    # After the other ready jobs: features and AudioFuse/AST+SAM training start chains of
+    # evaluation jobs, and longer chains first keeps both cores busy to the end on a small
+    # machine (kk_priority).
+    priority: kk_priority
     threads: 2
     resources:
         mem_mb=16000,

@@ -17,3 +17,12 @@ def kk_runs(model, name="model.pt"):
         for inp in config["koike"]["models"][model]["inputs"]
         for f in layout.variant_run_files(config, "koike", f"{model}_{inp}", (name,))
     ]
+
+
+def kk_priority(w):
+    """After every other ready job (a Koike run is a leaf: only the cross-dataset scores and
+    the tables wait for it), and among Koike runs those the cross-dataset table scores
+    first, so that its scoring job overlaps the other runs instead of waiting at the end."""
+    from auscult.papers import koike
+
+    return -1 if kk_variant(w) in koike.cross_variants(config) else -2
