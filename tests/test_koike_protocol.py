@@ -194,3 +194,20 @@ def test_params_koike_cross_checks(repo_root):
     bad["koike"]["models"]["vgg16"]["config"]["dropuot"] = 0.1
     with pytest.raises(ParamsError, match="koike"):
         validate(bad)
+
+
+def test_priorities_put_koike_runs_last_cross_dataset_runs_first_costliest_first(repo_root):
+    from auscult.papers import koike
+
+    cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
+    pr = {v: koike.priority(cfg, v) for v in koike.variants(cfg)}
+    assert all(-2 < p < -1 for p in pr.values())  # below every other rule's 0
+    cross = set(koike.cross_variants(cfg))
+    assert cross and min(pr[v] for v in cross) > max(p for v, p in pr.items() if v not in cross)
+    rest = sorted((v for v in pr if v not in cross), key=pr.get, reverse=True)
+    assert rest[0] == "vgg19_linear" and rest[-1] == "mobilenet_v2_logmel", rest
+    costs = [koike.schedule_cost(cfg, v) for v in rest]
+    assert costs == sorted(costs, reverse=True)
+    # the paper budget caps no run: every run costs the same, so all tie
+    paper = load_params(repo_root / "params.yaml")
+    assert len({koike.priority(paper, v) for v in koike.variants(paper)}) == 1

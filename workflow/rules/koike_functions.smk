@@ -20,9 +20,7 @@ def kk_runs(model, name="model.pt"):
 
 
 def kk_priority(w):
-    """After every other ready job (a Koike run is a leaf: only the cross-dataset scores and
-    the tables wait for it), and among Koike runs those the cross-dataset table scores
-    first, so that its scoring job overlaps the other runs instead of waiting at the end."""
+    # after the other ready jobs, cross-dataset runs first, costliest first: koike.priority
     from auscult.papers import koike
 
-    return -1 if kk_variant(w) in koike.cross_variants(config) else -2
+    return koike.priority(config, kk_variant(w))

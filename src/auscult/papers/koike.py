@@ -89,6 +89,37 @@ def datasets(config: Mapping) -> list[str]:
     return [config[NAME]["train_dataset"]]
 
 
+# ---------------------------------------------------------------- scheduling
+# Forward GFLOPs of each ImageNet network on one 224x224 image (torchvision's weight
+# metadata, ``_ops``): a scheduling hint only, never part of a result.
+GFLOPS_224 = {"vgg16": 15.47, "vgg19": 19.63, "mobilenet_v2": 0.30, "resnet18": 1.81,
+              "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.41}
+
+
+def schedule_cost(config: Mapping, variant: str) -> float:
+    """A relative cost of training ``variant`` (GFLOPs x input bins x training records x
+    epochs), to start the costliest Koike runs first so that the last ones to finish are short.
+    A network without a figure (CNN14) or a run without a record cap counts as the costliest."""
+    sl = train_slice(config, variant)
+    net = sl["model"].get("name")
+    if net is None or sl["max_train_records"] is None:
+        return float("inf")
+    gflops = GFLOPS_224[net.removesuffix("_wsl")]
+    feat = config["features"][config[NAME]["features"]]
+    bins = feat["n_mels"] if sl["model"]["input"] == "logmel" else feat["n_fft"] // 2 + 1
+    return gflops * bins * int(sl["max_train_records"]) * int(sl["training"]["max_epochs"])
+
+
+def priority(config: Mapping, variant: str) -> float:
+    """Snakemake priority of a Koike run, in (-2, -1): after every other ready job (a Koike
+    run is a leaf, while features and AudioFuse/AST+SAM training start chains of evaluation
+    jobs), the runs the cross-dataset table scores first (its scoring job then overlaps the
+    others), each group costliest first (:func:`schedule_cost`)."""
+    cost = schedule_cost(config, variant)
+    within = 0.99 if cost == float("inf") else 0.98 * cost / (cost + 1e5)
+    return (-1.5 if variant in cross_variants(config) else -2.0) + 0.5 * within
+
+
 # ---------------------------------------------------------------- reference floor, cross-dataset
 def floor_protocol(config: Mapping) -> dict:
     return {"max_eval_records": config[NAME]["max_eval_records"]}
