@@ -364,6 +364,11 @@ def test_kept_validation_scores_equal_a_fresh_prediction(data, tmp_path, recalib
     train_binary(build_model(MODEL), tr, ytr, va, yva, cfg, tmp_path, seed=3, progress=False,
                  best_val_scores=again)
     assert again == {}  # the finished run was loaded, not evaluated: the caller predicts
+    from auscult.training import validation_scores
+
+    assert validation_scores(model, va, kept, batch_size=cfg["batch_size"]) is kept["scores"]
+    np.testing.assert_array_equal(validation_scores(model, va, again, batch_size=cfg["batch_size"]),
+                                  kept["scores"])
 
 
 def _full_forward_recalibration(model, data, *, batch_size, max_batches, seed):

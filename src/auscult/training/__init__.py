@@ -26,6 +26,7 @@ _LAZY = {
     "run_job": "jobs",
     "train_binary": "loop",
     "validate_train_cfg": "loop",
+    "validation_scores": "loop",
     "get_rng_state": "seeding",
     "seed_everything": "seeding",
     "set_rng_state": "seeding",

@@ -73,8 +73,7 @@ def run_training(
 
     from auscult.evaluation.metrics import THRESHOLD_RULES, binary_metrics, choose_threshold
     from auscult.models import build_model, count_trainable
-    from auscult.training.engine import predict_scores
-    from auscult.training.loop import train_binary
+    from auscult.training.loop import train_binary, validation_scores
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(max(1, int(threads)))
@@ -93,6 +92,7 @@ def run_training(
     _, x_val = load_arrays(features_dir, model.inputs, parts["val"]["record_id"].tolist())
     log.info("loaded %d train / %d val recordings in %.1f s", len(parts["train"]), len(parts["val"]),
              time.perf_counter() - t0)
+    kept: dict = {}  # the selected epoch's validation scores (validation_scores)
     summary = train_binary(
         model,
         x_train,
@@ -106,13 +106,14 @@ def run_training(
         progress=progress,
         checkpoint_dir=checkpoint_dir,
         write_summary=False,
+        best_val_scores=kept,
     )
     summary = dict(summary, seed=seed, n_params=count_trainable(model), threads=int(threads),
                    n_test=len(parts["test"]))
     write_json(out_dir / "train_summary.json", summary)
     y_val = parts["val"]["label"].to_numpy()
-    val_scores = predict_scores(model, x_val, batch_size=int(train_params["training"]["batch_size"]),
-                                device=device)
+    val_scores = validation_scores(model, x_val, kept, batch_size=int(train_params["training"]["batch_size"]),
+                                   device=device)
     # Every rule's threshold on the validation split, so that changing the evaluation's rule
     # never retrains; the card's default is the rule params.yaml uses at every budget.
     thresholds = {rule: float(choose_threshold(y_val, val_scores, rule)) for rule in THRESHOLD_RULES}

@@ -101,7 +101,7 @@ def run_training(
     from auscult.evaluation.metrics import binary_metrics
     from auscult.models import build_model, count_trainable
     from auscult.training.engine import predict_scores
-    from auscult.training.loop import train_binary
+    from auscult.training.loop import train_binary, validation_scores
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(max(1, int(threads)))
@@ -126,10 +126,10 @@ def run_training(
     )
     t1 = time.perf_counter()
     preds = []
+    bs = int(training["batch_size"])
     for name in ("dev", "test"):
-        scores = dev_scores.get("scores") if name == "dev" else None
-        if scores is None:
-            scores = predict_scores(model, x[name], batch_size=int(training["batch_size"]), device=device)
+        scores = (validation_scores(model, x[name], dev_scores, batch_size=bs, device=device) if name == "dev"
+                  else predict_scores(model, x[name], batch_size=bs, device=device))
         preds.append(pd.DataFrame({"record_id": parts[name]["record_id"], "part": name,
                                    "label": parts[name]["label"].to_numpy(), "score": scores}))
     write_csv(out_dir / "predictions.csv", pd.concat(preds, ignore_index=True))

@@ -69,6 +69,7 @@ from .engine import (
 __all__ = [
     "HISTORY_COLUMNS", "TRAIN_KEYS", "batchnorm_layers", "class_balanced_draws", "predict_logits",
     "predict_scores", "recalibrate_batchnorm", "train_binary", "uar", "validate_train_cfg",
+    "validation_scores",
 ]
 
 TRAIN_KEYS = {
@@ -165,6 +166,15 @@ class BinaryTask(engine.Task):
                                         torch.from_numpy(self.yv).to(self.device)))
         val_auc = roc_auc(self.yv, logits) if len(np.unique(self.yv)) == 2 else float("nan")
         return {"val_loss": val_loss, "val_auc": val_auc, "val_uar": uar(self.yv, logits)}
+
+
+def validation_scores(model: nn.Module, val: Mapping[str, np.ndarray], kept: Mapping, *,
+                      batch_size: int, device: str | torch.device = "cpu") -> np.ndarray:
+    """The trained model's sigmoid scores on ``val``: those ``train_binary(...,
+    best_val_scores=kept)`` kept from the selected epoch's validation pass (bit-identical,
+    no second pass), else predicted (a run resumed after its selected epoch)."""
+    scores = kept.get("scores")
+    return scores if scores is not None else predict_scores(model, val, batch_size=batch_size, device=device)
 
 
 # --------------------------------------------------------------------------- training
