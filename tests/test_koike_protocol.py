@@ -211,3 +211,15 @@ def test_priorities_put_koike_runs_last_cross_dataset_runs_first_costliest_first
     # the paper budget caps no run: every run costs the same, so all tie
     paper = load_params(repo_root / "params.yaml")
     assert len({koike.priority(paper, v) for v in koike.variants(paper)}) == 1
+
+
+def test_schedule_gflops_are_torchvisions():
+    import torchvision.models as tvm
+
+    from auscult.models.imagenet import NAMES
+    from auscult.papers.koike import GFLOPS_224
+
+    assert set(GFLOPS_224) == set(NAMES)
+    for name, (family, ident, _, _) in NAMES.items():  # a VGG's ident is its layer table
+        weights = tvm.get_model_weights(name if family == "vgg" else ident).DEFAULT
+        assert GFLOPS_224[name] == pytest.approx(weights.meta["_ops"]), name

@@ -90,10 +90,11 @@ def datasets(config: Mapping) -> list[str]:
 
 
 # ---------------------------------------------------------------- scheduling
-# Forward GFLOPs of each ImageNet network on one 224x224 image (torchvision's weight
-# metadata, ``_ops``): a scheduling hint only, never part of a result.
-GFLOPS_224 = {"vgg16": 15.47, "vgg19": 19.63, "mobilenet_v2": 0.30, "resnet18": 1.81,
-              "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.41}
+# Forward GFLOPs of each ImageNet network on one 224x224 image: torchvision's weight metadata
+# (``_ops``), copied so that building the DAG needs no torch import; tests/test_koike_protocol.py
+# asserts it equal to torchvision's. A scheduling hint only, never part of a result.
+GFLOPS_224 = {"vgg16": 15.47, "vgg19": 19.632, "mobilenet_v2": 0.301, "resnet18": 1.814,
+              "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.414, "resnext101_32x8d_wsl": 16.414}
 
 
 def schedule_cost(config: Mapping, variant: str) -> float:
@@ -104,7 +105,7 @@ def schedule_cost(config: Mapping, variant: str) -> float:
     net = sl["model"].get("name")
     if net is None or sl["max_train_records"] is None:
         return float("inf")
-    gflops = GFLOPS_224[net.removesuffix("_wsl")]
+    gflops = GFLOPS_224[net]
     feat = config["features"][config[NAME]["features"]]
     bins = feat["n_mels"] if sl["model"]["input"] == "logmel" else feat["n_fft"] // 2 + 1
     return gflops * bins * int(sl["max_train_records"]) * int(sl["training"]["max_epochs"])
