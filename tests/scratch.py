@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
+SRC = Path(__file__).resolve().parents[1] / "src"
 WORKFLOW_FILES = ["Snakefile", "params.yaml", "workflow", "config", "profiles", "src"]
 
 
@@ -57,3 +61,14 @@ def write_params(dest: Path, cfg: dict) -> None:
 
     validate(cfg)
     (dest / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def src_env() -> dict:
+    """The environment with this checkout's ``src`` on the path (what a job process imports)."""
+    return dict(os.environ, PYTHONPATH=str(SRC))
+
+
+def run_python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python -c code`` in a fresh interpreter on this checkout's ``src`` (text output)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env=src_env())

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from scratch import run_python, src_env
 
 from auscult.audio import AudioError, scan_audio
 from auscult.datasets import (
@@ -658,8 +659,7 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
         "    print(' '.join(str(p) for p in pool._processes), flush=True)\n"
         "    time.sleep(60)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=src_env())
     workers = [int(p) for p in proc.stdout.readline().split()]
     assert len(workers) == 2
     proc.send_signal(signal.SIGKILL)
@@ -728,16 +728,14 @@ def test_a_data_error_is_one_console_line_and_a_logged_traceback(tmp_path):
         "        raise AudioError('data/raw/x/a.wav', '2 NaN/Inf sample(s)') from e\n"
         "inner()\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    out = run_python(script)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.splitlines()[0] == "ERROR data/raw/x/a.wav: 2 NaN/Inf sample(s)"
     assert len(out.stderr.splitlines()) == 2 and str(log) in out.stderr
     assert "Traceback" in log.read_text() and "KeyError" in log.read_text()
     # a bug is not a data error: its traceback stays on the console
-    bug = subprocess.run([sys.executable, "-c", f"from auscult import runlog\nrunlog.setup({str(log)!r})\n1/0\n"],
-                         capture_output=True, text=True, env=env)
+    bug = run_python(f"from auscult import runlog\nrunlog.setup({str(log)!r})\n1/0\n")
     assert "Traceback" in bug.stderr and "ZeroDivisionError" in bug.stderr
 
 

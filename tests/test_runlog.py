@@ -1,17 +1,11 @@
 """runlog.end_job: a finished job exits 0 at once, with its log and streams flushed; every
 workflow script ends with it (and only there)."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from scratch import run_python as _run
+
 ROOT = Path(__file__).parents[1]
-ENV = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-
-
-def _run(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV)
 
 
 def test_end_job_flushes_the_log_and_streams_and_exits_0(tmp_path):

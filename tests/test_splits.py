@@ -1,14 +1,11 @@
 """Leakage checks: no recording (and no known patient) on both sides of any split."""
 
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scratch import run_python
 
 from auscult import splits
 from auscult.training.audiofuse import protocol_splits
@@ -133,7 +130,6 @@ def test_training_splits_do_not_import_sklearn():
             "splits.subsample(splits.carve(df, 0.25, 1)[0], 10, 1); "
             "splits.carve(df.assign(patient_id=[f'p{i // 2}' for i in range(40)]), 0.25, 1); "
             "print('sklearn' in sys.modules)")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scratch import run_python
 from torch import nn
 
 from auscult.models import build_model
@@ -338,8 +335,7 @@ def test_seed_everything_sets_the_deterministic_flags_without_inductor():
             "    torch.use_deterministic_algorithms(mode, warn_only=True)\n"
             "    want.append(flags())\n"
             "print(inductor, got == want, got)")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[:2] == ["False", "True"], out.stdout
 
