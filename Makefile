@@ -11,9 +11,11 @@ BIN    := $(VENV)/bin
 CORES  ?= 2
 # Installed-state stamp: changes whenever the lock file or the package metadata change.
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+# One Koike training rule per model (koike_run_<model>), one thread each in the demo
+KOIKE_RUN_THREADS := $(foreach m,cnn14 vgg16 vgg19 mobilenet_v2 resnet18 resnext50_32x4d resnext101_32x8d resnext101_32x8d_wsl,koike_run_$(m)=1)
 # Demo models and datasets are tiny: one thread per job lets jobs run side by side (a feature
 # job with one thread works in-process, without a pool to start).
-DEMO_THREADS := --set-threads features=1 cross_dataset_score=1 audiofuse_train=1 audiofuse_evaluate=1 koike_train=1 ast_sam_train=1 ast_sam_evaluate=1
+DEMO_THREADS := --set-threads features=1 cross_dataset_score=1 audiofuse_train=1 audiofuse_evaluate=1 $(KOIKE_RUN_THREADS) ast_sam_train=1 ast_sam_evaluate=1
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 

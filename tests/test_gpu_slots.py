@@ -45,11 +45,11 @@ def test_jobs_share_a_gpu_by_model_size(work, tmp_path):
     fake.mkdir()
     (fake / "nvidia-smi").write_text("#!/bin/sh\nexit 0\n")
     (fake / "nvidia-smi").chmod(0o755)
-    out = dry_run(work, str(fake), "audiofuse_train_audiofuse", "koike_train_resnext101_32x8d",
-                  "koike_train_mobilenet_v2")
+    out = dry_run(work, str(fake), "audiofuse_train_audiofuse", "koike_train_resnext101_32x8d", "koike_train_mobilenet_v2")
     slots = slots_by_rule(out)
     assert slots["audiofuse_train"] == {1}  # 2.6 M parameters: four share one GPU
-    assert slots["koike_train"] == {1, 4}  # MobileNetV2 1, ResNeXt-101 a whole GPU
+    assert slots["koike_run_mobilenet_v2"] == {1}  # one job trains both inputs
+    assert slots["koike_run_resnext101_32x8d"] == {4}  # a whole GPU
 
 
 def test_cpu_runs_ask_for_no_gpu(work):

@@ -196,21 +196,36 @@ def test_params_koike_cross_checks(repo_root):
         validate(bad)
 
 
-def test_priorities_put_koike_runs_last_cross_dataset_runs_first_costliest_first(repo_root):
+def test_priorities_put_koike_jobs_last_cross_dataset_models_first_costliest_first(repo_root):
     from auscult.papers import koike
 
     cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
-    pr = {v: koike.priority(cfg, v) for v in koike.variants(cfg)}
+    models = list(cfg["koike"]["models"])
+    pr = {m: koike.priority(cfg, m) for m in models}  # one training job per model: all its inputs
     assert all(-2 < p < -1 for p in pr.values())  # below every other rule's 0
-    cross = set(koike.cross_variants(cfg))
-    assert cross and min(pr[v] for v in cross) > max(p for v, p in pr.items() if v not in cross)
-    rest = sorted((v for v in pr if v not in cross), key=pr.get, reverse=True)
-    assert rest[0] == "vgg19_linear" and rest[-1] == "mobilenet_v2_logmel", rest
-    costs = [koike.schedule_cost(cfg, v) for v in rest]
+    cross = {m for m in models if set(koike.model_variants(cfg, m)) & set(koike.cross_variants(cfg))}
+    assert cross and min(pr[m] for m in cross) > max(p for m, p in pr.items() if m not in cross)
+    rest = sorted((m for m in pr if m not in cross), key=pr.get, reverse=True)
+    assert rest[0] == "vgg19" and rest[-1] == "mobilenet_v2", rest
+    costs = [sum(koike.schedule_cost(cfg, v) for v in koike.model_variants(cfg, m)) for m in rest]
     assert costs == sorted(costs, reverse=True)
-    # the paper budget caps no run: every run costs the same, so all tie
+    # the paper budget caps no run: every job costs the same, so all tie
     paper = load_params(repo_root / "params.yaml")
-    assert len({koike.priority(paper, v) for v in koike.variants(paper)}) == 1
+    assert len({koike.priority(paper, m) for m in paper["koike"]["models"]}) == 1
+
+
+def test_a_training_job_covers_every_input_of_its_model_and_names_their_digests(repo_root):
+    from auscult import layout
+    from auscult.papers import koike
+
+    cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
+    assert koike.model_variants(cfg, "vgg16") == ["vgg16_logmel", "vgg16_linear"]
+    assert koike.model_variants(cfg, "cnn14") == ["cnn14_logmel"]
+    art = koike.job_artifact(cfg, "vgg16", 42)
+    d = {v: layout.train_digest(cfg, "koike", v) for v in koike.model_variants(cfg, "vgg16")}
+    assert art == f"runs/koike/vgg16/logmel-{d['vgg16_logmel']}-linear-{d['vgg16_linear']}/seed42"
+    assert layout.benchmark_path(art) == (f"runs/koike/vgg16/benchmarks/logmel-{d['vgg16_logmel']}-linear-"
+                                          f"{d['vgg16_linear']}-seed42.tsv")
 
 
 def test_schedule_gflops_are_torchvisions():
@@ -223,3 +238,19 @@ def test_schedule_gflops_are_torchvisions():
     for name, (family, ident, _, _) in NAMES.items():  # a VGG's ident is its layer table
         weights = tvm.get_model_weights(name if family == "vgg" else ident).DEFAULT
         assert GFLOPS_224[name] == pytest.approx(weights.meta["_ops"]), name
+
+
+def test_every_koike_training_rule_gets_the_demo_thread_and_the_slurm_gpu(repo_root):
+    """One rule per model (koike_run_<model>): the Makefile's demo threads and the SLURM
+    profile's GPU request name each rule, so a model added to params.yaml needs both."""
+    import subprocess
+
+    import yaml
+
+    models = load_params(repo_root / "params.yaml")["koike"]["models"]
+    threads = subprocess.run(["make", "-s", "--no-print-directory", "demo-threads"], cwd=repo_root,
+                             capture_output=True, text=True, check=True).stdout.split()
+    profile = yaml.safe_load((repo_root / "profiles/slurm/profile.yaml").read_text())
+    for m in models:
+        assert f"koike_run_{m}=1" in threads, (m, threads)
+        assert f"koike_run_{m}:gpu=1" in profile["set-resources"], m

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).resolve().parent / "slurm"
-THREADS = ["--set-threads", "features=2", "audiofuse_train=1", "audiofuse_evaluate=1", "koike_train=1",
+# the scratch params keep one Koike model: its training rule is koike_run_mobilenet_v2
+THREADS = ["--set-threads", "features=2", "audiofuse_train=1", "audiofuse_evaluate=1", "koike_run_mobilenet_v2=1",
            "ast_sam_train=1", "ast_sam_evaluate=1"]
 TABLES = ["audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation", "koike_t4_uar",
           "koike_t5_spec_sens_f1", "ast_sam_t6_ablation"]
@@ -39,7 +40,8 @@ TABLES = ["audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_abl
 # test cluster answers squeue at once, so look every 2 s (the profile keeps the defaults).
 POLL = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2"]
 # rules that ask Slurm for a GPU (profiles/slurm/profile.yaml set-resources)
-GPU_RULES = ("audiofuse_train", "audiofuse_evaluate", "koike_train", "ast_sam_train", "ast_sam_evaluate")
+# (Koike: one rule per model, koike_run_<model>)
+GPU_RULES = ("audiofuse_train", "audiofuse_evaluate", "koike_run_mobilenet_v2", "ast_sam_train", "ast_sam_evaluate")
 
 
 def env() -> dict:

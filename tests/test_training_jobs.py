@@ -1,8 +1,9 @@
-"""run_job: the one body of the three *_train.py scripts."""
+"""run_job / run_koike_job: the bodies of the *_train.py scripts."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -52,6 +53,32 @@ def test_run_job_calls_the_papers_runner(paper, summary, tmp_path, monkeypatch):
                       "out_dir": tmp_path / "run", "seed": 42, "threads": 2,
                       "checkpoint_dir": str(tmp_path / "ckpt"), "variant": "v1"}]
     assert "trained v1 seed 42" in (tmp_path / "job.log").read_text()
+
+
+def test_a_koike_job_trains_each_input_of_its_model_into_its_own_run(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(**kw):
+        calls.append(kw)
+        return {"best_epoch": len(calls), "weights": "scratch"}
+
+    monkeypatch.setattr(jobs, "_runner", lambda p: fake if p == "koike" else None)
+    smk = SimpleNamespace(
+        input=SimpleNamespace(features="data/features/k"),
+        params=SimpleNamespace(model="vgg16", train={"logmel": {"lr": 1}, "linear": {"lr": 2}},
+                               run_dirs={"logmel": "runs/a/seed42", "linear": "runs/b/seed42"},
+                               checkpoint_dir={"logmel": "ck/a", "linear": "ck/b"}),
+        wildcards=SimpleNamespace(seed="42"), threads=1, log=[str(tmp_path / "job.log")])
+    got = jobs.run_koike_job(smk)
+    assert list(got) == ["logmel", "linear"]
+    assert calls == [
+        {"features_dir": "data/features/k", "train_params": {"lr": 1}, "out_dir": Path("runs/a/seed42"),
+         "seed": 42, "threads": 1, "checkpoint_dir": "ck/a", "variant": "vgg16_logmel"},
+        {"features_dir": "data/features/k", "train_params": {"lr": 2}, "out_dir": Path("runs/b/seed42"),
+         "seed": 42, "threads": 1, "checkpoint_dir": "ck/b", "variant": "vgg16_linear"},
+    ]
+    text = (tmp_path / "job.log").read_text()
+    assert "trained vgg16_logmel seed 42: best epoch 1" in text and "trained vgg16_linear seed 42: best epoch 2" in text
 
 
 def test_runners_are_the_papers_run_training():

@@ -270,7 +270,9 @@ def forecast_frame(job_list: list[Job], *, peak_tflops: float = H100_BF16_DENSE_
     groups = [(t, [j for j in job_list if j.table == t]) for t in dict.fromkeys(j.table for j in job_list)]
     groups.append(("all tables (each job once)", distinct))
     for table, js in groups:
-        rec = {"table": table, "jobs": sum(j.seeds for j in js)}
+        # a Koike job trains one model on every input: count (model, seed), not (run, seed)
+        units = {(j.paper, j.variant.rsplit("_", 1)[0] if j.paper == "koike" else j.variant): j.seeds for j in js}
+        rec = {"table": table, "jobs": sum(units.values())}
         for label, epochs in (("max", lambda j: j.max_epochs), ("expected", lambda j: j.expected_epochs)):
             flops = [j.flops(epochs(j)) * j.seeds for j in js]
             gpu_s = [f / (peak_tflops * 1e12 * utilisation(j.n_params)) for f, j in zip(flops, js, strict=True)]
@@ -318,7 +320,8 @@ def cpu_matmul_tflops(threads: int, n: int = 1024, repeats: int = 5) -> float:
 
 def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path = ".",
                          threads: int = 1) -> pd.DataFrame:
-    """For each training run of ``config`` found here: counted FLOPs at the epochs it ran,
+    """For each training job of ``config`` found here (a Koike job trains one model on all its
+    inputs, so its row sums their FLOPs): counted FLOPs at the epochs it ran,
     the time they take at this CPU's matmul rate, the measured wall time (benchmark file),
     and their ratio (= the fraction of matmul peak the job reached)."""
     from auscult.reporting.compute_cost import read_benchmark
@@ -327,26 +330,34 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
     by_variant = {(j.paper, j.variant): j for j in job_list}
     rows = []
     for paper in config["papers"]:
-        for v in layout.table_variants(config, paper) if paper != "koike" else koike.variant_table(config[paper]):
-            j = by_variant.get((paper, v))
-            if j is None:
+        # the runs one job trains: a variant; for Koike a model's variants (one job per model)
+        if paper == "koike":
+            units = {m: koike.model_variants(config, m) for m in config[paper]["models"]}
+        else:
+            units = {v: [v] for v in layout.table_variants(config, paper)}
+        for name, runs in units.items():
+            runs = [v for v in runs if (paper, v) in by_variant]
+            if not runs:
                 continue
-            for s in layout.seeds(config, paper, v):
-                run = Path(root) / layout.run_dir(config, paper, v, s)
-                d = layout.train_digest(config, paper, v)
+            for s in layout.seeds(config, paper, runs[0]):
                 if paper == "koike":
-                    m, inp = koike.variant_table(config[paper])[v]
-                    bench = Path(root) / f"runs/koike/{m}/benchmarks/{inp}-{d}-seed{s}.tsv"
+                    bench = Path(root) / layout.benchmark_path(koike.job_artifact(config, name, s))
                 else:
-                    bench = Path(root) / f"runs/{paper}/{v}/benchmarks/{d}-seed{s}.tsv"
+                    d = layout.train_digest(config, paper, name)
+                    bench = Path(root) / f"runs/{paper}/{name}/benchmarks/{d}-seed{s}.tsv"
                 b = read_benchmark(bench)
-                summary = run / "train_summary.json"
-                if b is None or not summary.is_file():
+                summaries = [Path(root) / layout.run_dir(config, paper, v, s) / "train_summary.json" for v in runs]
+                if b is None or not all(f.is_file() for f in summaries):
                     continue
-                epochs = json.loads(summary.read_text()).get("epochs_run") or j.max_epochs
-                flops = j.flops(epochs) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
+                epochs, flops = [], 0.0
+                for v, f in zip(runs, summaries, strict=True):
+                    j = by_variant[(paper, v)]
+                    e = json.loads(f.read_text()).get("epochs_run") or j.max_epochs
+                    epochs.append(e)
+                    flops += j.flops(e) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
                 at_peak = flops / (peak * 1e12)
-                rows.append({"paper": paper, "variant": v, "seed": s, "epochs_run": epochs,
+                rows.append({"paper": paper, "variant": name, "seed": s,
+                             "epochs_run": epochs[0] if len(epochs) == 1 else "/".join(map(str, epochs)),
                              "gflop": flops / 1e9, "forecast_at_peak_s": at_peak, "measured_s": b["wall_s"],
                              "ratio_forecast_over_measured": at_peak / b["wall_s"] if b["wall_s"] else float("nan"),
                              "cpu_matmul_tflops": peak})

@@ -42,8 +42,7 @@ def gpu_slots(paper):
             return 0
         from auscult import forecast
 
-        variant = f"{wildcards.model}_{wildcards.inp}" if paper == "koike" else wildcards.variant
-        return forecast.job_gpu_slots(config, paper, variant)
+        return forecast.job_gpu_slots(config, paper, wildcards.variant)
 
     return slots
 
@@ -52,8 +51,6 @@ wildcard_constraints:
     ds="|".join(DATASETS),
     recipe="|".join(config["features"]),
     variant="|".join(AF_VARIANTS + list(config["ast_sam"]["variants"])),
-    model="|".join(config["koike"]["models"]),
-    inp="logmel|linear",
     dig=r"[0-9a-f]{8}",
     seed=r"\d+",
 

@@ -2,7 +2,7 @@
 # `features.floor_stats` vectors, one job per seed through each paper's own protocol.
 # AudioFuse: results/audiofuse/floor/<d>/seed<k>/{metrics.json,predictions.csv} (as
 # audiofuse_evaluate writes them); Koike: runs/koike/floor/<recipe>/<d>/seed<k>/ (as
-# koike_train). DVC stages `floor_audiofuse` and `floor_koike` run these rules.
+# koike_run_<model>). DVC stages `floor_audiofuse` and `floor_koike` run these rules.
 
 
 rule floor_audiofuse_run:

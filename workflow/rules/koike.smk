@@ -1,55 +1,55 @@
-# P2 Koike et al. 2020: one training job per (model, input, seed) on the stratified 3:1:1
-# split of PhysioNet 2016. A job selects its checkpoint on the dev part and then scores dev
-# and test (predictions.csv); the tables compute UAR/spec/sens/F1 from those scores.
-# DVC stage `koike_train@<model>` runs these rules for both inputs of one model.
+# P2 Koike et al. 2020 on the stratified 3:1:1 split of PhysioNet 2016: one run per (model,
+# input, seed) in runs/koike/<model>/<input>/<d>/seed<k> (layout.run_dir, each input's own
+# digest). A run selects its checkpoint on the dev part and then scores dev and test
+# (predictions.csv); the tables compute UAR/spec/sens/F1 from those scores.
+# One job per (model, seed), rule `koike_run_<model>`, trains the model's runs on each of
+# its inputs in turn (one process: its start-up is paid once, not per input).
+# DVC stage `koike_train@<model>` runs rule `koike_train_<model>`: every run of one model.
 
 KK = config["koike"]
 KK_VARIANTS = layout.variants(config, "koike")
-KK_RUN = "runs/koike/{model}/{inp}/{dig}/seed{seed}"  # layout.run_dir
-
-
-rule koike_train:
-    input:
-        features=kk_features,
-        code=src_files(
-            "models/cnn14",
-            "models/imagenet",
-            "models/weights",
-            "training/engine",
-            "training/loop",
-            "training/koike",
-            "training/jobs",
-            "splits",
-            "features/store",
-        ),
-    output:
-        model="runs/koike/{model}/{inp}/{dig}/seed{seed}/model.pt",
-        history="runs/koike/{model}/{inp}/{dig}/seed{seed}/history.csv",
-        split="runs/koike/{model}/{inp}/{dig}/seed{seed}/split.csv",
-        predictions="runs/koike/{model}/{inp}/{dig}/seed{seed}/predictions.csv",
-        summary="runs/koike/{model}/{inp}/{dig}/seed{seed}/train_summary.json",
-        card="runs/koike/{model}/{inp}/{dig}/seed{seed}/model_card.json",
-    log:
-        layout.log_path(KK_RUN),
-    benchmark:
-        layout.benchmark_path(KK_RUN)
-    # After the other ready jobs: features and AudioFuse/AST+SAM training start chains of
-    # evaluation jobs, and longer chains first keeps both cores busy to the end on a small
-    # machine (kk_priority).
-    priority: kk_priority
-    threads: 2
-    resources:
-        mem_mb=16000,
-        runtime=480,
-        gpu_slots=gpu_slots("koike"),
-    params:
-        train=lambda w: layout.train_slice(config, "koike", kk_variant(w)),
-        checkpoint_dir=lambda w: layout.checkpoint_dir(config, "koike", kk_variant(w), w.seed),
-    script:
-        "../scripts/koike_train.py"
 
 
 for _m in KK["models"]:
+
+    rule:
+        name:
+            f"koike_run_{_m}"
+        input:
+            features=kk_features,
+            code=src_files(
+                "models/cnn14",
+                "models/imagenet",
+                "models/weights",
+                "training/engine",
+                "training/loop",
+                "training/koike",
+                "training/jobs",
+                "splits",
+                "features/store",
+            ),
+        output:
+            kk_job_outputs(_m),
+        log:
+            layout.log_path(koike_paper.job_artifact(config, _m, "{seed}")),
+        benchmark:
+            layout.benchmark_path(koike_paper.job_artifact(config, _m, "{seed}"))
+        # After the other ready jobs: features and AudioFuse/AST+SAM training start chains of
+        # evaluation jobs, and longer chains first keeps both cores busy to the end on a small
+        # machine (koike.priority).
+        priority: koike_paper.priority(config, _m)
+        threads: 2
+        resources:
+            mem_mb=16000,
+            runtime=480 * len(koike_paper.model_variants(config, _m)),
+            gpu_slots=kk_gpu_slots(_m),
+        params:
+            model=_m,
+            train=kk_job_params(_m, "train"),
+            run_dirs=kk_job_params(_m, "run_dir"),
+            checkpoint_dir=kk_job_params(_m, "checkpoint_dir"),
+        script:
+            "../scripts/koike_train.py"
 
     rule:
         name:

@@ -1,9 +1,7 @@
 # Input and parameter functions of the Koike rules (koike.smk). Functions live apart from
 # rules (`snakemake --lint`); the Snakefile includes this file before koike.smk.
 
-
-def kk_variant(w):
-    return f"{w.model}_{w.inp}"
+from auscult.papers import koike as koike_paper
 
 
 def kk_features(w=None):
@@ -14,13 +12,61 @@ def kk_runs(model, name="model.pt"):
     """``name`` of every run of ``model``: each of its inputs, every seed."""
     return [
         f
-        for inp in config["koike"]["models"][model]["inputs"]
-        for f in layout.variant_run_files(config, "koike", f"{model}_{inp}", (name,))
+        for v in koike_paper.model_variants(config, model)
+        for f in layout.variant_run_files(config, "koike", v, (name,))
     ]
 
 
-def kk_priority(w):
-    # after the other ready jobs, cross-dataset runs first, costliest first: koike.priority
-    from auscult.papers import koike
+KK_RUN_FILES = (
+    "model.pt",
+    "history.csv",
+    "split.csv",
+    "predictions.csv",
+    "train_summary.json",
+    "model_card.json",
+)
 
-    return koike.priority(config, kk_variant(w))
+
+def kk_job_outputs(model):
+    """What the job training ``model`` for seed ``{seed}`` writes: every file of each of its
+    runs (one per input), each under that run's own digest (layout.run_dir)."""
+    return [
+        f"{layout.run_dir(config, 'koike', v, '{seed}')}/{name}"
+        for v in koike_paper.model_variants(config, model)
+        for name in KK_RUN_FILES
+    ]
+
+
+def kk_job_params(model, what):
+    """{input: ...} for the job of ``model``: its runs' ``train`` slices, resumable-state
+    folders (``checkpoint_dir``) or run folders (``run_dir``) for the job's seed."""
+
+    def by_input(w):
+        out = {}
+        for v in koike_paper.model_variants(config, model):
+            inp = koike_paper.variant_table(config["koike"])[v][1]
+            if what == "train":
+                out[inp] = layout.train_slice(config, "koike", v)
+            elif what == "checkpoint_dir":
+                out[inp] = layout.checkpoint_dir(config, "koike", v, w.seed)
+            else:
+                out[inp] = layout.run_dir(config, "koike", v, w.seed)
+        return out
+
+    return by_input
+
+
+def kk_gpu_slots(model):
+    """The GPU share of the job of ``model``: its largest run's (common.smk gpu_slots)."""
+
+    def slots(w):
+        if not GPU_VISIBLE:
+            return 0
+        from auscult import forecast
+
+        return max(
+            forecast.job_gpu_slots(config, "koike", v)
+            for v in koike_paper.model_variants(config, model)
+        )
+
+    return slots

@@ -1,9 +1,9 @@
-"""Rule `koike_train`: train one (model, input, seed) of Koike et al. from cached features,
-select on dev, score dev and test. Imports only torch/numpy/pandas/scikit-learn."""
+"""Rule `koike_run_<model>`: train one model of Koike et al. on each of its inputs for one
+seed, from cached features (one run per input: select on dev, score dev and test).
+Imports only torch/numpy/pandas/scikit-learn."""
 
 from auscult import runlog
-from auscult.training.jobs import run_job
+from auscult.training.jobs import run_koike_job
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-run_job(smk, "koike", variant=f"{smk.wildcards.model}_{smk.wildcards.inp}")
+run_koike_job(snakemake)  # noqa: F821 (injected by Snakemake)
 runlog.end_job()

@@ -1,7 +1,9 @@
 """P2 Koike et al. 2020: ImageNet CNNs (log-mel or linear spectrogram) and CNN14 on the
-stratified 3:1:1 split of PhysioNet 2016. One training job per (model, input, seed) selects
-its checkpoint on the dev part and scores dev and test: ``runs/koike/<model>/<input>/<d>/seed<k>``
-(a variant is ``<model>_<input>``; tables list models, each bringing all its inputs).
+stratified 3:1:1 split of PhysioNet 2016. One run per (model, input, seed) selects its
+checkpoint on the dev part and scores dev and test: ``runs/koike/<model>/<input>/<d>/seed<k>``
+(a variant is ``<model>_<input>``; tables list models, each bringing all its inputs). One
+training job (rule ``koike_run_<model>``) trains a model's runs on every input for one seed,
+one after the other, in one process (:func:`job_artifact`).
 
 Parameters: ``koike`` in params.yaml; tables: ``auscult.reporting.koike``.
 """
@@ -80,6 +82,21 @@ def variant_path(config: Mapping, variant: str) -> str:
     return f"{model}/{inp}"
 
 
+def model_variants(config: Mapping, model: str) -> list[str]:
+    """The variants one training job runs: ``<model>_<input>`` for each input of ``model``."""
+    return [v for v, (m, _) in variant_table(config[NAME]).items() if m == model]
+
+
+def job_artifact(config: Mapping, model: str, seed) -> str:
+    """``runs/koike/<model>/<input>-<d>[-<input>-<d>]/seed<k>``: names the log and benchmark of
+    the job that trains ``model``'s runs for ``seed`` (``layout.log_path`` / ``benchmark_path``:
+    ``runs/koike/<model>/{logs,benchmarks}/<input>-<d>-...-seed<k>``), so they change with any
+    of its runs' digests. Not a folder; ``seed`` may be the ``{seed}`` wildcard."""
+    tag = "-".join(f"{variant_table(config[NAME])[v][1]}-{layout.train_digest(config, NAME, v)}"
+                   for v in model_variants(config, model))
+    return f"runs/{NAME}/{model}/{tag}/seed{seed}"
+
+
 def result_dir(config: Mapping, variant: str, seed: int) -> None:
     """None: the training job scores the test part (its run folder holds predictions.csv)."""
     return None
@@ -111,14 +128,17 @@ def schedule_cost(config: Mapping, variant: str) -> float:
     return gflops * bins * int(sl["max_train_records"]) * int(sl["training"]["max_epochs"])
 
 
-def priority(config: Mapping, variant: str) -> float:
-    """Snakemake priority of a Koike run, in (-2, -1): after every other ready job (a Koike
-    run is a leaf, while features and AudioFuse/AST+SAM training start chains of evaluation
-    jobs), the runs the cross-dataset table scores first (its scoring job then overlaps the
-    others), each group costliest first (:func:`schedule_cost`)."""
-    cost = schedule_cost(config, variant)
+def priority(config: Mapping, model: str) -> float:
+    """Snakemake priority of a Koike training job (one model, every input), in (-2, -1):
+    after every other ready job (a Koike run is a leaf, while features and AudioFuse/AST+SAM
+    training start chains of evaluation jobs), the models the cross-dataset table scores
+    first (its scoring job then overlaps the others), each group costliest first (the sum of
+    its runs' :func:`schedule_cost`)."""
+    runs = model_variants(config, model)
+    cost = sum(schedule_cost(config, v) for v in runs)
     within = 0.99 if cost == float("inf") else 0.98 * cost / (cost + 1e5)
-    return (-1.5 if variant in cross_variants(config) else -2.0) + 0.5 * within
+    cross = set(runs) & set(cross_variants(config))
+    return (-1.5 if cross else -2.0) + 0.5 * within
 
 
 # ---------------------------------------------------------------- reference floor, cross-dataset
@@ -162,13 +182,13 @@ def check(config: Mapping) -> None:
 def cost_jobs(config: Mapping) -> tuple[list[dict], list[tuple[str, str, list[str]]]]:
     p, jobs = config[NAME], []
     models = {m for rows in p["tables"].values() for m in rows}
-    for v, (m, _) in variant_table(p).items():
+    for m in p["models"]:  # one job per model and seed: all its inputs (job_artifact)
         if m not in models:
             continue
         tables = [f"{NAME}_{t}" for t, rows in p["tables"].items() if m in rows]
         for s in p["seeds"]:
-            jobs.append({"stage": "train", "variant": v, "tables": set(tables),
-                         "path": layout.benchmark_path(layout.run_dir(config, NAME, v, s))})
+            jobs.append({"stage": "train", "variant": m, "tables": set(tables),
+                         "path": layout.benchmark_path(job_artifact(config, m, s))})
     return jobs, [(p["train_dataset"], p["features"], [f"{NAME}_{t}" for t in p["tables"]])]
 
 
@@ -234,7 +254,7 @@ def build_tables(ctx, pp: Mapping) -> None:
     devices = {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
     prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike."
                               "build_tables; cells from runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv, "
-                              "rule `koike_train` → auscult.training.koike.run_training", NAME, devices,
+                              "rule `koike_run_<model>` → auscult.training.koike.run_training", NAME, devices,
                               f"training {train_s / 60:.1f} min")
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": ctx.budget}, prov, pp)
 

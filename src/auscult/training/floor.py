@@ -18,7 +18,7 @@ balance by ``class_weight`` ('balanced' or 'none'); ``random_state`` = the run's
   ``predictions.csv`` in the format of auscult.evaluation.audiofuse.run_evaluation.
 - Koike protocol (:func:`run_koike`): the same 3:1:1 parts (auscult.training.koike
   .protocol_splits); no model selection on dev (nothing to select), dev and test scored once;
-  ``split.csv``, ``predictions.csv`` and ``train_summary.json`` as koike_train writes them.
+  ``split.csv``, ``predictions.csv`` and ``train_summary.json`` as koike_run_<model> writes them.
 """
 
 from __future__ import annotations

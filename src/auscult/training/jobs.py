@@ -1,6 +1,7 @@
 """One Snakemake training job: the shared body of ``workflow/scripts/*_train.py``.
 
-Each rule's script is ``run_job(snakemake, "<paper>")``: the job log, then the paper's
+Each rule's script is ``run_job(snakemake, "<paper>")`` (Koike: ``run_koike_job``, one model's
+runs on all its inputs): the job log, then the paper's
 ``run_training`` (features ``input.features``, the run folder of ``output.model``, the
 ``params.train`` slice, ``params.checkpoint_dir`` for the resumable state outside the
 versioned run folder, the ``seed`` wildcard and the job's threads), then one log line.
@@ -58,3 +59,29 @@ def run_job(smk, paper: str, *, variant: str | None = None) -> dict:
     )
     log.info("trained %s seed %s: %s", variant, smk.wildcards.seed, describe(paper, summary))
     return summary
+
+
+def run_koike_job(smk) -> dict[str, dict]:
+    """Run the Koike training job ``smk`` (rule ``koike_run_<model>``): the model's run on
+    each of its inputs for the ``seed`` wildcard, one after the other in this process, each
+    into its own run folder (``params.run_dirs``) with its own parameter slice
+    (``params.train``) and resumable state (``params.checkpoint_dir``), keyed by input."""
+    from auscult import runlog
+
+    run_training = _runner("koike")
+    log = runlog.setup(runlog.job_log(smk))
+    model, seed = smk.params.model, int(smk.wildcards.seed)
+    out = {}
+    for inp, train_params in smk.params.train.items():
+        variant = f"{model}_{inp}"
+        out[inp] = run_training(
+            features_dir=smk.input.features,
+            train_params=train_params,
+            out_dir=Path(smk.params.run_dirs[inp]),
+            seed=seed,
+            threads=smk.threads,
+            checkpoint_dir=smk.params.checkpoint_dir[inp],
+            variant=variant,
+        )
+        log.info("trained %s seed %s: %s", variant, seed, describe("koike", out[inp]))
+    return out
