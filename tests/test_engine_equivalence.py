@@ -1,15 +1,29 @@
 """The training engine gives the numbers the two former loops gave (float equality on CPU).
 
-``fixtures/engine_baseline.json`` was written by the loops before they were merged into
-:mod:`auscult.training.engine` (``train_binary`` of ``training/loop.py`` and ``train_cycles`` of
-``training/ast_sam.py`` at commit d678fb1): per scenario the history rows (without timings), the
-selection in the summary and sha256 digests of the saved state_dicts. ``fixtures/*-epoch2.pt``
-are checkpoints that code wrote after epoch 2 of two scenarios; resuming from them must end
-where the uninterrupted run ends (the checkpoint format is unchanged).
+``fixtures/engine_baseline/<cpu>/engine_baseline.json`` was written by the loops before they
+were merged into :mod:`auscult.training.engine` (``train_binary`` of ``training/loop.py`` and
+``train_cycles`` of ``training/ast_sam.py``: the test file of commit 1df4173 on the code of
+d678fb1): per scenario the history rows (without timings), the selection in the summary and
+sha256 digests of the saved state_dicts. ``<cpu>/*-epoch2.pt`` are checkpoints that code
+wrote after epoch 2 of two scenarios; resuming from them must end where the uninterrupted
+run ends (the checkpoint format is unchanged).
 
-Regenerate (only on purpose, with the code whose numbers are the reference)::
+Float results are exact only on one kind of CPU: the same code gives other last bits on a
+CPU with other vector kernels (measured: 1e-8 to 1e-7 on the losses between an AMD EPYC
+and an AVX-512/bf16 Xeon, and a different validation score in two SAM scenarios). So there
+is one baseline per CPU kind, each with a ``cpu.json`` naming the machine it was written on.
+On a CPU of a recorded kind the comparison is exact. On any other CPU the results must still
+equal one of the baselines exactly, or else (a CPU kind without a baseline) agree with them
+on the epochs run and selected and on the first epoch's losses (:func:`_close`); the test
+says which.
 
+Write a baseline for this CPU (only with the former loops, whose numbers are the reference)::
+
+    git worktree add /tmp/former 1df4173 && cd /tmp/former
     PYTHONPATH=src python tests/test_engine_equivalence.py --write
+    # then copy tests/fixtures/{engine_baseline.json,*-epoch2.pt} to a new
+    # tests/fixtures/engine_baseline/<cpu>/ here, with the output of
+    # `python tests/test_engine_equivalence.py --cpu` (run here) as <cpu>/cpu.json
 """
 
 from __future__ import annotations
@@ -29,8 +43,32 @@ from torch import nn
 # every epoch leaves a resumable checkpoint (tests of resume and its files)
 pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-BASELINE = FIXTURES / "engine_baseline.json"
+BASELINES = Path(__file__).resolve().parent / "fixtures" / "engine_baseline"
+
+
+def cpu_identity() -> dict:
+    """What decides the float kernels torch runs: the CPU's vendor and model, torch's vector
+    capability, and whether the CPU has bf16 instructions (the scenarios use CPU autocast)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    field = lambda key: next((line.split(":", 1)[1].strip() for line in info.splitlines()  # noqa: E731
+                              if line.startswith(key)), "")
+    flags = set(field("flags").split())
+    return {"vendor_id": field("vendor_id"), "model_name": field("model name"),
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "bf16": bool(flags & {"avx512_bf16", "amx_bf16"})}
+
+
+def baselines() -> dict[str, dict]:
+    """{folder: {"cpu": its cpu.json, "values": its engine_baseline.json, "dir": path}}."""
+    return {d.name: {"cpu": json.loads((d / "cpu.json").read_text()),
+                     "values": json.loads((d / "engine_baseline.json").read_text()), "dir": d}
+            for d in sorted(BASELINES.iterdir()) if d.is_dir()}
+
+
+def own_baseline(found: dict) -> str | None:
+    """The baseline written on this kind of CPU, if any."""
+    me = cpu_identity()
+    return next((k for k, b in found.items() if b["cpu"].get("identity") == me), None)
 
 AUDIOFUSE = {
     "arch": "audiofuse",
@@ -198,50 +236,90 @@ ALL = [*BINARY_SCENARIOS, *CYCLE_SCENARIOS]
 
 
 @pytest.fixture(scope="module")
-def baseline():
-    return json.loads(BASELINE.read_text())
+def found():
+    return baselines()
+
+
+def _equal(got: dict, want: dict) -> bool:
+    return (got["history"] == want["history"] and got["summary"] == want["summary"]
+            and got["states"] == want["states"] and got["final_model"] == want["final_model"])
+
+
+def _close(got: dict, want: dict) -> bool:
+    """Another CPU's rounding: the same epochs run and selected, and the first epoch's
+    learning rate, training loss (to 1e-4) and validation/test losses (to 1e-2; SAM with
+    BatchNorm amplifies last-bit differences within an epoch). Scores on the small validation
+    sets can flip a sample, so they are not compared."""
+    if len(got["history"]) != len(want["history"]) or got["summary"].get("best_epoch") != want["summary"].get(
+            "best_epoch"):
+        return False
+    first, ref = got["history"][0], want["history"][0]
+    tol = {"lr": 1e-9, "train_loss": 1e-4, **{k: 1e-2 for k in ref if k.endswith("_loss") and k != "train_loss"}}
+    return first.get("epoch") == ref.get("epoch") and all(
+        k in first and math.isclose(first[k], ref[k], rel_tol=t) for k, t in tol.items() if k in ref)
+
+
+def _check(name: str, found: dict, run) -> None:
+    """Exact against this CPU kind's baseline; elsewhere exact against one, or close to all."""
+    own = own_baseline(found)
+    if own is not None:
+        assert _equal(run(found[own]), found[own]["values"][name]), f"differs from the baseline of {own}"
+        return
+    results = {k: run(b) for k, b in found.items()}
+    exact = [k for k in found if _equal(results[k], found[k]["values"][name])]
+    if exact:
+        print(f"\n[engine] {name}: equal to the baseline of {exact[0]}")
+        return
+    close = [k for k in found if _close(results[k], found[k]["values"][name])]
+    assert close == list(found), f"{name}: neither equal to nor close to the baselines {sorted(set(found) - set(close))}"
+    print(f"\n[engine] {name}: no baseline for this CPU {cpu_identity()}; same epochs and selection as "
+          f"{list(found)}, first epoch's losses close")
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_same_numbers_as_the_former_loops(name, baseline, tmp_path):
-    got = run_scenario(name, tmp_path)
-    want = baseline[name]
-    assert got["history"] == want["history"]
-    assert got["summary"] == want["summary"]
-    assert got["states"] == want["states"]
-    assert got["final_model"] == want["final_model"]
+def test_same_numbers_as_the_former_loops(name, found, tmp_path):
+    got = run_scenario(name, tmp_path)  # one run: it does not depend on the baseline
+    _check(name, found, lambda b: got)
 
 
 @pytest.mark.parametrize("name", sorted(RESUMED))
-def test_resumes_from_a_checkpoint_of_the_former_loops(name, baseline, tmp_path):
-    ckpt = tmp_path / f"{name}-ckpt"
-    ckpt.mkdir()
-    shutil.copy(FIXTURES / RESUMED[name], ckpt / "last.pt")
+def test_resumes_from_a_checkpoint_of_the_former_loops(name, found, tmp_path):
+    def resumed(b: dict) -> dict:
+        work = tmp_path / b["dir"].name
+        ckpt = work / f"{name}-ckpt"
+        ckpt.mkdir(parents=True)
+        shutil.copy(b["dir"] / RESUMED[name], ckpt / "last.pt")
+        got = run_scenario(name, work)
+        assert got["resumed_from_epoch"] == 2
+        # the first two epochs come from the checkpoint: equal on any CPU
+        assert got["history"][:2] == b["values"][name]["history"][:2]
+        return got
+
+    _check(name, found, resumed)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_on_a_cpu_without_a_baseline_the_others_still_check_it(name, found, tmp_path, monkeypatch):
+    """This CPU taken for an unknown kind: equal to one baseline; and with this CPU's own
+    baseline removed too, close to the remaining one (:func:`_close`)."""
+    monkeypatch.setattr(sys.modules[__name__], "cpu_identity", lambda: {"vendor_id": "unknown"})
     got = run_scenario(name, tmp_path)
-    assert got["resumed_from_epoch"] == 2
-    want = baseline[name]
-    assert got["history"] == want["history"] and got["states"] == want["states"]
-    assert got["final_model"] == want["final_model"] and got["summary"] == want["summary"]
+    _check(name, found, lambda b: got)
+    own = next((k for k, b in found.items() if b["cpu"].get("identity")), None)
+    if own is not None:
+        _check(name, {k: b for k, b in found.items() if k != own}, lambda b: got)
 
 
-def _write() -> None:
-    import tempfile
-
-    FIXTURES.mkdir(exist_ok=True)
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ALL:
-            out[name] = run_scenario(name, Path(tmp))
-            print(name, out[name]["summary"].get("best_epoch"), out[name]["final_model"][:12])
-        for name, file in RESUMED.items():
-            cut = Path(tmp) / "cut"
-            res = run_scenario(name, cut, interrupt_after=2)
-            shutil.copy(res["checkpoint"], FIXTURES / file)
-            shutil.rmtree(cut)
-    BASELINE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+def test_a_changed_loss_fails_even_without_a_baseline_for_this_cpu(found, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "cpu_identity", lambda: {"vendor_id": "unknown"})
+    got = run_scenario("bin_base", tmp_path)
+    got["history"][0]["train_loss"] *= 1.001
+    with pytest.raises(AssertionError, match="neither equal"):
+        _check("bin_base", found, lambda b: got)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
+    # the cpu.json of a new baseline folder (the baseline itself comes from the former loops)
+    if sys.argv[1:] != ["--cpu"]:
         sys.exit(__doc__)
-    _write()
+    print(json.dumps({"identity": cpu_identity()}, indent=1))
