@@ -226,6 +226,12 @@ def test_a_training_job_covers_every_input_of_its_model_and_names_their_digests(
     assert art == f"runs/koike/vgg16/logmel-{d['vgg16_logmel']}-linear-{d['vgg16_linear']}/seed42"
     assert layout.benchmark_path(art) == (f"runs/koike/vgg16/benchmarks/logmel-{d['vgg16_logmel']}-linear-"
                                           f"{d['vgg16_linear']}-seed42.tsv")
+    # the shared lookups: a Koike run's job is its model's; other papers' jobs are their variants
+    assert layout.train_job(cfg, "koike", "vgg16_linear") == "vgg16"
+    assert layout.train_benchmark(cfg, "koike", "vgg16_linear", 42) == layout.benchmark_path(art)
+    assert layout.train_job(cfg, "audiofuse", "cnn_only") == "cnn_only"
+    assert layout.train_benchmark(cfg, "audiofuse", "cnn_only", 42) == layout.benchmark_path(
+        layout.run_dir(cfg, "audiofuse", "cnn_only", 42))
 
 
 def test_schedule_gflops_are_torchvisions():

@@ -170,6 +170,7 @@ class Job:
     max_epochs: int
     expected_epochs: int
     seeds: int
+    job: str  # the training job that trains this variant (layout.train_job; Koike: its model)
 
     def flops(self, epochs: float) -> float:
         """Total FLOPs of one seed's training (and evaluation) job at ``epochs``."""
@@ -259,7 +260,7 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
                     max_e, patience = int(t["epochs"]), None
                 expected = max_e if patience is None else min(max_e, EXPECTED_STOP_PATIENCES * patience)
                 out.append(Job(f"{paper}_{table}", paper, v, n_params, tr, fw, n_tr, n_fwd, once, max_e,
-                               expected, len(layout.seeds(config, paper, v))))
+                               expected, len(layout.seeds(config, paper, v)), layout.train_job(config, paper, v)))
     return out
 
 
@@ -270,9 +271,8 @@ def forecast_frame(job_list: list[Job], *, peak_tflops: float = H100_BF16_DENSE_
     groups = [(t, [j for j in job_list if j.table == t]) for t in dict.fromkeys(j.table for j in job_list)]
     groups.append(("all tables (each job once)", distinct))
     for table, js in groups:
-        # a Koike job trains one model on every input: count (model, seed), not (run, seed)
-        units = {(j.paper, j.variant.rsplit("_", 1)[0] if j.paper == "koike" else j.variant): j.seeds for j in js}
-        rec = {"table": table, "jobs": sum(units.values())}
+        # jobs, not runs: a job may train several variants (Koike: a model on every input)
+        rec = {"table": table, "jobs": sum({(j.paper, j.job): j.seeds for j in js}.values())}
         for label, epochs in (("max", lambda j: j.max_epochs), ("expected", lambda j: j.expected_epochs)):
             flops = [j.flops(epochs(j)) * j.seeds for j in js]
             gpu_s = [f / (peak_tflops * 1e12 * utilisation(j.n_params)) for f, j in zip(flops, js, strict=True)]
@@ -327,38 +327,23 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
     from auscult.reporting.compute_cost import read_benchmark
 
     peak = cpu_matmul_tflops(threads)
-    by_variant = {(j.paper, j.variant): j for j in job_list}
+    by_job: dict[tuple[str, str], list[Job]] = {}  # the variants each training job trains
+    for j in {(j.paper, j.variant): j for j in job_list}.values():
+        by_job.setdefault((j.paper, j.job), []).append(j)
     rows = []
-    for paper in config["papers"]:
-        # the runs one job trains: a variant; for Koike a model's variants (one job per model)
-        if paper == "koike":
-            units = {m: koike.model_variants(config, m) for m in config[paper]["models"]}
-        else:
-            units = {v: [v] for v in layout.table_variants(config, paper)}
-        for name, runs in units.items():
-            runs = [v for v in runs if (paper, v) in by_variant]
-            if not runs:
+    for (paper, name), js in by_job.items():
+        for s in layout.seeds(config, paper, js[0].variant):
+            b = read_benchmark(Path(root) / layout.train_benchmark(config, paper, js[0].variant, s))
+            summaries = [Path(root) / layout.run_dir(config, paper, j.variant, s) / "train_summary.json" for j in js]
+            if b is None or not all(f.is_file() for f in summaries):
                 continue
-            for s in layout.seeds(config, paper, runs[0]):
-                if paper == "koike":
-                    bench = Path(root) / layout.benchmark_path(koike.job_artifact(config, name, s))
-                else:
-                    d = layout.train_digest(config, paper, name)
-                    bench = Path(root) / f"runs/{paper}/{name}/benchmarks/{d}-seed{s}.tsv"
-                b = read_benchmark(bench)
-                summaries = [Path(root) / layout.run_dir(config, paper, v, s) / "train_summary.json" for v in runs]
-                if b is None or not all(f.is_file() for f in summaries):
-                    continue
-                epochs, flops = [], 0.0
-                for v, f in zip(runs, summaries, strict=True):
-                    j = by_variant[(paper, v)]
-                    e = json.loads(f.read_text()).get("epochs_run") or j.max_epochs
-                    epochs.append(e)
-                    flops += j.flops(e) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
-                at_peak = flops / (peak * 1e12)
-                rows.append({"paper": paper, "variant": name, "seed": s,
-                             "epochs_run": epochs[0] if len(epochs) == 1 else "/".join(map(str, epochs)),
-                             "gflop": flops / 1e9, "forecast_at_peak_s": at_peak, "measured_s": b["wall_s"],
-                             "ratio_forecast_over_measured": at_peak / b["wall_s"] if b["wall_s"] else float("nan"),
-                             "cpu_matmul_tflops": peak})
+            epochs = [json.loads(f.read_text()).get("epochs_run") or j.max_epochs
+                      for j, f in zip(js, summaries, strict=True)]
+            flops = sum(j.flops(e) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
+                        for j, e in zip(js, epochs, strict=True))
+            at_peak = flops / (peak * 1e12)
+            rows.append({"paper": paper, "variant": name, "seed": s, "epochs_run": "/".join(map(str, epochs)),
+                         "gflop": flops / 1e9, "forecast_at_peak_s": at_peak, "measured_s": b["wall_s"],
+                         "ratio_forecast_over_measured": at_peak / b["wall_s"] if b["wall_s"] else float("nan"),
+                         "cpu_matmul_tflops": peak})
     return pd.DataFrame(rows)

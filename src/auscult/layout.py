@@ -229,6 +229,21 @@ def run_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
     return f"runs/{paper}/{variant_path(config, paper, variant)}/{train_digest(config, paper, variant)}/seed{seed}"
 
 
+def train_job(config: Mapping, paper: str, variant: str) -> str:
+    """The training job ``variant``'s runs belong to: the variant itself, unless the paper
+    trains several variants in one job (its optional ``train_job(config, variant)``; Koike:
+    one job per model trains every input)."""
+    hook = getattr(_paper(paper), "train_job", None)
+    return variant if hook is None else hook(config, variant)
+
+
+def train_benchmark(config: Mapping, paper: str, variant: str, seed: int) -> str:
+    """The benchmark file of the job that trains ``variant``'s run for ``seed`` (as the rule's
+    ``benchmark:``): beside the run folder, or the paper's ``train_job_artifact``."""
+    hook = getattr(_paper(paper), "train_job_artifact", None)
+    return benchmark_path(run_dir(config, paper, variant, seed) if hook is None else hook(config, variant, seed))
+
+
 def checkpoint_dir(config: Mapping, paper: str, variant: str, seed: int) -> str:
     """Resumable training state of one run. Kept outside ``runs/`` on purpose: DVC versions
     only final artifacts, so a stage restored from the run cache can never be mixed with a

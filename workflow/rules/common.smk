@@ -36,13 +36,17 @@ PAPERS = config["papers"]
 GPU_VISIBLE = shutil.which("nvidia-smi") is not None
 
 
-def gpu_slots(paper):
+def gpu_slots(paper, variants=None):
+    """The job's share of a GPU: its ``variant`` wildcard's, or for a job that trains several
+    ``variants`` (Koike: a model on every input) the largest of theirs."""
+
     def slots(wildcards):
         if not GPU_VISIBLE:
             return 0
         from auscult import forecast
 
-        return forecast.job_gpu_slots(config, paper, wildcards.variant)
+        runs = [wildcards.variant] if variants is None else variants
+        return max(forecast.job_gpu_slots(config, paper, v) for v in runs)
 
     return slots
 

@@ -42,7 +42,7 @@ for _m in KK["models"]:
         resources:
             mem_mb=16000,
             runtime=480 * len(koike_paper.model_variants(config, _m)),
-            gpu_slots=kk_gpu_slots(_m),
+            gpu_slots=gpu_slots("koike", koike_paper.model_variants(config, _m)),
         params:
             model=_m,
             train=kk_job_params(_m, "train"),

@@ -54,19 +54,3 @@ def kk_job_params(model, what):
         return out
 
     return by_input
-
-
-def kk_gpu_slots(model):
-    """The GPU share of the job of ``model``: its largest run's (common.smk gpu_slots)."""
-
-    def slots(w):
-        if not GPU_VISIBLE:
-            return 0
-        from auscult import forecast
-
-        return max(
-            forecast.job_gpu_slots(config, "koike", v)
-            for v in koike_paper.model_variants(config, model)
-        )
-
-    return slots

@@ -22,6 +22,10 @@ defines:
   cross-dataset table scores (``CROSS_FAMILY = False``: none);
 - ``check(config)``: cross-reference checks the JSON schema cannot express;
 - ``cost_jobs(config)``: its training/evaluation jobs and their benchmark files;
+- optional ``train_job(config, variant)`` and ``train_job_artifact(config, variant, seed)``:
+  where one training job trains several variants (Koike: a model on every input), the job's
+  name and the path its log and benchmark are named after (default: the variant and its run
+  folder; ``auscult.layout.train_job``, ``train_benchmark``);
 - ``table_files(config)``, ``figure_files(config)``, ``table_params(config)``,
   ``figure_params(config)``: what its tables and figures read;
 - ``REPORTING``, ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out,

@@ -97,6 +97,16 @@ def job_artifact(config: Mapping, model: str, seed) -> str:
     return f"runs/{NAME}/{model}/{tag}/seed{seed}"
 
 
+def train_job(config: Mapping, variant: str) -> str:
+    """The job that trains ``variant``: its model's (``layout.train_job``)."""
+    return variant_table(config[NAME])[variant][0]
+
+
+def train_job_artifact(config: Mapping, variant: str, seed) -> str:
+    """:func:`job_artifact` of the job that trains ``variant`` (``layout.train_benchmark``)."""
+    return job_artifact(config, train_job(config, variant), seed)
+
+
 def result_dir(config: Mapping, variant: str, seed: int) -> None:
     """None: the training job scores the test part (its run folder holds predictions.csv)."""
     return None

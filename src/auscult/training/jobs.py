@@ -40,25 +40,29 @@ def describe(paper: str, summary: Mapping[str, Any]) -> str:
     return text + (f", weights {summary['weights']}" if paper == "koike" else "")
 
 
-def run_job(smk, paper: str, *, variant: str | None = None) -> dict:
-    """Run the training job ``smk`` (Snakemake's ``snakemake`` object) of ``paper``;
-    ``variant`` (default: the ``variant`` wildcard) names the run in its model card."""
-    from auscult import runlog
-
-    run_training = _runner(paper)
-    log = runlog.setup(runlog.job_log(smk))
-    variant = smk.wildcards.variant if variant is None else variant
-    summary = run_training(
+def _train(smk, paper: str, log, *, variant: str, train_params, out_dir, checkpoint_dir) -> dict:
+    """One run of job ``smk``: the paper's ``run_training``, then its line in the job log."""
+    summary = _runner(paper)(
         features_dir=smk.input.features,
-        train_params=smk.params.train,
-        out_dir=Path(smk.output.model).parent,
+        train_params=train_params,
+        out_dir=Path(out_dir),
         seed=int(smk.wildcards.seed),
         threads=smk.threads,
-        checkpoint_dir=smk.params.checkpoint_dir,
+        checkpoint_dir=checkpoint_dir,
         variant=variant,
     )
     log.info("trained %s seed %s: %s", variant, smk.wildcards.seed, describe(paper, summary))
     return summary
+
+
+def run_job(smk, paper: str) -> dict:
+    """Run the training job ``smk`` (Snakemake's ``snakemake`` object) of ``paper``: the run
+    of its ``variant`` wildcard."""
+    from auscult import runlog
+
+    log = runlog.setup(runlog.job_log(smk))
+    return _train(smk, paper, log, variant=smk.wildcards.variant, train_params=smk.params.train,
+                  out_dir=Path(smk.output.model).parent, checkpoint_dir=smk.params.checkpoint_dir)
 
 
 def run_koike_job(smk) -> dict[str, dict]:
@@ -68,20 +72,7 @@ def run_koike_job(smk) -> dict[str, dict]:
     (``params.train``) and resumable state (``params.checkpoint_dir``), keyed by input."""
     from auscult import runlog
 
-    run_training = _runner("koike")
     log = runlog.setup(runlog.job_log(smk))
-    model, seed = smk.params.model, int(smk.wildcards.seed)
-    out = {}
-    for inp, train_params in smk.params.train.items():
-        variant = f"{model}_{inp}"
-        out[inp] = run_training(
-            features_dir=smk.input.features,
-            train_params=train_params,
-            out_dir=Path(smk.params.run_dirs[inp]),
-            seed=seed,
-            threads=smk.threads,
-            checkpoint_dir=smk.params.checkpoint_dir[inp],
-            variant=variant,
-        )
-        log.info("trained %s seed %s: %s", variant, seed, describe("koike", out[inp]))
-    return out
+    return {inp: _train(smk, "koike", log, variant=f"{smk.params.model}_{inp}", train_params=train_params,
+                        out_dir=smk.params.run_dirs[inp], checkpoint_dir=smk.params.checkpoint_dir[inp])
+            for inp, train_params in smk.params.train.items()}
