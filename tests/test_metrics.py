@@ -15,6 +15,7 @@ from auscult.evaluation import (
     choose_threshold,
     relative_change,
     roc_auc,
+    roc_points,
 )
 
 
@@ -100,6 +101,20 @@ def test_choose_threshold_matches_brute_force(rule, value_fn, ties):
     assert t == pytest.approx(_brute_force(y, s, value_fn))
     u = np.unique(s)
     assert t == u[0] or np.any(np.isclose(t, (u[:-1] + u[1:]) / 2))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_roc_points_equal_sklearn_roc_curve(ties):
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(2, 80))
+        y = rng.integers(0, 2, n)
+        y[0], y[-1] = 0, 1
+        s = rng.integers(0, int(rng.integers(1, 12)), n) / 7.0 if ties else rng.random(n)
+        fpr, tpr, _ = skm.roc_curve(y, s)
+        got_fpr, got_tpr = roc_points(y, s)
+        np.testing.assert_array_equal(got_fpr, fpr)
+        np.testing.assert_array_equal(got_tpr, tpr)
 
 
 def test_youden_equals_sklearn_roc_maximum():

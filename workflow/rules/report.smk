@@ -67,17 +67,14 @@ rule report_html:
         tables="reports/tables",
         claims="reports/claims.csv",
         figures="reports/figures",
+        code=src_files("reporting/notebook"),
     output:
         executed="reports/report.ipynb",
         html=report("reports/report.html", caption="../report/report_html.rst", category="Report"),
     log:
         "reports/logs/report_html.log",
-    shell:
-        # the interpreter running Snakemake (its venv), also when that venv is not activated
-        f"({sys.executable} -m papermill --log-level ERROR {{input.notebook}} {{output.executed}}"
-        " -p tables_dir {input.tables} -p figures_dir {input.figures} -p claims_csv {input.claims}"
-        f" && {sys.executable} -m jupyter nbconvert --to html --no-input {{output.executed}} --output-dir reports"
-        " --output report) > {log} 2>&1"
+    script:
+        "../scripts/report_html.py"
 
 
 # DVC stage `report` runs this target: every table, the figures and the executed report.

@@ -13,6 +13,7 @@ from .metrics import (
     metrics_from_confusion,
     relative_change,
     roc_auc,
+    roc_points,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "metrics_from_confusion",
     "relative_change",
     "roc_auc",
+    "roc_points",
 ]

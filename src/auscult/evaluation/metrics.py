@@ -82,6 +82,27 @@ def _auc_unchecked(y: np.ndarray, s: np.ndarray, warn: bool = True) -> float:
 
 
 # --------------------------------------------------------------------------- threshold metrics
+def roc_points(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+    """ROC curve ``(fpr, tpr)``, one point per distinct score from the highest down, starting
+    at (0, 0) and keeping only the corners; the same points as
+    ``sklearn.metrics.roc_curve`` (``drop_intermediate=True``), without importing
+    scikit-learn in the figures job (about a second of its start-up, on the report's serial tail)."""
+    y = _as_labels(y_true)
+    s = _as_scores(y_score, y.shape[0])
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    last_of_score = np.r_[np.flatnonzero(np.diff(s)), y.shape[0] - 1]  # the last index of each score
+    tps = np.cumsum(y)[last_of_score].astype(np.float64)
+    fps = (last_of_score + 1) - tps
+    # drop points on a straight segment between their neighbours (a run of one class)
+    if tps.shape[0] > 2:
+        corner = np.r_[True, np.logical_or(np.diff(fps, 2) != 0, np.diff(tps, 2) != 0), True]
+        tps, fps = tps[corner], fps[corner]
+    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return fps / fps[-1], tps / tps[-1]
+
+
 def _confusion(y: np.ndarray, s: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
     pred = s >= threshold
     pos = y == 1

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from auscult.atomic import atomic_path
+from auscult.evaluation.metrics import roc_points
 
 
 def _plt():
@@ -32,8 +33,6 @@ def _save(fig, path: str | Path) -> None:
 def roc_curves(predictions: Mapping[str, Sequence[pd.DataFrame]], labels: Mapping[str, str], out: str | Path,
                *, protocol: str = "physionet_test", title: str = "") -> None:
     """One panel: a thin ROC line per seed and the vertically averaged curve per variant."""
-    from sklearn.metrics import roc_curve
-
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5))
     grid = np.linspace(0, 1, 201)
@@ -42,7 +41,7 @@ def roc_curves(predictions: Mapping[str, Sequence[pd.DataFrame]], labels: Mappin
         tprs = []
         for df in frames:
             d = df[df["protocol"] == protocol]
-            fpr, tpr, _ = roc_curve(d["label"], d["score"])
+            fpr, tpr = roc_points(d["label"].to_numpy(), d["score"].to_numpy())
             ax.plot(fpr, tpr, color=colour, alpha=0.25, lw=0.8)
             tprs.append(np.interp(grid, fpr, tpr))
         ax.plot(grid, np.mean(tprs, axis=0), color=colour, lw=2, label=f"{labels.get(variant, variant)}")
@@ -182,13 +181,11 @@ def learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], labels: Map
 
 def mean_roc(frames: Sequence[pd.DataFrame], *, protocol: str = "physionet_test", points: int = 201) -> pd.DataFrame:
     """Seed-averaged ROC (vertical averaging on a false-positive-rate grid): columns fpr, tpr."""
-    from sklearn.metrics import roc_curve
-
     grid = np.linspace(0, 1, points)
     tprs = []
     for df in frames:
         d = df[df["protocol"] == protocol]
-        fpr, tpr, _ = roc_curve(d["label"], d["score"])
+        fpr, tpr = roc_points(d["label"].to_numpy(), d["score"].to_numpy())
         tprs.append(np.interp(grid, fpr, tpr))
     return pd.DataFrame({"fpr": grid, "tpr": np.mean(tprs, axis=0)})
 
