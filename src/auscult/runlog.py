@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
 _FILE_HANDLER: logging.FileHandler | None = None
+_IMPORTED_AT = time.time()
 
 
 def is_data_error(exc: BaseException) -> bool:
@@ -85,8 +87,58 @@ def job_log(smk) -> str | None:
     return str(smk.log[0]) if len(smk.log) else None
 
 
-def end_job() -> None:
-    """End a job's process that has finished: flush the logs and the standard streams, then
+def job_benchmark(smk) -> str | None:
+    """The job's cost record, its rule's named log ``benchmark`` (see :func:`write_benchmark`), if any."""
+    path = smk.log.get("benchmark")
+    return str(path) if path else None
+
+
+BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "mean_load", "cpu_time")
+
+
+def write_benchmark(path: str | os.PathLike) -> dict:
+    """Write this process's cost so far to ``path``, a TSV with the columns of a Snakemake
+    ``benchmark:`` file that :mod:`auscult.reporting.compute_cost` reads: ``s`` (wall seconds
+    since the process started), ``cpu_time`` (user + system seconds of the process and its
+    finished children, e.g. feature workers), ``max_rss`` (MB, the peak of the largest of
+    those processes) and ``mean_load`` (100 x cpu_time / s).
+
+    Why not Snakemake's ``benchmark:``: its sampler runs in the Snakemake process, every 0.5 s
+    for a job's first 15 s, reading each job process's smaps (10-13 s of system time per demo
+    run on 2 cores, taken from the jobs), and after 15 s it samples every 30 s and keeps the
+    last sample, so a 26 s job was recorded with 15 s of CPU. ``getrusage`` is exact and free."""
+    import resource
+
+    from auscult.atomic import atomic_path
+
+    self_, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime
+    wall = time.time() - _process_start()
+    peak_mb = max(self_.ru_maxrss, children.ru_maxrss) / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    hms = time.strftime("%H:%M:%S", time.gmtime(wall))
+    rec = {"s": round(wall, 4), "h:m:s": hms, "max_rss": round(peak_mb, 2),
+           "mean_load": round(100 * cpu / wall, 2) if wall > 0 else 0.0, "cpu_time": round(cpu, 2)}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".tsv") as tmp:
+        Path(tmp).write_text("\t".join(BENCHMARK_COLUMNS) + "\n"
+                             + "\t".join(str(rec[c]) for c in BENCHMARK_COLUMNS) + "\n")
+    return rec
+
+
+def _process_start() -> float:
+    """When this process started (epoch seconds): psutil's reading of /proc, which Snakemake
+    installs; the import of this module otherwise."""
+    try:
+        import psutil
+
+        return psutil.Process().create_time()
+    except Exception:  # no psutil, or /proc unreadable: a slight underestimate
+        return _IMPORTED_AT
+
+
+def end_job(smk=None) -> None:
+    """End a job's process that has finished: write its cost record (:func:`job_benchmark`
+    of ``smk``, when its rule names one), flush the logs and the standard streams, then
     exit with status 0 without the interpreter's teardown.
 
     A job's outputs are written atomically and closed before this, so skipping the teardown
@@ -95,6 +147,9 @@ def end_job() -> None:
     last line of a workflow script only: a job that fails never gets here and exits the usual
     way, with its traceback and status 1.
     """
+    bench = job_benchmark(smk) if smk is not None else None
+    if bench:
+        write_benchmark(bench)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -29,8 +29,7 @@ rule ast_sam_train:
         card="runs/ast_sam/{variant}/{dig}/seed{seed}/model_card.json",
     log:
         layout.log_path(AS_RUN),
-    benchmark:
-        layout.benchmark_path(AS_RUN)
+        benchmark=layout.benchmark_path(AS_RUN),
     threads: 2
     resources:
         mem_mb=16000,
@@ -54,8 +53,7 @@ rule ast_sam_evaluate:
         predictions="results/ast_sam/{variant}/{dig}/seed{seed}/predictions.csv",
     log:
         layout.log_path(AS_RESULT),
-    benchmark:
-        layout.benchmark_path(AS_RESULT)
+        benchmark=layout.benchmark_path(AS_RESULT),
     threads: 2
     resources:
         mem_mb=8000,

@@ -29,8 +29,7 @@ rule audiofuse_train:
         card="runs/audiofuse/{variant}/{dig}/seed{seed}/model_card.json",
     log:
         layout.log_path(AF_RUN),
-    benchmark:
-        layout.benchmark_path(AF_RUN)
+        benchmark=layout.benchmark_path(AF_RUN),
     threads: 2
     resources:
         mem_mb=8000,
@@ -52,8 +51,7 @@ rule audiofuse_evaluate:
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",
     log:
         layout.log_path(AF_RESULT),
-    benchmark:
-        layout.benchmark_path(AF_RESULT)
+        benchmark=layout.benchmark_path(AF_RESULT),
     threads: 2
     resources:
         mem_mb=8000,

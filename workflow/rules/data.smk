@@ -7,8 +7,7 @@ rule acquire:
         directory("data/raw/{ds}/{dig}"),
     log:
         layout.log_path("data/raw/{ds}/{dig}"),
-    benchmark:
-        layout.benchmark_path("data/raw/{ds}/{dig}")
+        benchmark=layout.benchmark_path("data/raw/{ds}/{dig}"),
     resources:
         mem_mb=2000,
         runtime=120,
@@ -35,8 +34,7 @@ rule manifest:
         skipped="data/manifests/{ds}/{dig}.skipped.csv",
     log:
         layout.log_path("data/manifests/{ds}/{dig}.csv"),
-    benchmark:
-        layout.benchmark_path("data/manifests/{ds}/{dig}.csv")
+        benchmark=layout.benchmark_path("data/manifests/{ds}/{dig}.csv"),
     resources:
         mem_mb=2000,
         runtime=30,
@@ -54,8 +52,6 @@ rule unused_dataset:
         "data/{kind}/{ds}/UNUSED",
     log:
         layout.log_path("data/{kind}/{ds}/unused"),
-    benchmark:
-        layout.benchmark_path("data/{kind}/{ds}/unused")
     wildcard_constraints:
         kind="raw|manifests|features",
     run:

@@ -18,8 +18,7 @@ rule features:
         directory("data/features/{ds}/{recipe}-{dig}"),
     log:
         layout.log_path("data/features/{ds}/{recipe}-{dig}"),
-    benchmark:
-        layout.benchmark_path("data/features/{ds}/{recipe}-{dig}")
+        benchmark=layout.benchmark_path("data/features/{ds}/{recipe}-{dig}"),
     threads: 8
     resources:
         mem_mb=4000,

@@ -21,8 +21,7 @@ rule floor_audiofuse_run:
         predictions="results/audiofuse/floor/{dig}/seed{seed}/predictions.csv",
     log:
         layout.log_path("results/audiofuse/floor/{dig}/seed{seed}"),
-    benchmark:
-        layout.benchmark_path("results/audiofuse/floor/{dig}/seed{seed}")
+        benchmark=layout.benchmark_path("results/audiofuse/floor/{dig}/seed{seed}"),
     threads: 1
     resources:
         mem_mb=2000,
@@ -45,8 +44,7 @@ rule floor_koike_run:
         summary="runs/koike/floor/{recipe}/{dig}/seed{seed}/train_summary.json",
     log:
         layout.log_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
-    benchmark:
-        layout.benchmark_path("runs/koike/floor/{recipe}/{dig}/seed{seed}")
+        benchmark=layout.benchmark_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
     threads: 1
     resources:
         mem_mb=2000,

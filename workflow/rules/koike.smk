@@ -32,8 +32,7 @@ for _m in KK["models"]:
             kk_job_outputs(_m),
         log:
             layout.log_path(koike_paper.job_artifact(config, _m, "{seed}")),
-        benchmark:
-            layout.benchmark_path(koike_paper.job_artifact(config, _m, "{seed}"))
+            benchmark=layout.benchmark_path(koike_paper.job_artifact(config, _m, "{seed}")),
         # After the other ready jobs: features and AudioFuse/AST+SAM training start chains of
         # evaluation jobs, and longer chains first keeps both cores busy to the end on a small
         # machine (koike.priority).

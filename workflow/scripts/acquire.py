@@ -17,4 +17,4 @@ if params["source"] == "canonical":
     write_json(Path(smk.output[0]).parent / layout.SOURCE_FILE,
                {"content": content, "digest": Path(smk.output[0]).name})
 log.info("acquired %s into %s", smk.wildcards.ds, out)
-runlog.end_job()
+runlog.end_job(smk)

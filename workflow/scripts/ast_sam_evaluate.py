@@ -18,4 +18,4 @@ metrics = run_evaluation(
 )
 log.info("evaluated %s seed %s: clean Score_exact %.4f Score_any %.4f", smk.wildcards.variant,
          smk.wildcards.seed, metrics["clean"]["score_exact"], metrics["clean"]["score_any"])
-runlog.end_job()
+runlog.end_job(smk)

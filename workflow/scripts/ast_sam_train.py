@@ -10,4 +10,4 @@ from auscult import runlog
 from auscult.training.jobs import run_job
 
 run_job(snakemake, "ast_sam")  # noqa: F821 (injected by Snakemake)
-runlog.end_job()
+runlog.end_job(snakemake)  # noqa: F821

@@ -22,4 +22,4 @@ metrics = run_evaluation(
 )
 log.info("evaluated %s seed %s: physionet AUC %.4f", smk.wildcards.variant, smk.wildcards.seed,
          metrics["physionet_test"]["auc"])
-runlog.end_job()
+runlog.end_job(smk)

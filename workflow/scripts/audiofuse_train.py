@@ -8,4 +8,4 @@ from auscult import runlog
 from auscult.training.jobs import run_job
 
 run_job(snakemake, "audiofuse")  # noqa: F821 (injected by Snakemake)
-runlog.end_job()
+runlog.end_job(snakemake)  # noqa: F821

@@ -19,4 +19,4 @@ else:
                   recipe_params=p.recipe_params, threshold_rule=p.cross.get("threshold_rule"),
                   out=smk.output.scores, threads=smk.threads)
 log.info("wrote %s", smk.output.scores)
-runlog.end_job()
+runlog.end_job(smk)

@@ -19,4 +19,4 @@ stats = build_feature_cache(
     workers=smk.threads,
 )
 log.info("features %s/%s: %s", smk.wildcards.ds, smk.wildcards.recipe, stats)
-runlog.end_job()
+runlog.end_job(smk)

@@ -8,4 +8,4 @@ from auscult.reporting.build import build_all_figures
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 runlog.setup(runlog.job_log(smk))
 build_all_figures(smk.input, dict(smk.params.items()), smk.output, smk.config)
-runlog.end_job()
+runlog.end_job(smk)

@@ -16,4 +16,4 @@ metrics = run_audiofuse(
     threads=smk.threads,
 )
 log.info("floor seed %s: physionet test AUC %.4f", smk.wildcards.seed, metrics["physionet_test"]["auc"])
-runlog.end_job()
+runlog.end_job(smk)

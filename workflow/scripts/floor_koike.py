@@ -17,4 +17,4 @@ summary = run_koike(
 )
 log.info("floor seed %s: %d train / %d dev / %d test", smk.wildcards.seed, summary["n_train"], summary["n_dev"],
          summary["n_test"])
-runlog.end_job()
+runlog.end_job(smk)

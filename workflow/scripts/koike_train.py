@@ -6,4 +6,4 @@ from auscult import runlog
 from auscult.training.jobs import run_koike_job
 
 run_koike_job(snakemake)  # noqa: F821 (injected by Snakemake)
-runlog.end_job()
+runlog.end_job(snakemake)  # noqa: F821

@@ -47,4 +47,4 @@ if len(skipped):
     counts = skipped["kind"].value_counts().to_dict()
     log.warning("%s: %d record(s) not in the manifest %s, listed in %s", ds, len(skipped), counts,
                 smk.output.skipped)
-runlog.end_job()
+runlog.end_job(smk)

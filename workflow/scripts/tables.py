@@ -8,4 +8,4 @@ from auscult.reporting.build import build_all_tables
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 runlog.setup(runlog.job_log(smk))
 build_all_tables(smk.config, smk.input, dict(smk.params.items()), smk.output)
-runlog.end_job()
+runlog.end_job(smk)
