@@ -1,9 +1,14 @@
-"""runlog.end_job: a finished job exits 0 at once, with its log and streams flushed; every
-workflow script ends with it (and only there)."""
+"""runlog.end_job: a finished job exits 0 at once, with its log and streams flushed and its
+benchmark record written; every workflow script ends with it (and only there)."""
 
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from scratch import run_python as _run
+
+from auscult import runlog
+from auscult.reporting.compute_cost import read_benchmark
 
 ROOT = Path(__file__).parents[1]
 
@@ -36,5 +41,46 @@ def test_every_workflow_script_ends_with_end_job():
     assert scripts
     for script in scripts:
         lines = [ln for ln in script.read_text().splitlines() if ln.strip()]
-        assert lines[-1] == "runlog.end_job()", f"{script.name} must end with runlog.end_job()"
+        # with the job object: end_job writes the job's benchmark record
+        assert lines[-1] == "runlog.end_job(smk)", f"{script.name} must end with runlog.end_job(smk)"
         assert sum("end_job" in ln for ln in lines) == 1, f"{script.name}: end_job only as the last line"
+
+
+def _fake_job(**logs):
+    from snakemake.io import Log
+
+    log = Log()
+    for i, (name, path) in enumerate(logs.items()):
+        log.append(str(path))
+        log._set_name(name, i)
+    return type("Job", (), {"log": log})()
+
+
+def test_job_benchmark_is_the_named_log():
+    assert runlog.job_benchmark(_fake_job(job="a.log", benchmark="b.tsv")) == "b.tsv"
+    assert runlog.job_benchmark(_fake_job(job="a.log")) is None
+
+
+def test_end_job_writes_the_benchmark_record_compute_cost_reads(tmp_path):
+    bench = tmp_path / "benchmarks" / "job.tsv"
+    out = _run(
+        "import time\n"
+        "from auscult import runlog\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.3: pass\n"  # 0.3 s of CPU in this process
+        f"runlog.write_benchmark({str(bench)!r})\n"
+    )
+    assert out.returncode == 0, out.stderr
+    df = pd.read_csv(bench, sep="\t")
+    assert list(df.columns) == list(runlog.BENCHMARK_COLUMNS) and len(df) == 1
+    row = df.iloc[0]
+    assert row["cpu_time"] >= 0.3 and row["s"] >= 0.3 and row["max_rss"] > 1
+    assert row["mean_load"] == pytest.approx(100 * row["cpu_time"] / row["s"], abs=1)
+    got = read_benchmark(bench)
+    assert got["wall_s"] == row["s"] and got["cpu_s"] == row["cpu_time"] and got["peak_rss_mb"] == row["max_rss"]
+    assert not list(bench.parent.glob(".tmp-*"))  # written atomically
+
+
+def test_end_job_writes_no_record_for_a_rule_without_one(tmp_path):
+    out = _run(f"from auscult import runlog\nrunlog.setup({str(tmp_path / 'j.log')!r})\nrunlog.end_job()\n")
+    assert out.returncode == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["j.log"]

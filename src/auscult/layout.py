@@ -238,8 +238,8 @@ def train_job(config: Mapping, paper: str, variant: str) -> str:
 
 
 def train_benchmark(config: Mapping, paper: str, variant: str, seed: int) -> str:
-    """The benchmark file of the job that trains ``variant``'s run for ``seed`` (as the rule's
-    ``benchmark:``): beside the run folder, or the paper's ``train_job_artifact``."""
+    """The benchmark file of the job that trains ``variant``'s run for ``seed`` (the rule's
+    named log ``benchmark``): beside the run folder, or the paper's ``train_job_artifact``."""
     hook = getattr(_paper(paper), "train_job_artifact", None)
     return benchmark_path(run_dir(config, paper, variant, seed) if hook is None else hook(config, variant, seed))
 

@@ -9,5 +9,6 @@ DVC-tracked run folder.
 from auscult import runlog
 from auscult.training.jobs import run_job
 
-run_job(snakemake, "ast_sam")  # noqa: F821 (injected by Snakemake)
-runlog.end_job(snakemake)  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_job(smk, "ast_sam")
+runlog.end_job(smk)

@@ -7,5 +7,6 @@ machine without the audio stack. Resumes from its .checkpoints/ folder after an 
 from auscult import runlog
 from auscult.training.jobs import run_job
 
-run_job(snakemake, "audiofuse")  # noqa: F821 (injected by Snakemake)
-runlog.end_job(snakemake)  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_job(smk, "audiofuse")
+runlog.end_job(smk)

@@ -5,5 +5,6 @@ Imports only torch/numpy/pandas/scikit-learn."""
 from auscult import runlog
 from auscult.training.jobs import run_koike_job
 
-run_koike_job(snakemake)  # noqa: F821 (injected by Snakemake)
-runlog.end_job(snakemake)  # noqa: F821
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_koike_job(smk)
+runlog.end_job(smk)

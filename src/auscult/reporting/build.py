@@ -204,7 +204,7 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     cost = compute_cost.cost_frame(compute_cost.jobs(config), device=", ".join(sorted(ctx.devices)) or "?")
     compute_cost.write_compute_cost(outputs["tables"], cost, provenance={
         "rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting.compute_cost.cost_frame; "
-        "benchmark files of every rule (benchmark: directive)",
+        "benchmark files of every rule (its log `benchmark`, auscult.runlog.write_benchmark)",
         "git commit": provenance.git_commit(),
         "params digest": f"{provenance.config_digest(config)} (budget {budget})",
     })

@@ -1,9 +1,12 @@
 """What each table cost to compute: wall time, CPU time and peak memory, summed from the
-Snakemake ``benchmark:`` files of the jobs behind it, and on what device.
+benchmark files of the jobs behind it, and on what device.
 
-Every heavy rule (the reference floor's included) writes ``<stage folder>/benchmarks/<...>.tsv`` (inside the folder its DVC
-stage versions, so ``dvc pull`` brings the figures along with the artifacts). A job's
-table membership comes from params (the variants each table lists). Jobs whose benchmark
+Every heavy rule (the reference floor's included) names a log ``benchmark``,
+``<stage folder>/benchmarks/<...>.tsv``, that the job writes itself when it ends
+(:func:`auscult.runlog.write_benchmark`: exact CPU seconds, Snakemake's ``benchmark:`` columns,
+which a rule of a paper from outside the package may use instead). It lies inside the folder
+the job's DVC stage versions, so ``dvc pull`` brings the figures along with the artifacts. A
+job's table membership comes from params (the variants each table lists). Jobs whose benchmark
 file is absent (for example outputs restored by DVC from an older run without one) are
 counted as missing, never guessed.
 
@@ -46,7 +49,7 @@ def read_benchmark(path: str | Path) -> dict | None:
 
 def jobs(config: Mapping) -> list[dict]:
     """Every heavy job of the enabled papers: stage, variant, tables it feeds, benchmark path
-    (:func:`auscult.layout.benchmark_path` of what the job writes, as its rule's ``benchmark:``)."""
+    (:func:`auscult.layout.benchmark_path` of what the job writes, its rule's ``log: benchmark=``)."""
     from auscult import registry
 
     out: list[dict] = []
@@ -148,7 +151,7 @@ def _elapsed(rows: list[dict]) -> float:
 
 def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
     lines = ["# Compute cost per table and per model", "",
-             "Summed from the Snakemake benchmark files of the jobs behind each table (wall and CPU "
+             "Summed from the benchmark files of the jobs behind each table (wall and CPU "
              "seconds; peak RSS is the largest single job). Shared data and feature jobs count towards "
              "every table that uses them; `n_missing` jobs had no benchmark file (not guessed). The "
              f"last line, *{ELAPSED}*, is the budget's wall clock: the time during which at least "
