@@ -47,13 +47,10 @@ def test_every_workflow_script_ends_with_end_job():
 
 
 def _fake_job(**logs):
-    from snakemake.io import Log
+    """A job object whose ``log`` is the Namedlist Snakemake gives a script (``log: ..., name=...``)."""
+    from snakemake.iocontainers import Log
 
-    log = Log()
-    for i, (name, path) in enumerate(logs.items()):
-        log.append(str(path))
-        log._set_name(name, i)
-    return type("Job", (), {"log": log})()
+    return type("Job", (), {"log": Log(fromdict=logs)})()
 
 
 def test_job_benchmark_is_the_named_log():

@@ -12,7 +12,9 @@ rule cross_dataset_score:
         scores="results/cross_dataset/{family}/{dig}/scores.csv",
     log:
         layout.log_path("results/cross_dataset/{family}/{dig}", depth=layout.CROSS_DEPTH),
-        benchmark=layout.benchmark_path("results/cross_dataset/{family}/{dig}", depth=layout.CROSS_DEPTH),
+        benchmark=layout.benchmark_path(
+            "results/cross_dataset/{family}/{dig}", depth=layout.CROSS_DEPTH
+        ),
     wildcard_constraints:
         family="audiofuse|koike|floor",
     threads: 2
