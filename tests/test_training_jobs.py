@@ -65,12 +65,12 @@ def test_a_koike_job_trains_each_input_of_its_model_into_its_own_run(tmp_path, m
     monkeypatch.setattr(jobs, "_runner", lambda p: fake if p == "koike" else None)
     smk = SimpleNamespace(
         input=SimpleNamespace(features="data/features/k"),
-        params=SimpleNamespace(model="vgg16", train={"logmel": {"lr": 1}, "linear": {"lr": 2}},
-                               run_dirs={"logmel": "runs/a/seed42", "linear": "runs/b/seed42"},
-                               checkpoint_dir={"logmel": "ck/a", "linear": "ck/b"}),
+        params=SimpleNamespace(runs={
+            "vgg16_logmel": {"train": {"lr": 1}, "run_dir": "runs/a/seed42", "checkpoint_dir": "ck/a"},
+            "vgg16_linear": {"train": {"lr": 2}, "run_dir": "runs/b/seed42", "checkpoint_dir": "ck/b"}}),
         wildcards=SimpleNamespace(seed="42"), threads=1, log=[str(tmp_path / "job.log")])
     got = jobs.run_koike_job(smk)
-    assert list(got) == ["logmel", "linear"]
+    assert list(got) == ["vgg16_logmel", "vgg16_linear"]
     assert calls == [
         {"features_dir": "data/features/k", "train_params": {"lr": 1}, "out_dir": Path("runs/a/seed42"),
          "seed": 42, "threads": 1, "checkpoint_dir": "ck/a", "variant": "vgg16_logmel"},

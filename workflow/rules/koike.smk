@@ -43,10 +43,7 @@ for _m in KK["models"]:
             runtime=480 * len(koike_paper.model_variants(config, _m)),
             gpu_slots=gpu_slots("koike", koike_paper.model_variants(config, _m)),
         params:
-            model=_m,
-            train=kk_job_params(_m, "train"),
-            run_dirs=kk_job_params(_m, "run_dir"),
-            checkpoint_dir=kk_job_params(_m, "checkpoint_dir"),
+            runs=kk_job_runs(_m),
         script:
             "../scripts/koike_train.py"
 

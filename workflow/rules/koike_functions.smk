@@ -37,20 +37,18 @@ def kk_job_outputs(model):
     ]
 
 
-def kk_job_params(model, what):
-    """{input: ...} for the job of ``model``: its runs' ``train`` slices, resumable-state
-    folders (``checkpoint_dir``) or run folders (``run_dir``) for the job's seed."""
+def kk_job_runs(model):
+    """{variant: its ``train`` slice, ``run_dir`` and resumable-state ``checkpoint_dir``} for
+    each run of the job training ``model`` for seed ``{seed}``."""
 
-    def by_input(w):
-        out = {}
-        for v in koike_paper.model_variants(config, model):
-            inp = koike_paper.variant_table(config["koike"])[v][1]
-            if what == "train":
-                out[inp] = layout.train_slice(config, "koike", v)
-            elif what == "checkpoint_dir":
-                out[inp] = layout.checkpoint_dir(config, "koike", v, w.seed)
-            else:
-                out[inp] = layout.run_dir(config, "koike", v, w.seed)
-        return out
+    def runs(w):
+        return {
+            v: {
+                "train": layout.train_slice(config, "koike", v),
+                "run_dir": layout.run_dir(config, "koike", v, w.seed),
+                "checkpoint_dir": layout.checkpoint_dir(config, "koike", v, w.seed),
+            }
+            for v in koike_paper.model_variants(config, model)
+        }
 
-    return by_input
+    return runs

@@ -25,9 +25,10 @@ def render_report(notebook: str | Path, executed: str | Path, html: str | Path,
 
     logging.getLogger("papermill").setLevel(logging.ERROR)
     with atomic_path(executed, suffix=".ipynb") as tmp:
-        papermill.execute_notebook(str(notebook), str(tmp), parameters=dict(parameters),
-                                   progress_bar=False, log_output=False)
+        nb = papermill.execute_notebook(str(notebook), str(tmp), parameters=dict(parameters),
+                                        progress_bar=False, log_output=False)
+    # the executed notebook papermill returns, as written: not read back from disk
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_filename(str(executed))
+    body, _ = exporter.from_notebook_node(nb)
     with atomic_path(html, suffix=".html") as tmp:
         Path(tmp).write_text(body, encoding="utf-8")

@@ -67,12 +67,12 @@ def run_job(smk, paper: str) -> dict:
 
 def run_koike_job(smk) -> dict[str, dict]:
     """Run the Koike training job ``smk`` (rule ``koike_run_<model>``): the model's run on
-    each of its inputs for the ``seed`` wildcard, one after the other in this process, each
-    into its own run folder (``params.run_dirs``) with its own parameter slice
-    (``params.train``) and resumable state (``params.checkpoint_dir``), keyed by input."""
+    each of its inputs for the ``seed`` wildcard, one after the other in this process.
+    ``params.runs`` maps each variant (``koike.model_variants``) to its parameter slice
+    (``train``), run folder (``run_dir``) and resumable state (``checkpoint_dir``)."""
     from auscult import runlog
 
     log = runlog.setup(runlog.job_log(smk))
-    return {inp: _train(smk, "koike", log, variant=f"{smk.params.model}_{inp}", train_params=train_params,
-                        out_dir=smk.params.run_dirs[inp], checkpoint_dir=smk.params.checkpoint_dir[inp])
-            for inp, train_params in smk.params.train.items()}
+    return {v: _train(smk, "koike", log, variant=v, train_params=run["train"], out_dir=run["run_dir"],
+                      checkpoint_dir=run["checkpoint_dir"])
+            for v, run in smk.params.runs.items()}
