@@ -1,120 +1,140 @@
-"""Claims get verdicts from the tables' own intervals; synthetic data never confirm one."""
+"""Claims are tested paired, on the rows' own predictions, after their premises: a failed
+premise reads 'not testable here', never 'does not hold'."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from auscult.reporting import claims
 from auscult.reporting.tables import LONG_COLUMNS
+from auscult.stats.paired import Runs
+from auscult.stats.simulate import simulate_pair
 
 CTX = {"data": "real", "weights": "scratch", "budget": "cpu"}
+ORDER = {"id": "o", "claim": "a > b > c", "kind": "order", "table": "t", "metric": "auc", "protocol": "test",
+         "variants": ["a", "b", "c"], "premises": {"weights": "scratch"}}
+BOOT = {"n_boot": 400, "seed": 0, "alpha": 0.05}
 
 
-def frame(table, rows, metric="auc", protocol="test"):
-    """rows: {variant: (mean, ci_low, ci_high)}."""
-    recs = [{"table": table, "row": v, "variant": v, "metric": metric, "protocol": protocol, "mean": m,
-             "std": 0.0, "n_seeds": 2, "ci_low": lo, "ci_high": hi, "paper": None, "delta": None, **CTX}
-            for v, (m, lo, hi) in rows.items()]
+def frame(variants, ctx=CTX, metric="auc", paper=None):
+    recs = [{"table": "t", "row": v, "variant": v, "metric": metric, "protocol": "test", "mean": 0.0,
+             "std": float("nan"), "n_seeds": 3, "ci_low": None, "ci_high": None,
+             "paper": (paper or {}).get(v), "delta": None, **ctx, "flag": ""} for v in variants]
     return pd.DataFrame(recs, columns=LONG_COLUMNS)
 
 
-ORDER = {"id": "o", "claim": "a > b > c", "kind": "order", "table": "t", "metric": "auc", "protocol": "test",
-         "variants": ["a", "b", "c"]}
+def runs_for(aucs, n_seeds=3, n_records=301, seed=0):
+    """{variant: {'test': Runs}} with the given AUCs, all on the same recordings."""
+    rng = np.random.default_rng(seed)
+    names = list(aucs)
+    base, _ = simulate_pair(rng, n_records=n_records, auc_a=0.7, n_seeds=n_seeds)
+    out = {}
+    for v in names:
+        a, _ = simulate_pair(np.random.default_rng([seed, len(out)]), n_records=n_records, auc_a=aucs[v],
+                             n_seeds=n_seeds, rho=0.6)
+        out[v] = {"test": Runs(base.record_ids, base.labels, a.scores, np.full(n_seeds, 0.0))}
+    return out
 
 
-@pytest.mark.parametrize("rows, verdict", [
-    ({"a": (0.9, 0.85, 0.95), "b": (0.8, 0.75, 0.84), "c": (0.6, 0.55, 0.65)}, "holds"),
-    ({"a": (0.9, 0.85, 0.95), "b": (0.8, 0.70, 0.86), "c": (0.6, 0.55, 0.65)}, "inconclusive"),
-    ({"a": (0.6, 0.55, 0.65), "b": (0.8, 0.75, 0.84), "c": (0.5, 0.45, 0.52)}, "does not hold"),
-    ({"a": (0.9, 0.85, 0.95), "b": (0.8, 0.75, 0.84)}, "inconclusive"),  # row c missing
+def run(claim, runs, ctx=CTX, budgets=None, **kw):
+    out = claims.evaluate({"t": frame(list(runs), ctx, **kw)}, {"p": [claim]}, {"t": runs}, {"t": budgets or {}},
+                          boot=BOOT)
+    return out.iloc[0]
+
+
+@pytest.mark.parametrize("aucs, n, verdict", [
+    ({"a": 0.93, "b": 0.80, "c": 0.62}, 301, "holds"),
+    ({"a": 0.62, "b": 0.80, "c": 0.55}, 301, "does not hold"),
+    ({"a": 0.80, "b": 0.80, "c": 0.62}, 60, "inconclusive"),  # a = b, on few recordings
 ])
-def test_order_verdicts(rows, verdict):
-    out = claims.evaluate({"t": frame("t", rows)}, {"p": [ORDER]})
-    assert out["verdict"].tolist() == [verdict]
+def test_order_verdicts_are_paired_and_say_their_budget(aucs, n, verdict):
+    line = run(ORDER, runs_for(aucs, n_records=n))
+    assert line["verdict"] == f"{verdict} at budget cpu"
+    assert pd.notna(line["effect"]) and pd.notna(line["mde"]) and line["premises"]
+    if verdict == "inconclusive":
+        assert "detects Δ ≥" in line["reason"]
 
 
-def test_synthetic_data_confirm_nothing():
-    f = frame("t", {"a": (0.9, 0.85, 0.95), "b": (0.8, 0.75, 0.84), "c": (0.6, 0.55, 0.65)})
-    f["data"] = "synthetic"
-    out = claims.evaluate({"t": f}, {"p": [ORDER]})
-    assert out["verdict"].tolist() == ["inconclusive"] and "synthetic" in out["evidence"][0]
+def test_a_failed_premise_is_not_testable_never_does_not_hold():
+    r = runs_for({"a": 0.55, "b": 0.95, "c": 0.50})  # would read 'does not hold'
+    pre = run({**ORDER, "premises": {"weights": "pretrained"}}, r)
+    assert pre["verdict"] == "not testable here" and "pretrained weights" in pre["reason"]
+    syn = run(ORDER, r, ctx={**CTX, "data": "synthetic"})
+    assert syn["verdict"] == "not testable here" and "real data" in syn["reason"]
+    one = run(ORDER, runs_for({"a": 0.55, "b": 0.95, "c": 0.50}, n_seeds=1))
+    assert one["verdict"] == "not testable here" and ">= 3 seeds" in one["reason"]
+    budgets = {"a": {"max_epochs": 2, "max_train_records": None}, "b": {"max_epochs": 6, "max_train_records": None},
+               "c": {"max_epochs": 2, "max_train_records": None}}
+    unmatched = run(ORDER, r, budgets=budgets)
+    assert unmatched["verdict"] == "not testable here" and "matched training budgets" in unmatched["reason"]
 
 
-def test_best_majority_and_floor():
-    rows = {"a_logmel": (80, 75, 85), "a_linear": (60, 55, 65), "b_logmel": (70, 60, 80),
-            "b_linear": (72, 62, 82), "floor_floor_stats": (65, 62, 68)}
-    f = frame("t4", rows, metric="uar_%", protocol="log-mel")
-    spec = {"p": [
-        {"id": "best", "claim": "", "kind": "best", "table": "t4", "metric": "uar_%", "protocol": None,
-         "variant": "a_logmel"},
-        {"id": "maj", "claim": "", "kind": "majority", "table": "t4", "metric": "uar_%", "protocol": None,
-         "pairs": [["a_logmel", "a_linear"], ["b_logmel", "b_linear"]]},
-        {"id": "floor", "claim": "", "kind": "beats_floor", "table": "t4", "metric": "uar_%", "protocol": None},
-    ]}
-    out = claims.evaluate({"t4": f}, spec).set_index("id")["verdict"]
-    # a_logmel vs b_linear: 75 > 82 fails to separate -> inconclusive; 1 of 2 pairs -> inconclusive
-    assert out.to_dict() == {"best": "inconclusive", "maj": "inconclusive", "floor": "holds"}
+def test_constant_predictors_and_identical_rows():
+    r = runs_for({"a": 0.9, "b": 0.8, "c": 0.6})
+    c = r["c"]["test"]
+    r["c"]["test"] = Runs(c.record_ids, c.labels, np.ones_like(c.scores), c.thresholds)
+    assert "constant predictor" in run(ORDER, r)["reason"]
+    twin = runs_for({"a": 0.9, "b": 0.6})
+    twin["b2"] = twin["b"]
+    best = {"id": "b", "claim": "a best", "kind": "best", "table": "t", "metric": "auc", "protocol": "test",
+            "variant": "a", "premises": {"weights": "scratch"}}
+    line = run(best, twin)
+    assert line["n_comparisons"] == 1 and "b2 merged with b" in line["evidence"]
 
 
-def test_cells_without_ci_use_seed_spread_and_one_seed_is_inconclusive():
-    f = frame("t", {"a": (-10.0, None, None), "b": (-30.0, None, None)}, metric="rel")
-    f["std"] = [1.0, 1.0]
-    spec = {"p": [{"id": "x", "claim": "", "kind": "best", "table": "t", "metric": "rel", "protocol": "test",
-                   "variant": "a"}]}
-    assert claims.evaluate({"t": f}, spec)["verdict"].tolist() == ["holds"]
-    f["n_seeds"] = 1
-    assert claims.evaluate({"t": f}, spec)["verdict"].tolist() == ["inconclusive"]
+def test_transfer_claims_need_in_domain_competence():
+    r = runs_for({"a": 0.8, "b": 0.7})
+    claim = {"id": "x", "claim": "a transfers best", "kind": "best", "table": "t", "metric": "auc",
+             "protocol": "test", "variant": "a",
+             "premises": {"weights": "scratch", "in_domain": {"table": "t1", "protocol": "test"}}}
+    weak = runs_for({"a": 0.9, "b": 0.5}, seed=3)
+    out = claims.evaluate({"t": frame(list(r))}, {"p": [claim]}, {"t": r, "t1": weak}, boot=BOOT).iloc[0]
+    assert out["verdict"] == "not testable here" and "in-domain competence" in out["reason"] and "b AUC" in out["reason"]
+    good = runs_for({"a": 0.9, "b": 0.85}, seed=3)
+    out = claims.evaluate({"t": frame(list(r))}, {"p": [claim]}, {"t": r, "t1": good}, boot=BOOT).iloc[0]
+    assert out["verdict"] != "not testable here"
 
 
-def test_shipped_claims_parse_and_name_real_tables(tmp_path):
+def test_beats_floor_uses_the_designated_model_not_the_best_row():
+    r = runs_for({"paper_model": 0.62, "other": 0.95, "floor": 0.85})
+    claim = {"id": "f", "claim": "beats floor", "kind": "beats_floor", "table": "t", "metric": "auc",
+             "protocol": "test", "variant": "paper_model", "premises": {"weights": "scratch"}}
+    line = run(claim, r)
+    assert line["verdict"] == "does not hold at budget cpu"
+    assert "paper_model − floor" in line["evidence"] and "other" not in line["evidence"]
+
+
+def test_holm_and_the_paper_gap():
+    assert claims.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    line = run(ORDER, runs_for({"a": 0.80, "b": 0.80, "c": 0.62}, n_records=60),
+               paper={"a": 0.861, "b": 0.822, "c": 0.807})
+    assert line["verdict"].startswith("inconclusive") and "the paper reports +0.039" in line["reason"]
+
+
+def test_shipped_claims_parse_with_premises(tmp_path):
     from auscult.reporting.tables import paper_values
 
     spec = claims.load_claims()
     tables = set(paper_values())
-    assert {"audiofuse", "koike", "ast_sam"} <= set(spec)
     for paper_claims in spec.values():
         for c in paper_claims:
             assert c["table"] in tables, c["id"]
-    out = claims.evaluate({}, spec)
-    assert out.empty  # no table built: nothing claimed either way
-    claims.write_claims(claims.evaluate({"t": frame("t", {"a": (0.9, 0.85, 0.95), "b": (0.8, 0.7, 0.84),
-                                                          "c": (0.6, 0.5, 0.65)})}, {"p": [ORDER]}),
-                        tmp_path / "c.md", tmp_path / "c.csv")
-    assert "**holds**" in (tmp_path / "c.md").read_text()
-    assert pd.read_csv(tmp_path / "c.csv")["verdict"].tolist() == ["holds"]
+            assert c.get("premises", {}).get("weights") in ("scratch", "pretrained"), c["id"]
+    t2 = [c for c in spec["audiofuse"] if c["table"] == "audiofuse_t2_pascal"]
+    assert t2 and all(c["metric"] == "retention_within" and c["premises"]["in_domain"] for c in t2)
+    assert claims.evaluate({}, spec).empty  # no table built: nothing claimed either way
+    out = claims.evaluate({"t": frame(["a", "b", "c"])}, {"p": [ORDER]},
+                          {"t": runs_for({"a": 0.9, "b": 0.8, "c": 0.6})}, boot=BOOT)
+    claims.write_claims(out, tmp_path / "c.md", tmp_path / "c.csv")
+    back = pd.read_csv(tmp_path / "c.csv")
+    assert {"reason", "premises", "mde", "effect", "ci_low", "ci_high", "p_value"} <= set(back.columns)
+    md = (tmp_path / "c.md").read_text()
+    assert "not testable here" in md and "Holm" in md
 
 
-def test_bad_claim_is_refused(tmp_path):
+def test_unknown_premise_is_refused(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text("p:\n  - {id: x, claim: y, kind: sideways, table: t, metric: auc}\n")
-    with pytest.raises(ValueError, match="kind must be one of"):
+    p.write_text("p:\n  - {id: x, claim: c, kind: order, table: t, metric: auc, variants: [a, b], "
+                 "premises: {wieghts: scratch}}\n")
+    with pytest.raises(ValueError, match="unknown premise"):
         claims.load_claims(p)
-
-
-def test_rows_with_different_seed_counts_are_inconclusive():
-    """T3 at a CPU budget: extra rows run fewer seeds than the T1 row they are compared with."""
-    f = frame("t", {"a": (0.9, 0.85, 0.95), "b": (0.8, 0.75, 0.84), "c": (0.6, 0.55, 0.65)})
-    assert claims.evaluate({"t": f}, {"p": [ORDER]})["verdict"].tolist() == ["holds"]
-    f.loc[f["variant"] != "a", "n_seeds"] = 1
-    out = claims.evaluate({"t": f}, {"p": [ORDER]})
-    assert out["verdict"].tolist() == ["inconclusive"] and "different numbers of seeds" in out["evidence"][0]
-
-
-def test_cells_over_fewer_seeds_say_so():
-    from auscult.reporting.tables import render_markdown
-
-    f = frame("t", {"a": (0.9, 0.85, 0.95), "b": (0.8, 0.75, 0.84)})
-    f.loc[f["variant"] == "b", "n_seeds"] = 1
-    md = render_markdown(f, title="t", notes=[], provenance={})
-    assert "0.800 [0.750, 0.840] (1 seed)" in md and "0.900" in md and "0.900 [0.850, 0.950] (" not in md
-    assert "over fewer" in md
-
-
-def test_evidence_shows_fractions_with_3_decimals_and_percentages_with_1():
-    from auscult.reporting.claims import Interval
-    from auscult.reporting.tables import metric_digits
-
-    assert metric_digits("auc") == 3 and metric_digits("mcc") == 3 and metric_digits("f1") == 3
-    assert metric_digits("uar_%") == 1 and metric_digits("rel_change_%") == 1 and metric_digits("Score_any") == 1
-    assert Interval("v", "AudioFuse", 0.8, 0.7491, 0.8444, decimals=3).text() == "AudioFuse 0.800 [0.749, 0.844]"
-    assert Interval("v", "CNN14", 71.06, 62.6, 79.0, decimals=1).text() == "CNN14 71.1 [62.6, 79.0]"
-    assert Interval("v", "AST", 50.0, None, None, decimals=1).text() == "AST 50.0 (no interval)"

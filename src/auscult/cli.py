@@ -3,13 +3,16 @@
     auscult info RUN_DIR
     auscult predict RUN_DIR AUDIO_OR_FOLDER... [-o preds.csv]
     auscult evaluate RUN_DIR --labels labels.csv (--audio DIR | --features CACHE_DIR) [-o metrics.json]
+    auscult compare --a PRED... --b PRED... [--metric auc] [--protocol P] [--json]
 
 A run folder is what a training job writes (``runs/<paper>/.../seed<k>/``): ``model.pt``
 and ``model_card.json`` (auscult.cards). ``predict`` recomputes the features of each
 recording with the run's own recipe and parameters, scores it and applies the run's
 validation-chosen threshold. ``evaluate`` scores a labelled folder with the T1 metrics and
-bootstrap CIs; from a feature cache it needs neither librosa nor the audio. Errors are one
-line (``auscult: error: <what>``) and exit status 2.
+bootstrap CIs; from a feature cache it needs neither librosa nor the audio. ``compare`` tests
+model B against model A on the recordings both scored, from their runs' ``predictions.csv``
+files (one per seed; auscult.stats.paired: paired bootstrap over recordings + seed spread).
+Errors are one line (``auscult: error: <what>``) and exit status 2.
 """
 
 from __future__ import annotations
@@ -198,6 +201,80 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+COMPARE_METRICS = ("auc", "uar", "mcc", "f1", "sensitivity", "specificity")
+
+
+def _finite_or_none(x):
+    return x if not isinstance(x, float) or np.isfinite(x) else None
+
+
+def compare_text(c, a, b) -> str:
+    """One paragraph on a :class:`auscult.stats.paired.Comparison` of loaded runs ``a``, ``b``
+    (:class:`auscult.stats.predictions.LoadedRuns`)."""
+    from auscult.stats.paired import THRESHOLD_METRICS, identical, is_constant
+    from auscult.stats.predictions import DEFAULT_THRESHOLD
+
+    def seeds(n: int) -> str:
+        return f"{n} seed" + ("s" if n != 1 else "")
+
+    if a.protocol == b.protocol:
+        where = f" (protocol {a.protocol})" if a.protocol else ""
+    else:
+        where = f" (A: protocol {a.protocol or 'none'}, B: {b.protocol or 'none'})"
+    p = "p < 0.0001" if c.p_value < 1e-4 else f"p = {c.p_value:.4f}"
+    if max(c.n_seeds_a, c.n_seeds_b) < 2:
+        covers = ("test sampling only (1 seed per model: the spread between training seeds is not estimable "
+                  "and not included)")
+    elif min(c.n_seeds_a, c.n_seeds_b) < 2:
+        one, many = ("A", "B") if c.n_seeds_a < 2 else ("B", "A")
+        covers = (f"test sampling and {many}'s seed spread ({seeds(max(c.n_seeds_a, c.n_seeds_b))}), not "
+                  f"{one}'s ({one} has 1 seed: its seed spread is not estimable)")
+    else:
+        covers = f"test sampling and seed spread ({seeds(c.n_seeds_a)} for A, {seeds(c.n_seeds_b)} for B)"
+    parts = [
+        f"{c.metric.upper()} on {c.n_records} recordings{where}: A {c.value_a:.4f} ({seeds(c.n_seeds_a)}), "
+        f"B {c.value_b:.4f} ({seeds(c.n_seeds_b)}).",
+        f"Difference B - A = {c.difference:+.4f}, 95 % interval [{c.ci_low:+.4f}, {c.ci_high:+.4f}], {p}; "
+        f"P(B > A) = {c.prob_b_better:.3f}.",
+        f"The interval covers {covers}.",
+        f"Minimum detectable effect (80 % power at the 5 % level): {c.mde:.4f}.",
+    ]
+    if c.metric in THRESHOLD_METRICS:
+        default = [name for name, r in (("A", a), ("B", b)) if not r.threshold_from_file]
+        if default:
+            who = " and ".join(f"{n}'s" for n in default)
+            parts.append(f"{who} files have no threshold column: {' and '.join(default)} thresholded at "
+                         f"{DEFAULT_THRESHOLD} (abnormal when score >= {DEFAULT_THRESHOLD}).")
+        for name, r in (("A", a), ("B", b)):
+            if is_constant(r.runs):
+                parts.append(f"{name} puts every recording on the same side of its threshold: its "
+                             f"{c.metric} says nothing about the recordings.")
+    if identical(a.runs, b.runs):
+        parts.append("A and B have identical scores.")
+    parts.append(f"Method: {c.method}.")
+    return " ".join(parts)
+
+
+def cmd_compare(args) -> int:
+    from auscult.stats.paired import compare
+    from auscult.stats.predictions import check_same_records, read_runs
+
+    if args.n_boot < 2:
+        raise UsageError(f"--n-boot must be at least 2, got {args.n_boot}")
+    try:
+        a = read_runs(args.a, args.protocol)
+        b = read_runs(args.b, args.protocol)
+        check_same_records(a, b)
+        c = compare(a.runs, b.runs, args.metric, n_boot=args.n_boot, seed=args.seed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps({k: _finite_or_none(v) for k, v in c.as_dict().items()}))
+    else:
+        print(compare_text(c, a, b))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="auscult", description="Use a model reproduced by the auscult workflow.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,6 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threshold-rule", help="another rule's validation threshold from the card")
     ev.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for the CIs (default 1000)")
     ev.set_defaults(fn=cmd_evaluate)
+    co = sub.add_parser("compare", help="test model B against model A on the same recordings",
+                        description="Compare two models scored on the same recordings, from their runs' "
+                                    "predictions.csv files (several paths = several seeds): the difference "
+                                    "B - A of a metric with its 95 % interval and p-value (paired bootstrap "
+                                    "over recordings, stratified by class, plus the spread between seeds).")
+    co.add_argument("--a", nargs="+", required=True, metavar="PATH",
+                    help="model A: predictions.csv files or run folders holding one, one per seed")
+    co.add_argument("--b", nargs="+", required=True, metavar="PATH", help="model B, the same way")
+    co.add_argument("--metric", default="auc", choices=COMPARE_METRICS, help="the metric to compare (default auc)")
+    co.add_argument("--protocol", help="the protocol (AudioFuse) or part (Koike) whose rows to use (default: "
+                                       "physionet_test, or test, or the only one)")
+    co.add_argument("--json", action="store_true", help="print one JSON object instead of a paragraph")
+    co.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples of the recordings (default 2000)")
+    co.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    co.set_defaults(fn=cmd_compare)
     return p
 
 

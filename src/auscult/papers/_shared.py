@@ -36,3 +36,17 @@ def reserved_floor(name: str, key: str, defined: Mapping) -> None:
 
 def data_kind(config: Mapping, datasets) -> str:
     return "synthetic" if any(config["datasets"][d]["source"] == "synthetic" for d in datasets) else "real"
+
+
+def row_budgets(config: Mapping, paper: str, variants) -> dict[str, dict]:
+    """{variant: {max_epochs, max_train_records}} as configured for its training runs: the
+    claims' matched-budget premise compares them across the rows a claim compares."""
+    from auscult import layout
+
+    out = {}
+    for v in variants:
+        ts = layout.train_slice(config, paper, v)
+        training = ts.get("training", {})
+        out[v] = {"max_epochs": training.get("max_epochs", training.get("epochs")),
+                  "max_train_records": ts.get("max_train_records")}
+    return out

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from auscult import layout
-from auscult.papers._shared import data_kind, mentioned_rows, reserved_floor, unknown_rows
+from auscult.papers._shared import (
+    data_kind,
+    mentioned_rows,
+    reserved_floor,
+    row_budgets,
+    unknown_rows,
+)
 from auscult.params import ParamsError, deep_merge, digest
 
 NAME = "audiofuse"
@@ -187,6 +193,7 @@ def table_params(config: Mapping) -> dict:
         "datasets": datasets(config),
         "data": data_kind(config, datasets(config)),
         "floor": NAME in layout.floor_papers(config),
+        "budgets": row_budgets(config, NAME, tv),
     }
 
 
@@ -219,6 +226,8 @@ def build_tables(ctx, pp: Mapping) -> None:
     if several_sets:
         notes[audiofuse.T2].append(audiofuse.subset_note(transfer))
     tables = audiofuse.build_tables(results, tables_cfg, pp["model_cfgs"], ctx.paper, pp["bootstrap"], subsets)
+    ctx.add_runs(audiofuse.claim_runs(results, tables_cfg, subsets),
+                 {t: pp["budgets"] for t in (audiofuse.T1, audiofuse.T2, audiofuse.T3)})
     train_s = sum(m["train"].get("wall_s", 0) for r in results.values() for m in r.metrics)
     eval_s = sum(m.get("wall_s", 0) for r in results.values() for m in r.metrics)
     devices = {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}

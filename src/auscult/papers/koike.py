@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from auscult import layout
-from auscult.papers._shared import data_kind, mentioned_rows, reserved_floor, unknown_rows
+from auscult.papers._shared import (
+    data_kind,
+    mentioned_rows,
+    reserved_floor,
+    row_budgets,
+    unknown_rows,
+)
 from auscult.params import ParamsError, deep_merge
 
 NAME = "koike"
@@ -233,6 +239,7 @@ def table_params(config: Mapping) -> dict:
         "datasets": datasets(config),
         "data": data_kind(config, datasets(config)),
         "floor": config["floor"]["features"] if NAME in layout.floor_papers(config) else None,
+        "budgets": row_budgets(config, NAME, table_variants(config)),
     }
 
 
@@ -258,6 +265,7 @@ def build_tables(ctx, pp: Mapping) -> None:
                                   "the same 3:1:1 parts (trained on train; dev unused, nothing to select), test "
                                   "scored at probability 0.5")]
     tables = koike.build_tables(runs, models, tables_cfg, ctx.paper, pp["bootstrap"])
+    ctx.add_runs(koike.claim_runs(runs), {t: pp["budgets"] for t in (koike.T4, koike.T5)})
     train_s = sum(s.get("wall_s", 0) for r in runs.values() for s in r.summaries)
     notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(ctx.paper), *floor_notes]
              for k, v in koike.NOTES.items()}

@@ -98,8 +98,20 @@ def t6_cells(seed_metrics: Mapping[str, Sequence[Mapping]], variants: Sequence[s
                 ref = row_paper.get(paper_key) if paper_key else None
                 epochs = [((m.get("selection") or {}).get(protocol) or {}).get("epoch") for m in runs]
                 cells.append(Cell(T6, label, variant, metric, protocol, values, paper=ref,
-                                  extra={"epochs": epochs}))
+                                  extra={"epochs": epochs}, flag=constant_flag(runs, protocol)))
     return cells
+
+
+def constant_flag(runs: Sequence[Mapping], protocol: str) -> str:
+    """'constant predictor' when every seed predicts one class for every test cycle (its Sp
+    or Se is 100 by construction and its Score says nothing about the cycles)."""
+    import numpy as np
+
+    mats = [np.asarray(m[protocol]["confusion"]) for m in runs if protocol in m and "confusion" in m[protocol]]
+    if mats and all(int((mat.sum(axis=0) > 0).sum()) <= 1 for mat in mats):
+        predicted = int(np.argmax(mats[0].sum(axis=0)))
+        return f"constant predictor (every cycle class {predicted})"
+    return ""
 
 
 def confusion_matrices(seed_metrics: Mapping[str, Sequence[Mapping]], protocol: str = "clean") -> dict:

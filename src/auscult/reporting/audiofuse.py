@@ -2,8 +2,10 @@
 
 Called by the `tables` rule (workflow/rules/report.smk). Each cell is the mean ± std over
 seeds of one entry of ``results/audiofuse/<variant>/<digest>/seed<k>/metrics.json``
-(written by auscult.evaluation.audiofuse.run_evaluation), with a bootstrap CI over the
-test recordings from the matching ``predictions.csv``.
+(written by auscult.evaluation.audiofuse.run_evaluation), with a 95 % interval from the
+matching ``predictions.csv`` that covers test sampling and seed spread
+(auscult.stats.paired.estimate). :func:`claim_runs` gives the claims engine the same
+predictions, as :class:`auscult.stats.paired.Runs`, for paired comparisons.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from auscult.evaluation.metrics import bootstrap_ci, roc_auc
+from auscult.evaluation.metrics import roc_auc
 from auscult.layout import FLOOR
 from auscult.reporting import floor
 from auscult.reporting.tables import Cell, load_json
+from auscult.stats import paired
 
 T1, T2, T3 = "audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation"
 
@@ -59,22 +62,32 @@ class SeedResults:
             vals.append(roc_auc(d["label"].to_numpy(), d["score"].to_numpy()) if both else float("nan"))
         return vals
 
-    def ci(self, protocol: str, metric: str, boot: Mapping,
-           records: set[str] | None = None) -> tuple[float, float] | None:
-        """Bootstrap CI of the seed-mean metric over the protocol's test recordings (or over
-        ``records`` among them)."""
+    def runs(self, protocol: str, records: set[str] | None = None, strata: Mapping[str, str] | None = None,
+             reference: str | None = None) -> paired.Runs | None:
+        """The seeds' scores of one protocol as :class:`auscult.stats.paired.Runs` (None when
+        there are none, or the seeds scored different recordings). ``strata``: record id ->
+        group (the PASCAL set); ``reference``: the in-domain protocol whose AUC the derived
+        metrics (retention, relative change) divide by."""
         per_seed = self._scored(protocol, records)
-        if not per_seed or per_seed[0].empty or per_seed[0]["label"].nunique() < 2:
+        if not per_seed or per_seed[0].empty:
             return None
         ids = per_seed[0]["record_id"].to_numpy()
         if any(not np.array_equal(d["record_id"].to_numpy(), ids) for d in per_seed):
-            return None  # seeds scored different recordings; no paired CI
-        lo, hi = bootstrap_ci(
-            metric, per_seed[0]["label"].to_numpy(), [d["score"].to_numpy() for d in per_seed],
-            n_boot=boot["n_boot"], seed=boot["seed"], alpha=boot["alpha"],
-            threshold=[float(d["threshold"].iloc[0]) for d in per_seed],
-        )
-        return float(lo), float(hi)
+            return None  # seeds scored different recordings; no paired interval
+        ref = self.runs(reference) if reference else None
+        return paired.Runs(ids, per_seed[0]["label"].to_numpy(), np.vstack([d["score"].to_numpy() for d in per_seed]),
+                           np.array([float(d["threshold"].iloc[0]) for d in per_seed]),
+                           strata=np.array([strata.get(i, "?") for i in ids]) if strata else None, reference=ref)
+
+    def ci(self, protocol: str, metric: str, boot: Mapping, records: set[str] | None = None,
+           runs: paired.Runs | None = None) -> tuple[float, float] | None:
+        """95 % interval of the seed-mean metric over the protocol's test recordings (or over
+        ``records`` among them), covering test sampling and seed spread."""
+        r = runs if runs is not None else self.runs(protocol, records)
+        if r is None or len(set(r.labels.tolist())) < 2:
+            return None
+        e = paired.estimate(r, metric, n_boot=int(boot["n_boot"]), seed=int(boot["seed"]), alpha=float(boot["alpha"]))
+        return e.low, e.high
 
 
 def _row_label(paper: Mapping, table: str, key: str) -> str:
@@ -94,14 +107,25 @@ def t1_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper:
     cells = []
     for v in variants:
         r, label = results[v], _row_label(paper, T1, v)
+        flag = degenerate_flag(r.runs("physionet_test"))
         for proto in ("physionet_test", "physionet_test@0.5"):
             for metric in ("auc", "mcc", "f1", "accuracy"):
                 if metric == "auc" and proto.endswith("@0.5"):
                     continue  # threshold-free
                 cells.append(Cell(T1, label, v, metric, PROTOCOLS[proto], r.values(proto, metric),
                                   paper=_paper(paper, T1, v, metric) if proto == "physionet_test" else None,
-                                  ci=r.ci(proto, metric, boot)))
+                                  ci=r.ci(proto, metric, boot), flag=flag))
     return cells
+
+
+def degenerate_flag(runs: paired.Runs | None) -> str:
+    return "constant predictor" if runs is not None and paired.is_constant(runs) else ""
+
+
+def reversed_flag(ci: tuple[float, float] | None) -> str:
+    """A transfer AUC whose whole interval lies below 0.5: the model's decision rule flips
+    between datasets (it keys on something that differs), not merely a weak model."""
+    return "reversed decision rule (interval below 0.5)" if ci is not None and ci[1] < 0.5 else ""
 
 
 # PASCAL's two subsets differ in device, sample rate and prevalence; pooled AUC mixes them
@@ -110,28 +134,50 @@ PASCAL_SETS = {"set_a": "set A", "set_b": "set B"}
 
 def t2_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper: Mapping,
              boot: Mapping, subsets: Mapping[str, set[str]] | None = None) -> list[Cell]:
-    """T2 cells; ``subsets`` maps a PASCAL subset (set_a, set_b) to its record ids, and adds
-    the AUC within each subset beside the pooled one for every protocol."""
+    """T2 cells. ``subsets`` maps a PASCAL subset (set_a, set_b) to its record ids; with it,
+    every protocol also gets the confound-free metrics: ``auc_within`` (pairs from the same
+    set only), ``retention_within`` ((auc_within - 0.5) / (T1 AUC - 0.5): the share of the
+    in-domain skill above chance kept on PASCAL), the AUC within each set, and
+    ``set_id_auc`` (how well the scores alone tell set B from set A; 0.5 = not at all)."""
     cells = []
+    strata = {i: s for s, ids in (subsets or {}).items() for i in ids}
     for v in variants:
         r, label = results[v], _row_label(paper, T2, v)
-        ref = r.values("physionet_test", "auc")
         for proto in ("pascal_zero_shot", "pascal_head_retrained", "pascal_head_retrained_grouped",
                       "pascal_zero_shot_split"):
             auc = r.values(proto, "auc")
             # The paper's number is its "zero-shot" claim, produced by the head-retrained protocol:
             # print it beside both.
             compare = proto in ("pascal_zero_shot", "pascal_head_retrained")
+            runs = r.runs(proto, strata=strata or None, reference="physionet_test")
+            ci = r.ci(proto, "auc", boot, runs=runs)
             cells.append(Cell(T2, label, v, "auc", PROTOCOLS[proto], auc,
-                              paper=_paper(paper, T2, v, "auc") if compare else None,
-                              ci=r.ci(proto, "auc", boot)))
-            rel = [(a - b) / b * 100 for a, b in zip(auc, ref, strict=True)]
+                              paper=_paper(paper, T2, v, "auc") if compare else None, ci=ci,
+                              flag=reversed_flag(ci) or degenerate_flag(runs)))
+            rel = [(a - b) / b * 100 for a, b in zip(auc, r.values("physionet_test", "auc"), strict=True)]
             cells.append(Cell(T2, label, v, "rel_change_%", PROTOCOLS[proto], rel,
-                              paper=_paper(paper, T2, v, "rel_change") if compare else None))
-            for subset, records in (subsets or {}).items():
+                              paper=_paper(paper, T2, v, "rel_change") if compare else None,
+                              ci=r.ci(proto, "rel_change", boot, runs=runs)))
+            if not subsets or runs is None:
+                continue
+            within = paired.seed_values(runs, "auc_within", np.ones((1, runs.n_records)))[:, 0]
+            ci_w = r.ci(proto, "auc_within", boot, runs=runs)
+            cells.append(Cell(T2, label, v, "auc_within", PROTOCOLS[proto], within.tolist(), ci=ci_w,
+                              flag=reversed_flag(ci_w)))
+            ret = paired.seed_values(runs, "retention_within", np.ones((1, runs.n_records)),
+                                     np.ones((1, runs.reference.n_records)))[:, 0]
+            cells.append(Cell(T2, label, v, "retention_within", PROTOCOLS[proto], ret.tolist(),
+                              ci=r.ci(proto, "retention_within", boot, runs=runs)))
+            for subset, records in subsets.items():
                 name = PASCAL_SETS.get(subset, subset).replace(" ", "_")
                 cells.append(Cell(T2, label, v, f"auc_{name}", PROTOCOLS[proto], r.auc_on(proto, records),
                                   ci=r.ci(proto, "auc", boot, records=records)))
+            if len(subsets) == 2:
+                set_b = sorted(subsets)[1]
+                ident = runs.relabel((runs.strata == set_b).astype(int))
+                ident_vals = paired.seed_values(ident, "auc", np.ones((1, ident.n_records)))[:, 0]
+                cells.append(Cell(T2, label, v, "set_id_auc", PROTOCOLS[proto], ident_vals.tolist(),
+                                  ci=r.ci(proto, "auc", boot, runs=ident)))
     return cells
 
 
@@ -151,7 +197,12 @@ def subset_note(manifest: pd.DataFrame) -> str:
             "Pooled AUC mixes them: a model that scores one subset as more abnormal overall, for reasons "
             "of device or sample rate alone, moves the pooled AUC away from both within-subset AUCs, so "
             "pooled AUC below 0.5 can sit beside within-set AUCs above it. auc_set_A / auc_set_B are the "
-            "AUC within each subset (same predictions, same protocol; CI over that subset's records).")
+            "AUC within each subset (same predictions, same protocol; CI over that subset's records). "
+            "auc_within counts only (abnormal, normal) pairs from the same subset, so a score that "
+            "merely tells the subsets apart earns nothing; retention_within = (auc_within − 0.5) / "
+            "(PhysioNet test AUC − 0.5), per seed: the share of in-domain skill above chance kept; "
+            "set_id_auc = AUC of the scores for 'set B' against 'set A' (0.5: the scores carry no "
+            "sign of the subset). The T2 claims use retention_within.")
 
 
 def vit_shape(model_cfg: Mapping) -> str:
@@ -226,3 +277,22 @@ def build_tables(
         T2: t2_cells(results, tables_cfg["t2_pascal"], paper, boot, subsets),
         T3: t3_cells(results, tables_cfg["t3_vit_ablation"], model_cfgs, paper, boot),
     }
+
+
+def claim_runs(results: Mapping[str, SeedResults], tables_cfg: Mapping[str, Sequence[str]],
+               subsets: Mapping[str, set[str]] | None = None) -> dict[str, dict[str, dict[str, paired.Runs]]]:
+    """{table: {variant: {protocol label: Runs}}}: the predictions behind each table's cells,
+    for the claims engine's paired comparisons (auscult.reporting.claims)."""
+    strata = {i: s for s, ids in (subsets or {}).items() for i in ids}
+    out: dict = {T1: {}, T2: {}, T3: {}}
+    for table, key in ((T1, "t1_physionet"), (T3, "t3_vit_ablation")):
+        for v in tables_cfg.get(key, []):
+            if (runs := results[v].runs("physionet_test")) is not None:
+                out[table][v] = {PROTOCOLS["physionet_test"]: runs}
+    for v in tables_cfg.get("t2_pascal", []):
+        for proto in ("pascal_zero_shot", "pascal_head_retrained", "pascal_head_retrained_grouped",
+                      "pascal_zero_shot_split"):
+            runs = results[v].runs(proto, strata=strata or None, reference="physionet_test")
+            if runs is not None:
+                out[T2].setdefault(v, {})[PROTOCOLS[proto]] = runs
+    return out

@@ -121,6 +121,18 @@ class TableContext:
     base_params: dict  # params.yaml as committed (deviations are reported against it)
     frames: dict = field(default_factory=dict)
     devices: set = field(default_factory=set)
+    runs: dict = field(default_factory=dict)  # {table: {variant: {protocol: Runs}}}, for the claims
+    budgets: dict = field(default_factory=dict)  # {table: {variant: {max_epochs, n_train}}}
+
+    def add_runs(self, runs: Mapping, budgets: Mapping | None = None) -> None:
+        """A paper's predictions behind its tables' cells (auscult.stats.paired.Runs), which
+        the claims engine compares paired, recording by recording, and each row's configured
+        training budget (the claims' matched-budget premise)."""
+        for table, by_variant in runs.items():
+            for variant, by_protocol in by_variant.items():
+                self.runs.setdefault(table, {}).setdefault(variant, {}).update(by_protocol)
+        for table, by_variant in (budgets or {}).items():
+            self.budgets.setdefault(table, {}).update(by_variant)
 
     def common_provenance(self, pp: Mapping, code: str, paper_key: str) -> dict:
         from auscult.reporting import provenance
@@ -210,7 +222,7 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     })
     log.info("wrote compute_cost (%d lines)", len(cost))
     write_json(outputs["metrics"], metrics_summary(ctx.frames))
-    verdicts = claims.evaluate(ctx.frames, claims.load_claims(inputs["claims"]))
+    verdicts = claims.evaluate(ctx.frames, claims.load_claims(inputs["claims"]), ctx.runs, ctx.budgets)
     claims.write_claims(verdicts, outputs["claims_md"], outputs["claims_csv"])
     log.info("claims: %s", verdicts["verdict"].value_counts().to_dict())
     return ctx.frames

@@ -3,7 +3,8 @@
 Called by the `tables` rule (workflow/rules/report.smk). Each cell is the mean ± std over
 seeds of a metric computed here from ``runs/koike/<model>/<input>/<digest>/seed<k>/
 predictions.csv`` (test part, probability >= 0.5 = abnormal; written by rule `koike_run_<model>`,
-auscult.training.koike.run_training), with a bootstrap CI over the test recordings. The
+auscult.training.koike.run_training), with a 95 % interval covering test sampling and seed
+spread (auscult.stats.paired.estimate; one seed: test sampling only). The
 ``weights`` column of every cell says whether its runs started from pretrained weights or
 from scratch (a scratch cell whose runs asked for pretrained weights could not reach them).
 """
@@ -15,10 +16,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from auscult.evaluation.metrics import binary_metrics, bootstrap_ci
+from auscult.evaluation.metrics import binary_metrics
 from auscult.layout import FLOOR
 from auscult.reporting import floor
 from auscult.reporting.tables import Cell, load_json
+from auscult.stats import paired
 
 T4, T5 = "koike_t4_uar", "koike_t5_spec_sens_f1"
 THRESHOLD = 0.5  # classes are sampled equally in training, so 0.5 is the natural cut
@@ -44,13 +46,53 @@ class KoikeRuns:
         kinds = sorted({s["weights"] for s in self.summaries})
         return kinds[0] if len(kinds) == 1 else "mixed: " + "/".join(kinds)
 
-    def ci(self, metric: str, boot: Mapping) -> tuple[float, float] | None:
+    def runs(self) -> paired.Runs | None:
+        """The seeds' test scores as :class:`auscult.stats.paired.Runs` (threshold 0.5)."""
         ids = self.test[0]["record_id"].to_numpy()
         if any(not np.array_equal(d["record_id"].to_numpy(), ids) for d in self.test):
             return None
-        lo, hi = bootstrap_ci(metric, self.test[0]["label"].to_numpy(), [d["score"].to_numpy() for d in self.test],
-                              n_boot=boot["n_boot"], seed=boot["seed"], alpha=boot["alpha"], threshold=THRESHOLD)
-        return float(lo), float(hi)
+        return paired.Runs(ids, self.test[0]["label"].to_numpy(), np.vstack([d["score"].to_numpy() for d in self.test]),
+                           np.full(len(self.test), THRESHOLD))
+
+    def ci(self, metric: str, boot: Mapping) -> tuple[float, float] | None:
+        """95 % interval of the seed-mean metric, covering test sampling and seed spread."""
+        r = self.runs()
+        if r is None:
+            return None
+        e = paired.estimate(r, metric, n_boot=int(boot["n_boot"]), seed=int(boot["seed"]), alpha=float(boot["alpha"]))
+        return e.low, e.high
+
+
+def row_flags(runs: Mapping[str, KoikeRuns]) -> dict[str, str]:
+    """{variant: flag} for constant predictors and for variants whose test scores are
+    bit-identical to an earlier variant's (e.g. ResNeXt-101 and its WSL twin from the same
+    scratch initialisation): a claim merges such a pair into one row."""
+    flags, seen = {}, {}
+    for v, r in runs.items():
+        rr = r.runs()
+        if rr is None:
+            continue
+        if paired.is_constant(rr):
+            flags[v] = "constant predictor"
+        for other, o in seen.items():
+            if paired.identical(o, rr):
+                flags[v] = (flags.get(v, "") + "; " if v in flags else "") + f"identical to {other}"
+                break
+        seen[v] = rr
+    return flags
+
+
+def claim_runs(runs: Mapping[str, KoikeRuns]) -> dict[str, dict[str, dict[str, paired.Runs]]]:
+    """{table: {variant: {input label: Runs}}} for the claims engine."""
+    out: dict = {T4: {}, T5: {}}
+    for v, r in runs.items():
+        rr = r.runs()
+        if rr is None:
+            continue
+        inp = INPUT_LABELS.get(v.rsplit("_", 1)[-1], "") if not v.startswith(FLOOR) else INPUT_LABELS["floor_stats"]
+        for t in out:
+            out[t][v] = {inp: rr}
+    return out
 
 
 def _paper(paper: Mapping, table: str, model: str, key: str) -> float | None:
@@ -68,7 +110,7 @@ def _label(paper: Mapping, model: str) -> str:
 def t4_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]], rows: Sequence[str],
              paper: Mapping, boot: Mapping) -> list[Cell]:
     """Rows: models; per input the UAR (%), plus the trainable parameter count."""
-    cells = []
+    cells, flags = [], row_flags(runs)
     for model in rows:
         label = _label(paper, model)
         variants = [f"{model}_{inp}" for inp in models[model]]
@@ -83,7 +125,8 @@ def t4_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]],
             cells.append(Cell(T4, label, f"{model}_{inp}", "uar_%", INPUT_LABELS[inp],
                               [100 * v for v in r.values("uar")],
                               paper=_paper(paper, T4, model, f"uar_{inp}"),
-                              ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()}))
+                              ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()},
+                              flag=flags.get(f"{model}_{inp}", "")))
             # reduced budgets may give rows different schedules (koike.models.<m>.training,
             # .max_train_records): each row says what it trained on
             for key in ("epochs_run", "n_train"):
@@ -97,7 +140,7 @@ def t4_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]],
 def t5_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]], rows: Sequence[str],
              paper: Mapping, boot: Mapping) -> list[Cell]:
     """Rows: models; per input specificity, sensitivity and F1 (abnormal), in %."""
-    cells = []
+    cells, flags = [], row_flags(runs)
     for model in rows:
         label = _label(paper, model)
         for inp in models[model]:
@@ -107,7 +150,8 @@ def t5_cells(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]],
                 cells.append(Cell(T5, label, f"{model}_{inp}", f"{col}_%", INPUT_LABELS[inp],
                                   [100 * v for v in r.values(metric)],
                                   paper=_paper(paper, T5, model, f"{col}_{inp}"),
-                                  ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()}))
+                                  ci=(100 * ci[0], 100 * ci[1]) if ci else None, extra={"weights": r.weights()},
+                                  flag=flags.get(f"{model}_{inp}", "")))
     return cells
 
 

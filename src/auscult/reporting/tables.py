@@ -5,7 +5,11 @@ job. Published numbers come from ``paper_values.yaml`` and are only ever printed
 ours (``paper``, ``delta``), never in place of them.
 
 Long CSV columns: table, row, variant, metric, protocol, mean, std, n_seeds, ci_low,
-ci_high, paper, delta, data, weights, budget.
+ci_high, paper, delta, data, weights, budget, flag. ``std`` is the between-seed standard
+deviation (NaN with one seed); ``ci_low``/``ci_high`` the 95 % interval of the seed mean
+covering test sampling and seed spread (auscult.stats.paired.estimate; with one seed, test
+sampling only); ``flag`` marks a degenerate cell (a constant predictor, a row identical to
+another, a reversed decision rule).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from auscult.atomic import write_csv, write_text
 
 PAPER_VALUES = Path(__file__).with_name("paper_values.yaml")
 LONG_COLUMNS = ["table", "row", "variant", "metric", "protocol", "mean", "std", "n_seeds", "ci_low",
-                "ci_high", "paper", "delta", "data", "weights", "budget"]
+                "ci_high", "paper", "delta", "data", "weights", "budget", "flag"]
 
 
 def paper_values() -> dict:
@@ -44,17 +48,18 @@ class Cell:
     paper: float | None = None
     ci: tuple[float, float] | None = None
     extra: dict = field(default_factory=dict)  # per-cell context (e.g. weights), overrides the table's
+    flag: str = ""  # degenerate cell: what a reader must know before reading its number
 
     def as_record(self, context: Mapping) -> dict:
         vals = np.asarray([v for v in self.values if v is not None and not math.isnan(v)], float)
         mean = float(vals.mean()) if len(vals) else float("nan")
-        std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+        std = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")  # one seed: no spread
         delta = mean - self.paper if self.paper is not None else None
         return {
             "table": self.table, "row": self.row, "variant": self.variant, "metric": self.metric,
             "protocol": self.protocol, "mean": mean, "std": std, "n_seeds": len(vals),
             "ci_low": self.ci[0] if self.ci else None, "ci_high": self.ci[1] if self.ci else None,
-            "paper": self.paper, "delta": delta, **context, **self.extra,
+            "paper": self.paper, "delta": delta, **context, **self.extra, "flag": self.flag,
         }
 
 
@@ -87,6 +92,13 @@ def metric_digits(metric: str) -> int:
     return 3
 
 
+INTERVAL_NOTE = ("it covers test sampling (a bootstrap over the test recordings, stratified by class) and "
+                 "seed spread (the between-seed variance), with t quantiles (auscult.stats.paired.estimate); "
+                 "cells over one seed cover test sampling only. ± is the between-seed standard deviation. "
+                 "⚠ marks a degenerate cell (constant predictor, identical to another row, reversed "
+                 "decision rule): claims exclude or merge such rows.")
+
+
 def budget_banner(budget: str) -> str | None:
     """The warning every table below the paper budget carries above its numbers."""
     if budget == "paper":
@@ -96,7 +108,7 @@ def budget_banner(budget: str) -> str | None:
 
 def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False, mark_seeds: bool = False) -> str:
     text = _fmt(r["mean"], digits)
-    if r["n_seeds"] > 1 and r["std"]:
+    if r["n_seeds"] > 1 and pd.notna(r["std"]) and r["std"]:
         text += f" ± {_fmt(r['std'], digits)}"
     if pd.notna(r["ci_low"]):
         text += f" [{_fmt(r['ci_low'], digits)}, {_fmt(r['ci_high'], digits)}]"
@@ -104,6 +116,8 @@ def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False, mark_seeds
         text += f" ({r['weights']})"
     if mark_seeds:
         text += f" ({int(r['n_seeds'])} seed{'s' if r['n_seeds'] != 1 else ''})"
+    if isinstance(r.get("flag"), str) and r["flag"]:
+        text += f" ⚠ {r['flag']}"
     return text
 
 
@@ -145,7 +159,8 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
     lines += ["", f"**data = {first['data']}, weights = {weights}, budget = {first['budget']}**, "
               f"mean ± std over {most} seed(s)"
               + ("" if (df["n_seeds"] == most).all() else " (cells marked with a seed count: over fewer)")
-              + "; [95 % bootstrap CI of the seed mean over test recordings] where shown.", ""]
+              + "; [95 % interval of the seed mean] where shown: " + INTERVAL_NOTE
+              + ("" if most > 1 else " With one seed the interval covers test sampling only."), ""]
     lines += [f"- {n}" for n in notes]
     lines += ["", "<details><summary>Provenance</summary>", ""]
     for k, v in provenance.items():
