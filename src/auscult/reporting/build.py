@@ -100,7 +100,7 @@ def figure_params(config: Mapping) -> dict:
 def code_modules() -> list[str]:
     """The modules (``src/auscult/<m>.py``) rule ``tables`` runs for the registered papers:
     each paper's module and its ``auscult.reporting`` builders (``REPORTING``)."""
-    out = ["papers/__init__", "papers/_shared"]
+    out = ["papers/__init__", "papers/_shared", "stats/__init__", "stats/paired"]
     for name, p in registry.REGISTRY.items():
         if p in registry.external():  # its own rule file names its code
             continue

@@ -52,14 +52,31 @@ def roc_curves(predictions: Mapping[str, Sequence[pd.DataFrame]], labels: Mappin
     plt.close(fig)
 
 
+CI_CAPTION = ("Error bars: the tables' 95 % interval of the seed mean (test sampling and seed spread; "
+              "one-seed rows: test sampling only; none where the table has no interval).")
+
+
+def ci_err(d: pd.DataFrame) -> np.ndarray:
+    """(2, n) asymmetric error bars from a long frame's ``ci_low``/``ci_high`` (0 where the
+    table gives no interval: no bar is drawn rather than a made-up one)."""
+    mean = d["mean"].to_numpy(float)
+    lo = pd.to_numeric(d["ci_low"], errors="coerce").to_numpy(float)
+    hi = pd.to_numeric(d["ci_high"], errors="coerce").to_numpy(float)
+    return np.nan_to_num(np.vstack([mean - lo, hi - mean]), nan=0.0).clip(min=0)
+
+
+def _caption(fig, text: str = CI_CAPTION, y: float = -0.02) -> None:
+    fig.text(0.01, y, text, fontsize=7, ha="left", va="top", wrap=True)
+
+
 def ablation_plot(t3: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
-    """ROC-AUC against exact parameter count, ours (mean ± std) and the paper's."""
+    """ROC-AUC against exact parameter count, ours (mean and 95 % interval) and the paper's."""
     plt = _plt()
     params = t3[t3["metric"] == "params"].set_index("row")
     auc = t3[t3["metric"] == "auc"].set_index("row")
     fig, ax = plt.subplots(figsize=(6, 4))
     x = params.loc[auc.index, "mean"] / 1e6
-    ax.errorbar(x, auc["mean"], yerr=auc["std"], fmt="o-", capsize=3, label="this pipeline")
+    ax.errorbar(x, auc["mean"], yerr=ci_err(auc), fmt="o-", capsize=3, label="this pipeline")
     if auc["paper"].notna().any():
         px = params.loc[auc.index, "paper"] / 1e6
         ax.plot(px, auc["paper"], "s--", color="grey", label="paper")
@@ -67,6 +84,7 @@ def ablation_plot(t3: pd.DataFrame, out: str | Path, *, title: str = "") -> None
         ax.annotate(row, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xlabel="trainable parameters (M)", ylabel="ROC-AUC (PhysioNet test)", title=title)
     ax.legend(fontsize=8)
+    _caption(fig)
     _save(fig, out)
     plt.close(fig)
 
@@ -78,10 +96,10 @@ def domain_shift_plot(t1: pd.DataFrame, t2: pd.DataFrame, out: str | Path, *, ti
     shift = t2[t2["metric"] == "auc"]
     protocols = list(dict.fromkeys(shift["protocol"]))
     rows = list(phys.index)
-    series = [("PhysioNet test", phys["mean"], phys["std"], phys["paper"])]
+    series = [("PhysioNet test", phys["mean"], ci_err(phys), phys["paper"])]
     for proto in protocols:
         s = shift[shift["protocol"] == proto].set_index("row").reindex(rows)
-        series.append((f"PASCAL: {proto}", s["mean"], s["std"], s["paper"]))
+        series.append((f"PASCAL: {proto}", s["mean"], ci_err(s), s["paper"]))
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(series)
     xs = np.arange(len(rows))
@@ -93,12 +111,13 @@ def domain_shift_plot(t1: pd.DataFrame, t2: pd.DataFrame, out: str | Path, *, ti
     ax.axhline(0.5, color="grey", lw=0.6, ls=":")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     ax.text(1.01, 0.02, "black ticks: paper values", transform=ax.transAxes, fontsize=7)
+    _caption(fig, CI_CAPTION + " Pooled PASCAL AUC mixes sets A and B; see T2's auc_within.")
     _save(fig, out)
     plt.close(fig)
 
 
 def model_comparison_plot(t4: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
-    """Koike T4: grouped bars of test UAR per model and input (mean ± std over seeds), the
+    """Koike T4: grouped bars of test UAR per model and input (mean and 95 % interval), the
     paper's values as hollow markers; hatched bars started from scratch weights."""
     plt = _plt()
     uar = t4[t4["metric"] == "uar_%"]
@@ -110,7 +129,7 @@ def model_comparison_plot(t4: pd.DataFrame, out: str | Path, *, title: str = "")
         d = uar[uar["protocol"] == inp].set_index("row")
         xs = [i + (j - (len(inputs) - 1) / 2) * width for i, r in enumerate(rows) if r in d.index]
         present = [r for r in rows if r in d.index]
-        bars = ax.bar(xs, d.loc[present, "mean"], width, yerr=d.loc[present, "std"], capsize=2,
+        bars = ax.bar(xs, d.loc[present, "mean"], width, yerr=ci_err(d.loc[present]), capsize=2,
                       color=f"C{j}", label=f"{inp} (this pipeline)")
         for bar, r in zip(bars, present, strict=True):
             if str(d.loc[r, "weights"]) != "pretrained":
@@ -122,7 +141,7 @@ def model_comparison_plot(t4: pd.DataFrame, out: str | Path, *, title: str = "")
     ax.set_xticks(range(len(rows)), rows, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="test UAR (%)", ylim=(0, 100), title=title)
     ax.legend(fontsize=7, loc="lower left")
-    fig.text(0.01, -0.12, "hatched: trained from scratch (no pretrained weights)", fontsize=7)
+    fig.text(0.01, -0.12, "hatched: trained from scratch (no pretrained weights). " + CI_CAPTION, fontsize=7)
     _save(fig, out)
     plt.close(fig)
 
