@@ -69,9 +69,20 @@ def test_tables_are_computed_from_results(tmp_path):
 
 
 def test_markdown_marks_missing_paper_values():
-    df = long_frame([Cell("t", "r", "v", "mcc", "test, threshold 0.5", [0.1, 0.3])], CTX)
+    df = long_frame([Cell("t", "r", "v", "mcc", "test, threshold 0.5", [0.1, 0.3]),
+                     Cell("t", "r2", "v2", "mcc", "test", [0.4, 0.5], paper=0.5),
+                     Cell("t", "r", "v", "set_id_auc", "test", [0.5, 0.6])], CTX)
     md = render_markdown(df, title="x", notes=[], provenance={})
     assert "0.200 ± 0.141" in md and "| – |" in md
+    # a metric the paper never reports gets no paper column
+    assert "mcc: paper (Δ)" in md and "set_id_auc: paper" not in md
+
+
+def test_one_seed_has_no_spread_and_flags_show():
+    df = long_frame([Cell("t", "r", "v", "auc", "test", [0.7], flag="constant predictor")], CTX)
+    assert np.isnan(df["std"].iloc[0]) and df["n_seeds"].iloc[0] == 1
+    md = render_markdown(df, title="x", notes=[], provenance={})
+    assert "0.700 ⚠ constant predictor" in md and "test sampling only" in md
 
 
 def test_deviations_list_budget_changes():

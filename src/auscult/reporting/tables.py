@@ -124,9 +124,11 @@ def _cell_text(r: pd.Series, digits: int, mark_weights: bool = False, mark_seeds
 def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], provenance: Mapping) -> str:
     """A wide table: one line per (row, protocol), per metric 'ours' and 'paper (Δ)'."""
     metrics = list(dict.fromkeys(df["metric"]))
+    # a metric the paper does not report gets no 'paper (Δ)' column
+    with_paper = {m for m in metrics if df.loc[df["metric"] == m, "paper"].notna().any()}
     header = ["Row", "Protocol"]
     for m in metrics:
-        header += [m, f"{m}: paper (Δ)"]
+        header += [m, f"{m}: paper (Δ)"] if m in with_paper else [m]
     lines = [f"# {title}", ""]
     banner = budget_banner(str(df.iloc[0]["budget"])) if len(df) else None
     if banner:
@@ -141,12 +143,14 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
         for m in metrics:
             r = g[g["metric"] == m]
             if r.empty:
-                cells += ["", ""]
+                cells += ["", ""] if m in with_paper else [""]
                 continue
             r = r.iloc[0]
             digits = metric_digits(m)
             cells.append(_cell_text(r, digits, mark_weights=mixed and m != "params",
                                     mark_seeds=m not in counts and r["n_seeds"] < most))
+            if m not in with_paper:
+                continue
             if pd.notna(r["paper"]):
                 cells.append(f"{_fmt(r['paper'], digits)} ({'+' if r['delta'] >= 0 else '−'}"
                              f"{_fmt(abs(r['delta']), digits)})")

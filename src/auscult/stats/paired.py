@@ -38,6 +38,9 @@ RANK_METRICS = ("auc", "auc_within")
 THRESHOLD_METRICS = ("uar", "mcc", "f1", "sensitivity", "specificity", "accuracy")
 DERIVED_METRICS = ("rel_change", "rel_change_within", "retention", "retention_within")
 METRICS = RANK_METRICS + THRESHOLD_METRICS + DERIVED_METRICS
+# the range a metric can take: intervals are clipped to it (a t interval over few seeds can
+# otherwise reach past 1)
+BOUNDS = {**{m: (0.0, 1.0) for m in RANK_METRICS + THRESHOLD_METRICS}, "mcc": (-1.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,9 @@ def estimate(runs: Runs, metric: str, *, n_boot: int = 2000, seed: int = 0, alph
     se = math.sqrt(v)
     q = float(_t().ppf(1 - alpha / 2, _df(df)))
     std = float(np.std(full, ddof=1)) if runs.n_seeds > 1 else float("nan")
-    return Estimate(metric, value, value - q * se, value + q * se, se, df, runs.n_seeds, runs.n_records, std)
+    lo, hi = BOUNDS.get(metric, (-math.inf, math.inf))
+    return Estimate(metric, value, max(value - q * se, lo), min(value + q * se, hi), se, df, runs.n_seeds,
+                    runs.n_records, std)
 
 
 @dataclass(frozen=True)
