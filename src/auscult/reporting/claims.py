@@ -252,7 +252,14 @@ def evaluate_claim(claim: Mapping, frame: pd.DataFrame, runs: Mapping[str, Mappi
     failed, checked = premise_failures(claim, pairs, rows, in_domain, boot)
     line["premises"] = "; ".join(checked)
     if failed:
-        return {**line, "verdict": "not testable here", "reason": "premise failed: " + " · ".join(failed)}
+        line = {**line, "verdict": "not testable here", "reason": "premise failed: " + " · ".join(failed)}
+        if all(n in rows.runs for p in pairs for n in p):  # what the runs show, for information
+            metric, scale, d = _base_metric(claim["metric"]), _scale(claim["metric"]), metric_digits(claim["metric"])
+            shown = [(hi, lo, paired.compare(rows.runs[lo], rows.runs[hi], metric, n_boot=boot["n_boot"],
+                                             seed=boot["seed"], alpha=boot["alpha"])) for hi, lo in pairs]
+            line["evidence"] = "for information, not a verdict: " + "; ".join(_text(c, a, b, scale, d)
+                                                                             for a, b, c in shown)
+        return line
     # a duplicate row counts once: its comparisons go to the row it equals
     _merge_identical(rows, list(dict.fromkeys(n for p in pairs for n in p)))
     merged = "; ".join(f"{a} merged with {b} (identical scores)" for a, b in rows.merged.items())
