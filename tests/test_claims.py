@@ -138,3 +138,14 @@ def test_unknown_premise_is_refused(tmp_path):
                  "premises: {wieghts: scratch}}\n")
     with pytest.raises(ValueError, match="unknown premise"):
         claims.load_claims(p)
+
+
+def test_percent_metrics_and_a_null_protocol():
+    """Koike-style rows: each variant has one input (its protocol), UAR in percent at 0.5."""
+    r = runs_for({"m_logmel": 0.95, "m_linear": 0.6})
+    r = {v: {("log-mel" if v.endswith("logmel") else "spectrogram"): rr["test"]} for v, rr in r.items()}
+    claim = {"id": "k", "claim": "log-mel wins", "kind": "majority", "table": "t", "metric": "uar_%",
+             "protocol": None, "pairs": [["m_logmel", "m_linear"]], "premises": {"weights": "scratch"}}
+    line = claims.evaluate({"t": frame(list(r), metric="uar_%")}, {"p": [claim]}, {"t": r}, boot=BOOT).iloc[0]
+    assert line["verdict"] == "holds at budget cpu"
+    assert 1 < line["effect"] < 100  # percentage points, not a fraction
