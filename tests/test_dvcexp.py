@@ -22,9 +22,11 @@ def repo(tmp_path, repo_root):
     return params
 
 
-def test_baseline_rev_restores_the_committed_params(repo, monkeypatch):
+@pytest.mark.parametrize("relative", [True, False])
+def test_baseline_rev_restores_the_committed_params(repo, monkeypatch, relative):
     monkeypatch.setenv("DVC_EXP_BASELINE_REV", "HEAD")
-    note = restore_rejected_params(repo)
+    monkeypatch.chdir(repo.parent)
+    note = restore_rejected_params("params.yaml" if relative else repo)
     assert note and "restored" in note
     assert "not_a_section" not in repo.read_text()
     assert "not_a_section" in repo.with_name("params.yaml.rejected").read_text()
@@ -34,7 +36,8 @@ def test_baseline_rev_restores_the_committed_params(repo, monkeypatch):
 def test_an_option_as_baseline_rev_writes_no_file(repo, monkeypatch, tmp_path, rev):
     out = tmp_path / "pwned"
     monkeypatch.setenv("DVC_EXP_BASELINE_REV", rev.format(out=out))
+    monkeypatch.chdir(tmp_path)  # as the workflow calls it: restore_rejected_params("params.yaml")
     before = repo.read_text()
-    assert restore_rejected_params(repo) is None
+    assert restore_rejected_params("params.yaml") is None
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("pwned")]
     assert repo.read_text() == before
