@@ -370,6 +370,10 @@ def test_size_cap_and_expected_size(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
     download(url, tmp_path / "a.zip", expected_bytes=len(PAYLOAD), progress=False)
     assert (tmp_path / "a.zip").read_bytes() == PAYLOAD
+    (tmp_path / "a.zip").write_bytes(PAYLOAD[:10])  # a cached file of the wrong size is fetched again
+    n = len(server.state["log"])
+    download(url, tmp_path / "a.zip", expected_bytes=len(PAYLOAD), progress=False)
+    assert (tmp_path / "a.zip").read_bytes() == PAYLOAD and len(server.state["log"]) == n + 1
 
 
 @pytest.fixture

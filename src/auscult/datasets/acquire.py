@@ -215,10 +215,14 @@ def download(
     """
     dest = Path(dest)
     if dest.exists():
-        if sha256 is None or sha256_file(dest) == sha256.lower():
+        if expected_bytes is not None and dest.stat().st_size != expected_bytes:
+            problem = f"{dest.stat().st_size} bytes, expected {expected_bytes}"
+        elif sha256 is not None and sha256_file(dest) != sha256.lower():
+            problem = "differs from its published sha256"
+        else:
             return dest
-        log.warning("%s: differs from its published sha256 (a stale or corrupt earlier download); "
-                    "deleted, downloading it again", dest)
+        log.warning("%s: %s (a stale or corrupt earlier download); deleted, downloading it again",
+                    dest, problem)
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(dest.suffix + ".part")
