@@ -575,6 +575,8 @@ def _read_checkpoint(ckpt_path: Path) -> dict | None:
         if not isinstance(ckpt, dict):
             raise TypeError(f"holds a {type(ckpt).__name__}, not a checkpoint dict")
         return ckpt
+    except (MemoryError, OSError):  # the machine's trouble, not the file's
+        raise
     except Exception as e:  # RuntimeError, EOFError, UnpicklingError, ...: all mean unreadable
         aside = ckpt_path.with_name(ckpt_path.name + ".corrupt")
         os.replace(ckpt_path, aside)
