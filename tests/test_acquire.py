@@ -7,8 +7,12 @@ to simulate a dropped connection); the canonical URLs are never contacted.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,15 +20,19 @@ from pathlib import Path
 
 import pytest
 
+from auscult.datasets import acquire as acquire_module
 from auscult.datasets import pascal, physionet2016, synthetic
 from auscult.datasets.acquire import (
     ChecksumError,
     DownloadError,
+    LinkError,
     MissingFileError,
     SumsFileError,
+    _extract,
     acquire,
     download,
     mirror_root,
+    source_files,
     verify_sha256sums,
 )
 
@@ -34,6 +42,13 @@ PAYLOAD = bytes(range(256)) * 4000  # 1 MB, position-dependent so a bad resume s
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server API)
         state = self.server.state
+        if self.path in state.get("redirects", {}):
+            state["log"].append((self.path, None, 0))
+            self.send_response(302)
+            self.send_header("Location", state["redirects"][self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         data = state["files"].get(self.path)
         range_header = self.headers.get("Range")
         if data is None:
@@ -55,7 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if not state.get("no_length"):
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if state["cuts"]:  # drop the connection after this many bytes (HTTP/1.0 closes)
             body = body[: state["cuts"].pop(0)]
@@ -332,6 +348,213 @@ def test_acquire_from_urls_like_the_canonical_archives(server, tmp_path, monkeyp
     got = physionet2016.build_manifest(dest)
     want = physionet2016.build_manifest(original)
     assert got.equals(want)
+
+
+# --------------------------------------------------------------------------- caps and redirects
+
+
+def test_size_cap_and_expected_size(server, tmp_path):
+    server.state["files"]["/a.zip"] = PAYLOAD
+    url = f"{server.url}/a.zip"
+    with pytest.raises(DownloadError, match=f"{url}: announces {len(PAYLOAD)} bytes, more than the cap of 1000"):
+        download(url, tmp_path / "a.zip", max_bytes=1000, progress=False)
+    with pytest.raises(DownloadError, match=f"announces {len(PAYLOAD)} bytes, expected 999"):
+        download(url, tmp_path / "a.zip", expected_bytes=999, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    server.state["no_length"] = True  # no Content-Length: the cap stops the stream
+    with pytest.raises(DownloadError, match="more than 100000 bytes"):
+        download(url, tmp_path / "a.zip", max_bytes=100_000, retries=0, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DownloadError, match=f"sent {len(PAYLOAD)} bytes, expected 999"):
+        download(url, tmp_path / "a.zip", expected_bytes=999, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    download(url, tmp_path / "a.zip", expected_bytes=len(PAYLOAD), progress=False)
+    assert (tmp_path / "a.zip").read_bytes() == PAYLOAD
+    (tmp_path / "a.zip").write_bytes(PAYLOAD[:10])  # a cached file of the wrong size is fetched again
+    n = len(server.state["log"])
+    download(url, tmp_path / "a.zip", expected_bytes=len(PAYLOAD), progress=False)
+    assert (tmp_path / "a.zip").read_bytes() == PAYLOAD and len(server.state["log"]) == n + 1
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """The test server over HTTPS, with a throw-away certificate this process trusts."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl(1) is needed for a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.state = {"files": {}, "cuts": [], "ignore_range": False, "log": [], "redirects": {}}
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    httpd.url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_https_may_not_redirect_to_http(tls_server, server, tmp_path):
+    server.state["files"]["/a.zip"] = PAYLOAD
+    tls_server.state["files"]["/ok.zip"] = PAYLOAD
+    download(f"{tls_server.url}/ok.zip", tmp_path / "ok.zip", sha256=sha(PAYLOAD), progress=False)
+    tls_server.state["redirects"]["/a.zip"] = f"{server.url}/a.zip"
+    url = f"{tls_server.url}/a.zip"
+    with pytest.raises(DownloadError, match=f"{url}: HTTP 302 redirect to {server.url}/a.zip refused"):
+        download(url, tmp_path / "a.zip", retries=3, backoff=0, progress=False)
+    assert server.state["log"] == [] and len(tls_server.state["log"]) == 2  # not fetched, not retried
+    assert not (tmp_path / "a.zip").exists() and not (tmp_path / "a.zip.part").exists()
+    server.state["redirects"] = {"/b.zip": "/a.zip"}  # http -> http is followed
+    download(f"{server.url}/b.zip", tmp_path / "b.zip", sha256=sha(PAYLOAD), progress=False)
+
+
+def _zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_extraction_caps_and_damaged_members(tmp_path, monkeypatch):
+    bomb = tmp_path / "bomb.zip"
+    bomb.write_bytes(_zip_bytes({"a.wav": b"\0" * (4 << 20)}, zipfile.ZIP_DEFLATED))
+    with pytest.raises(DownloadError, match=r"bomb.zip: member 'a.wav' expands .* more than 200 times"):
+        _extract(bomb, tmp_path / "out")
+    many = tmp_path / "many.zip"
+    many.write_bytes(_zip_bytes({f"{i}.txt": b"x" for i in range(4)}))
+    monkeypatch.setattr(acquire_module, "MAX_MEMBERS", 3)
+    with pytest.raises(DownloadError, match="many.zip: 4 members, more than 3"):
+        _extract(many, tmp_path / "out")
+    monkeypatch.setattr(acquire_module, "MAX_EXTRACT_BYTES", 3)
+    monkeypatch.setattr(acquire_module, "MAX_MEMBERS", 10)
+    with pytest.raises(DownloadError, match="many.zip: would extract 4 bytes, more than 3"):
+        _extract(many, tmp_path / "out")
+    monkeypatch.undo()
+    damaged = tmp_path / "damaged.zip"
+    data = bytearray(_zip_bytes({"a.wav": b"RIFF" + bytes(range(256)) * 10}))
+    data[100] ^= 0xFF  # inside the stored member: its CRC no longer matches
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(DownloadError, match=r"damaged.zip: not a valid zip archive \(BadZipFile: Bad CRC-32"):
+        _extract(damaged, tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- caches that heal
+
+
+@pytest.fixture
+def url_dataset(server, tmp_path, monkeypatch):
+    """physionet2016 served like its canonical archives (training.zip with a published
+    sha256, validation.zip without one), pinned to a synthetic original."""
+    monkeypatch.delenv("AUSCULT_DATA_MIRROR", raising=False)
+    original = tmp_path / "original"
+    synthetic.write_physionet2016(original, n_records=6, seed=3, n_test=2, duration_s=(1.0, 1.5),
+                                  audio_format="wav")
+    training = _zip(original, tmp_path / "t.zip", "training/", {"validation", "SHA256SUMS"})
+    validation = _zip(original / "validation", tmp_path / "v.zip", "validation/", set())
+    server.state["files"].update({"/training.zip": training, "/validation.zip": validation})
+    monkeypatch.setattr(physionet2016, "SOURCES", [
+        {**physionet2016.SOURCES[0], "url": f"{server.url}/training.zip", "sha256": sha(training)},
+        {**physionet2016.SOURCES[1], "url": f"{server.url}/validation.zip"},
+    ])
+    use_pins_of(original, "physionet2016", tmp_path / "pins", monkeypatch)
+    return tmp_path / "data" / "physionet2016", tmp_path / "data" / ".physionet2016-downloads"
+
+
+def _flip_byte(data: bytes) -> bytes:
+    """``data`` (a stored zip) with one byte of its first file's content changed."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        m = next(m for m in zf.infolist() if not m.is_dir() and m.file_size > 8)
+    pos = m.header_offset + 30 + len(m.filename.encode()) + len(m.extra) + 5
+    return data[:pos] + bytes([data[pos] ^ 0xFF]) + data[pos + 1:]
+
+
+def _fetched(server, since: int) -> list[str]:
+    return [p for p, _, _ in server.state["log"][since:]]
+
+
+def test_verified_archives_are_recorded_and_a_changed_one_is_fetched_again(url_dataset, server, caplog):
+    dest, downloads = url_dataset
+    acquire("physionet2016", dest, progress=False)
+    for name in ("training.zip", "validation.zip"):
+        digest, recorded_name = (downloads / f"{name}.sha256").read_text().split()
+        assert digest == sha((downloads / name).read_bytes()) and recorded_name == name
+    # the cached validation.zip (no published sha256) rots on disk, the copy is redone
+    (downloads / "validation.zip").write_bytes(_flip_byte((downloads / "validation.zip").read_bytes()))
+    n = len(server.state["log"])
+    with caplog.at_level("WARNING", logger="auscult.datasets"):
+        acquire("physionet2016", dest, progress=False, force=True)
+    assert _fetched(server, n) == ["/validation.zip"]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert str(downloads / "validation.zip") in line and "downloading it again" in line
+    assert verify_sha256sums(dest) > 0
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated", "bad_crc"])
+def test_a_cached_archive_that_fails_to_extract_is_deleted_and_fetched_again(url_dataset, server, damage):
+    dest, downloads = url_dataset
+    good = server.state["files"]["/validation.zip"]
+    bad = {"junk": b"<html>not a zip</html>", "truncated": good[: len(good) // 2],
+           "bad_crc": _flip_byte(good)}[damage]
+    downloads.mkdir(parents=True)
+    (downloads / "validation.zip").write_bytes(bad)  # an earlier run's download, never verified
+    with pytest.raises(DownloadError) as e:
+        acquire("physionet2016", dest, progress=False)
+    assert str(downloads / "validation.zip") in str(e.value) and "deleted" in str(e.value)
+    assert len(str(e.value).splitlines()) == 1
+    assert not (downloads / "validation.zip").exists() and not dest.exists()
+    n = len(server.state["log"])
+    acquire("physionet2016", dest, progress=False)
+    assert _fetched(server, n) == ["/validation.zip"]
+    assert (downloads / "validation.zip").read_bytes() == good
+
+
+# --------------------------------------------------------------------------- symbolic links
+
+
+def test_mirror_links_out_of_the_folder_are_refused_by_name(fake_mirror, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUSCULT_FOLLOW_SYMLINKS", raising=False)
+    folder = fake_mirror / "pascal"
+    link = folder / "set_a" / "link.flac"
+    link.symlink_to(sorted((folder / "set_b").glob("*.flac"))[0])  # a link within the folder is fine
+    assert link in source_files(folder)
+    link.unlink()
+    victim = sorted((folder / "set_a").glob("*.flac"))[0]
+    outside = tmp_path / "elsewhere" / "secret.flac"
+    outside.parent.mkdir()
+    outside.write_bytes(victim.read_bytes())
+    victim.unlink()
+    victim.symlink_to(outside)
+    with pytest.raises(LinkError) as e:
+        acquire("pascal", tmp_path / "data" / "pascal", mirror=fake_mirror, progress=False)
+    msg = str(e.value)
+    assert msg.startswith(f"{victim}: symbolic link out of {folder}; refused")
+    assert "AUSCULT_FOLLOW_SYMLINKS=1" in msg and "secret" not in msg and sha(outside.read_bytes()) not in msg
+    assert not (tmp_path / "data" / "pascal").exists()
+
+    monkeypatch.setenv("AUSCULT_FOLLOW_SYMLINKS", "1")
+    acquire("pascal", tmp_path / "data" / "pascal", mirror=fake_mirror, progress=False)
+    # followed on request, but a mismatch never shows the hash of what the link points to
+    outside.write_bytes(outside.read_bytes()[:-4] + b"\x01\x02\x03\x04")
+    with pytest.raises(ChecksumError) as e:
+        acquire("pascal", tmp_path / "data" / "pascal2", mirror=fake_mirror, progress=False)
+    assert str(victim) in str(e.value) and sha(outside.read_bytes()) not in str(e.value)
+
+
+def test_link_loops_are_skipped(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUSCULT_FOLLOW_SYMLINKS", raising=False)
+    (tmp_path / "root" / "sub").mkdir(parents=True)
+    (tmp_path / "root" / "sub" / "a.txt").write_text("a")
+    (tmp_path / "root" / "sub" / "up").symlink_to(tmp_path / "root")
+    assert source_files(tmp_path / "root") == [tmp_path / "root" / "sub" / "a.txt"]
 
 
 # --------------------------------------------------------------------------- real mirror

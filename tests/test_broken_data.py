@@ -625,24 +625,24 @@ def test_audio_errors_pickle():
 
 
 def test_stale_tmp_of_a_dead_writer_is_removed(tmp_path):
-    from auscult.atomic import atomic_dir, remove_stale_tmp
+    from auscult.atomic import atomic_dir, remove_stale_tmp, tmp_prefix
 
     out = tmp_path / "koike-0123abcd"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
-    stale = tmp_path / f".tmp-koike-0123abcd-p{dead}-abc123"
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    stale = tmp_path / f"{tmp_prefix(out, dead)}abc123"
     (stale / "x").mkdir(parents=True)
-    other = tmp_path / f".tmp-ast_sam-89abcdef-p{dead}-zz"  # another output, same dead writer
+    other = tmp_path / f"{tmp_prefix(tmp_path / 'ast_sam-89abcdef', dead)}zz"  # another output, same dead writer
     other.mkdir()
-    legacy = tmp_path / ".tmp-koike-0123abcd-oldstyle"  # no pid: only its own output removes it
+    legacy = tmp_path / ".tmp-koike-0123abcd-oldstyle"  # no host: removed only once a day old
     legacy.mkdir()
-    alive = tmp_path / f".tmp-audiofuse-11111111-p{os.getpid()}-x"
+    alive = tmp_path / f"{tmp_prefix(tmp_path / 'audiofuse-11111111')}x"
     alive.mkdir()
     removed = remove_stale_tmp(out)
-    assert set(removed) == {stale, other, legacy}
-    assert alive.exists()
+    assert set(removed) == {stale, other}
+    assert alive.exists() and legacy.exists()
     with atomic_dir(out) as tmp:
-        assert f"-p{os.getpid()}-" in tmp.name
+        assert tmp.name.startswith(tmp_prefix(out))
 
 
 def test_pool_workers_die_with_a_killed_parent(tmp_path):

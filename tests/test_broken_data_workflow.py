@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 from scratch import copy_workflow, small_demo_params, write_params
 
+from auscult.atomic import tmp_prefix
 from auscult.datasets import pinned, pinning, synthetic
 from auscult.datasets.acquire import write_sha256sums
 
@@ -112,7 +113,7 @@ def test_skip_policy_through_the_workflow(setup):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
     _, features = layout_paths(dest, cfg, env)
-    stale = features.parent / f".tmp-{features.name}-p{dead}-killed"
+    stale = features.parent / f"{tmp_prefix(features, int(dead))}killed"
     (stale / "shards").mkdir(parents=True)
     out = run(dest, env, "features_physionet2016")
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]

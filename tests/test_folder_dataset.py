@@ -169,3 +169,61 @@ def test_schema_accepts_folder_datasets_and_stays_closed():
     cfg["cross_dataset"]["targets"] = ["nowhere"]
     with pytest.raises(ParamsError, match="nowhere"):
         validate(cfg)
+
+
+def _acquire(name: str, src: Path, dest: Path, monkeypatch) -> Path:
+    from auscult.datasets.source import acquire_or_synthesise
+
+    monkeypatch.setenv("MY_FOLDER", str(src))
+    params = {"kind": "folder", "source": "canonical", "path_env": "MY_FOLDER", "bad_audio": "error",
+              "min_seconds": 0.5}
+    return acquire_or_synthesise(name, dest, params)
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_only_labels_and_audio_are_copied(tmp_path, monkeypatch):
+    from auscult.datasets import acquire as acq
+
+    src = make(tmp_path / "src", {"a.wav": ODD["a.wav"], "sub/b.FLAC": ODD["b.FLAC"]},
+               "record,label\na,0\nb,1\n")
+    (src / "README.txt").write_text("notes")
+    (src / "private").mkdir()
+    (src / "private" / "key.pem").write_text("secret")
+    (src / "audio" / ".DS_Store").write_bytes(b"\0")
+    (src / "audio" / "sub" / "b.txt").write_text("not audio")
+    out = _acquire("mine", src, tmp_path / "copy1", monkeypatch)
+    assert _tree(out) == ["ACQUIRED.json", "SHA256SUMS", "audio/a.wav", "audio/sub/b.FLAC", "labels.csv"]
+    # the folder's own SHA256SUMS may list more than the dataset; the copy's lists what was copied
+    acq.write_sha256sums(src)
+    out = _acquire("mine", src, tmp_path / "copy2", monkeypatch)
+    assert _tree(out) == ["ACQUIRED.json", "SHA256SUMS", "audio/a.wav", "audio/sub/b.FLAC", "labels.csv"]
+    assert acq.verify_sha256sums(out) == 3
+    # ... but must list every file that is copied
+    sums = src / "SHA256SUMS"
+    sums.write_text("".join(line for line in sums.read_text().splitlines(True) if "b.FLAC" not in line))
+    with pytest.raises(acq.SumsFileError, match=r"SHA256SUMS: does not list 1 file\(s\).*audio/sub/b.FLAC"):
+        _acquire("mine", src, tmp_path / "copy3", monkeypatch)
+
+
+def test_links_out_of_the_folder_are_refused_by_name(tmp_path, monkeypatch):
+    import hashlib
+
+    from auscult.datasets import acquire as acq
+
+    monkeypatch.delenv(acq.FOLLOW_SYMLINKS_ENV, raising=False)
+    src = make(tmp_path / "src", {"a.wav": ODD["a.wav"]}, "record,label\na,0\nb,1\n")
+    secret = make(tmp_path / "elsewhere", {"b.wav": ODD["a.wav"]}, "record,label\n") / "audio" / "b.wav"
+    (src / "audio" / "b.wav").symlink_to(secret)
+    with pytest.raises(acq.LinkError) as e:
+        _acquire("mine", src, tmp_path / "copy", monkeypatch)
+    msg = str(e.value)
+    assert msg.startswith(f"{src / 'audio' / 'b.wav'}: symbolic link out of {src}; refused")
+    assert "elsewhere" not in msg and hashlib.sha256(secret.read_bytes()).hexdigest() not in msg
+    assert not (tmp_path / "copy").exists()
+    monkeypatch.setenv(acq.FOLLOW_SYMLINKS_ENV, "1")  # asked for: the target is copied
+    out = _acquire("mine", src, tmp_path / "copy", monkeypatch)
+    assert (out / "audio" / "b.wav").read_bytes() == secret.read_bytes()
+    assert not (out / "audio" / "b.wav").is_symlink()

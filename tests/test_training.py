@@ -174,6 +174,24 @@ def test_resume_refuses_a_different_run(data, tmp_path):
         _train(data, tmp_path, seed=5, cfg={**TRAIN, "lr": 1e-3})
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not_a_zip"])
+def test_unreadable_checkpoint_is_moved_aside_and_training_restarts(data, tmp_path, caplog, damage):
+    with pytest.raises(_Interrupt):
+        _train(data, tmp_path / "run", seed=5, on_epoch_end=_raise_after_epoch_2)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    good = last.read_bytes()
+    last.write_bytes({"empty": b"", "truncated": good[: len(good) // 2], "not_a_zip": b"junk"}[damage])
+    bad = last.read_bytes()
+    with caplog.at_level("WARNING", logger="auscult.training.engine"):
+        _, summary = _train(data, tmp_path / "run", seed=5)
+    assert summary["resumed_from_epoch"] is None
+    assert (last.parent / "last.pt.corrupt").read_bytes() == bad
+    (line,) = [r.getMessage() for r in caplog.records if "unreadable checkpoint" in r.getMessage()]
+    assert str(last) in line and "last.pt.corrupt" in line and "restarts from scratch" in line
+    _train(data, tmp_path / "fresh", seed=5)
+    assert _same_state(_state(tmp_path / "run"), _state(tmp_path / "fresh"))
+
+
 class _Constant(nn.Module):
     """Same logit for every item: validation AUC is exactly 0.5 in every epoch."""
 

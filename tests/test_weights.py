@@ -280,6 +280,86 @@ def test_unpicklable_extras_need_the_trusted_fallback(tmp_path):
         read_state_dict(tmp_path / "junk.pth", pickle_fallback=True)
 
 
+class _Shell:
+    """Pickles as a call of os.system: what a hostile checkpoint would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_trusted_fallback_allows_numpy_types_and_nothing_else(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"model": nn.Linear(2, 2).state_dict(), "sampler": np.arange(3), "x": _Shell(marker)},
+               tmp_path / "hostile.pth")
+    with pytest.raises(WeightsError, match=r"hostile.pth: not a loadable torch checkpoint \(.*system"):
+        read_state_dict(tmp_path / "hostile.pth", pickle_fallback=True)
+    assert not marker.exists()
+
+
+def test_loads_the_very_bytes_it_verified(monkeypatch, weights_folder, tmp_path):
+    weights_folder.mkdir()
+    digest = _tiny_checkpoint(weights_folder / "tmp.pth")
+    name = f"tiny-{digest[:8]}.pth"
+    (weights_folder / "tmp.pth").rename(weights_folder / name)
+    _spec(monkeypatch, "tiny", file_name=name, url="http://127.0.0.1:9/never", hash_prefix=digest[:8])
+    info = resolve_weights("tiny", download=False)
+    seen = []
+    real_load = torch.load
+
+    def spy(f, *args, **kwargs):
+        seen.append((type(f).__name__, kwargs.get("weights_only")))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    assert set(read_state_dict(info.path, sha256=info.sha256)) == {"weight", "bias"}
+    assert seen == [("BytesIO", True)]  # unpickled from the buffer that was hashed, not reopened
+    torch.save(nn.Linear(4, 3).state_dict(), tmp_path / "other.pth")  # swapped after verification
+    (tmp_path / "other.pth").replace(info.path)
+    with pytest.raises(WeightsChecksumError, match=f"{name}: changed since it was verified"):
+        read_state_dict(info.path, sha256=info.sha256)
+
+
+def test_torchvision_full_pin_is_checked_next_to_the_prefix(tmp_path):
+    f = tmp_path / "net.pth"
+    digest = _tiny_checkpoint(f)
+    name = f"net-{digest[:8]}.pth"
+    assert W.verify_file(f, W._tv("net", name, 1, "test")) == digest
+    assert W.verify_file(f, W._tv("net", name, 1, "test", sha256=digest)) == digest
+    wrong = digest[:8] + "0" * 56  # right prefix, wrong file
+    with pytest.raises(WeightsChecksumError, match=f"net.pth: sha256 mismatch: expected {wrong}"):
+        W.verify_file(f, W._tv("net", name, 1, "test", sha256=wrong))
+    with pytest.raises(ValueError, match="does not start with the name's prefix"):
+        W._tv("net", name, 1, "test", sha256="f" * 64)
+
+
+def test_https_to_http_redirect_and_oversized_download_are_errors(monkeypatch, server, weights_folder):
+    from auscult import httpsafe
+
+    class _Redirected:
+        def open(self, request, timeout):
+            raise httpsafe.InsecureRedirectError(f"{request.full_url}: HTTP 302 redirect to "
+                                                 "http://mirror.example/x.pth refused")
+
+    _spec(monkeypatch, "tls", file_name="x.pth", url="https://weights.example/x.pth")
+    monkeypatch.setattr(httpsafe, "_OPENER", _Redirected())
+    with pytest.raises(WeightsError, match="https://weights.example/x.pth: HTTP 302 redirect to http://"):
+        resolve_weights("tls", retries=0)
+    monkeypatch.undo()
+    monkeypatch.setenv(W.WEIGHTS_ENV, str(weights_folder))
+    root, base = server
+    _tiny_checkpoint(root / "big.pth")
+    _spec(monkeypatch, "big", file_name="big.pth", url=f"{base}/big.pth")
+    monkeypatch.setattr(W, "MAX_WEIGHT_BYTES", 100)
+    with pytest.raises(WeightsError, match="big.pth: announces .* bytes, more than MAX_WEIGHT_BYTES"):
+        resolve_weights("big", retries=0)
+    assert not any(weights_folder.iterdir())
+
+
 def test_spec_fields_are_complete():
     for spec in W.WEIGHTS.values():
         assert spec.url.startswith("https://") and spec.origin and spec.license

@@ -33,8 +33,7 @@ def restore_rejected_params(path: str | os.PathLike = "params.yaml") -> str | No
     path = Path(path)
     rev = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
     try:
-        committed = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True,
-                                   text=True, check=True, cwd=path.parent if path.is_absolute() else None).stdout
+        committed = _git_show(rev, path)
         current = path.read_text()
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -50,3 +49,11 @@ def restore_rejected_params(path: str | os.PathLike = "params.yaml") -> str | No
     write_text(path, committed)
     return (f"{path}: restored to its committed version ({rev[:12]}); the rejected values "
             f"are kept in {path.name}.rejected")
+
+
+def _git_show(rev: str, path: Path) -> str:
+    """``path`` as committed in ``rev`` (an absolute ``path`` is looked up from its folder)."""
+    where = f"./{path.name}" if path.is_absolute() else path.as_posix()
+    # --end-of-options: a value like '--output=/x' is a revision to git, never an option
+    return subprocess.run(["git", "show", "--end-of-options", f"{rev}:{where}"], capture_output=True,
+                          text=True, check=True, cwd=path.parent if path.is_absolute() else None).stdout

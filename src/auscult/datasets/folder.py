@@ -152,8 +152,10 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
 
 def acquire_folder(name: str, src: Path, dest: Path) -> Path:
     """Copy the folder dataset at ``src`` into ``dest`` (atomically) and verify it: against
-    ``src/SHA256SUMS`` when the folder has one (it must list every file), else against the
-    checksums computed from ``src`` at acquisition (recorded as the copy's ``SHA256SUMS``)."""
+    ``src/SHA256SUMS`` when the folder has one (it must list every file copied), else
+    against the checksums computed from ``src`` at acquisition (recorded as the copy's
+    ``SHA256SUMS``). Only ``labels.csv`` and the audio files under ``audio/`` are copied;
+    a symbolic link out of ``src`` is refused (:func:`auscult.datasets.acquire.source_files`)."""
     import hashlib
 
     from auscult.atomic import atomic_dir, write_json
@@ -163,16 +165,17 @@ def acquire_folder(name: str, src: Path, dest: Path) -> Path:
     src = Path(src)
     if not src.is_dir():
         raise acq.MissingFileError(f"{src}: folder dataset {name!r} not found")
+    files = {p.relative_to(src).as_posix(): p for p in acq.source_files(src)}
+    wanted = sorted(rel for rel in files if _dataset_file(rel))
+    if len(wanted) < len(files):
+        log.info("%s: %d file(s) that are neither %s nor audio under %s/ are not copied", src,
+                 len(files) - len(wanted), LABELS_FILE, AUDIO_DIR)
+    own = (src / "SHA256SUMS").is_file()
     with atomic_dir(dest) as tmp:
-        own = (src / "SHA256SUMS").is_file()
-        if not own:
-            # never written into the user's folder: computed here, written into the copy
-            lines = [f"{acq.sha256_file(p)}  ./{p.relative_to(src).as_posix()}\n" for p in acq._files(src)
-                     if p.relative_to(src).as_posix() != acq.ACQUIRED_FILE]
-        for path in acq._files(src):
-            acq._copy(path, tmp / path.relative_to(src))
-        if not own:
-            (tmp / "SHA256SUMS").write_text("".join(lines))
+        sums = _own_sums(src, wanted) if own else {rel: acq.sha256_file(files[rel]) for rel in wanted}
+        for rel in wanted:
+            acq._copy(files[rel], tmp / rel)
+        (tmp / "SHA256SUMS").write_text("".join(f"{sums[rel]}  ./{rel}\n" for rel in sorted(sums)))
         try:
             n = acq.verify_sha256sums(tmp)
         except (acq.ChecksumError, acq.MissingFileError, acq.SumsFileError) as e:
@@ -183,3 +186,27 @@ def acquire_folder(name: str, src: Path, dest: Path) -> Path:
             "sha256 of every file computed at acquisition (the folder has no SHA256SUMS)",
             "sha256sums_sha256": hashlib.sha256((tmp / "SHA256SUMS").read_bytes()).hexdigest()})
     return dest
+
+
+def _dataset_file(rel: str) -> bool:
+    """Whether ``rel`` (a posix path relative to the folder) is part of the dataset."""
+    parts = rel.split("/")
+    if rel == LABELS_FILE:
+        return True
+    name = parts[-1]
+    return (len(parts) > 1 and parts[0] == AUDIO_DIR and not name.startswith(".")
+            and Path(name).suffix.lower() in AUDIO_SUFFIXES)
+
+
+def _own_sums(src: Path, wanted: list[str]) -> dict[str, str]:
+    """The lines of ``src/SHA256SUMS`` for the dataset's files; each copied file must be
+    listed (a partial checksum file would let the others in unchecked), and a listed
+    dataset file that is gone shows up as missing when the copy is verified."""
+    from . import acquire as acq
+
+    listed = acq.read_sha256sums(src / "SHA256SUMS")
+    unlisted = [rel for rel in wanted if rel not in listed]
+    if unlisted:
+        raise acq.SumsFileError(f"{src / 'SHA256SUMS'}: does not list {len(unlisted)} file(s) of the folder, "
+                                f"e.g. {unlisted[:3]} (a partial checksum file is refused)")
+    return {rel: digest for rel, digest in listed.items() if _dataset_file(rel)}

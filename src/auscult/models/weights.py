@@ -15,7 +15,8 @@ scratch, since a corrupt or wrong file is an error, not a missing one):
 
 - torchvision files embed the first 8 hex digits of their sha256 in the name
   (``resnet18-f37072fd.pth``; torchvision loads them with ``check_hash=True``): the digest
-  must start with that prefix, for a local file as for a download;
+  must start with that prefix, for a local file as for a download; where a full sha256 of
+  such a file is pinned (``_tv(..., sha256=...)``) it is checked as well;
 - a full ``sha256`` where one is known: the AST ``model.safetensors`` at the pinned Hugging
   Face revision (``WeightSpec.revision``: the download URL names that commit, never
   ``resolve/main``, so the file cannot change under the same name);
@@ -35,7 +36,16 @@ only (no independently confirmed sha256).
 A download streams into a temporary sibling (:func:`auscult.atomic.atomic_path`), is
 verified there and only then renamed to the canonical name, so a half-downloaded or
 wrong file is never found later. (No resume: ``auscult.datasets.acquire.download`` has
-one, but importing it pulls in soundfile/soxr, which the GPU machines lack.)
+one, but importing it pulls in soundfile/soxr, which the GPU machines lack.) An https URL
+redirected to http is refused (:class:`WeightsError`, not scratch), and a download stops
+at :data:`MAX_WEIGHT_BYTES`.
+
+Loading reads the file once into memory, checks that its sha256 is the one
+:func:`resolve_weights` verified (``WeightsInfo.sha256``) and unpickles those same bytes
+with ``torch.load(weights_only=True)``: the file cannot change between its check and its
+use. Files that pickle numpy objects next to the tensors (the PANNs CNN14 checkpoint;
+``pickle_fallback``) are loaded with numpy's array, scalar and dtype types allowed, and
+nothing else.
 
 :func:`load_pretrained` loads a checkpoint into ``model.weights_target`` with a strict key
 and shape check (the error lists the first few offending keys), ignoring the checkpoint's
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import os
 import time
 import urllib.error
@@ -63,6 +74,7 @@ import torch
 from torch import Tensor, nn
 
 from auscult.atomic import atomic_path
+from auscult.httpsafe import InsecureRedirectError, urlopen
 
 from .imagenet import sum_rgb_kernel
 
@@ -88,6 +100,7 @@ WEIGHTS_ENV = "AUSCULT_WEIGHTS_DIR"
 OFFLINE_ENV = "AUSCULT_WEIGHTS_OFFLINE"
 STATUSES = ("pretrained", "scratch")
 _CHUNK = 1 << 20
+MAX_WEIGHT_BYTES = 4 << 30  # the largest canonical file (VGG19) is about 0.55 GB
 _USER_AGENT = "auscult-weights/0.1"
 _SHOW_KEYS = 5
 
@@ -117,17 +130,22 @@ class WeightSpec:
     hash_prefix: str | None = None  # torch.hub naming convention: name-<sha256 prefix>.ext
     min_bytes: int = 0
     layout: str = "torchvision"  # 'torchvision' (plain sd) | 'panns' ({'model': sd}) | 'safetensors' | 'json'
-    pickle_fallback: bool = False  # allow weights_only=False for this trusted file
+    pickle_fallback: bool = False  # numpy types allowed when unpickling this trusted file
     origin: str = ""
     license: str = ""
 
 
-def _tv(name: str, file_name: str, n_params: int, origin: str) -> WeightSpec:
+def _tv(name: str, file_name: str, n_params: int, origin: str, sha256: str | None = None) -> WeightSpec:
+    """A torchvision file: its name's hash prefix is checked, and a full ``sha256`` where
+    one is pinned."""
     prefix = file_name.rsplit("-", 1)[1].split(".", 1)[0]
+    if sha256 is not None and not sha256.lower().startswith(prefix):
+        raise ValueError(f"{file_name}: pinned sha256 {sha256} does not start with the name's prefix {prefix}")
     return WeightSpec(
         name=name,
         file_name=file_name,
         url=f"https://download.pytorch.org/models/{file_name}",
+        sha256=sha256,
         hash_prefix=prefix,
         min_bytes=int(0.9 * 4 * n_params),
         origin=origin,
@@ -146,8 +164,8 @@ WEIGHTS: dict[str, WeightSpec] = {
         md5="541141fa2ee191a88f24a3219fff024e",  # published by Zenodo record 3987831
         min_bytes=300_000_000,
         layout="panns",
-        # The released file pickles numpy objects next to 'model' and fails
-        # torch.load(weights_only=True) (autrainer#66); it is the authors' own file.
+        # The released file pickles numpy objects next to 'model' and fails a plain
+        # torch.load(weights_only=True) (autrainer#66): numpy's types are allowed for it.
         pickle_fallback=True,
         origin="PANNs (Kong et al.), AudioSet, 32 kHz, mAP 0.431; Zenodo record 3987831",
         license="see Zenodo record 3987831",
@@ -256,14 +274,6 @@ def _spec(name: str) -> WeightSpec:
         raise ValueError(f"unknown weights {name!r}; known: {sorted(WEIGHTS)}") from None
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -282,7 +292,12 @@ def verify_file(path: str | os.PathLike, spec: WeightSpec, *, label: str | None 
             f"{label}: {size} bytes, expected at least {spec.min_bytes} for {spec.file_name} "
             f"(truncated or not the checkpoint)"
         )
-    digest = _sha256(path)
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:  # one read for both digests
+        while block := f.read(_CHUNK):
+            sha.update(block)
+            md5.update(block)
+    digest = sha.hexdigest()
     if spec.hash_prefix and not digest.startswith(spec.hash_prefix.lower()):
         raise WeightsChecksumError(
             f"{label}: sha256 {digest} does not start with {spec.hash_prefix}, the hash "
@@ -290,21 +305,24 @@ def verify_file(path: str | os.PathLike, spec: WeightSpec, *, label: str | None 
         )
     if spec.sha256 and digest != spec.sha256.lower():
         raise WeightsChecksumError(f"{label}: sha256 mismatch: expected {spec.sha256}, got {digest}")
-    if spec.md5:
-        md5 = _digest(path, "md5")
-        if md5 != spec.md5.lower():
-            raise WeightsChecksumError(f"{label}: md5 mismatch: expected {spec.md5} (published), got {md5}")
+    if spec.md5 and md5.hexdigest() != spec.md5.lower():
+        raise WeightsChecksumError(f"{label}: md5 mismatch: expected {spec.md5} (published), "
+                                   f"got {md5.hexdigest()}")
     return digest
 
 
 def _fetch(url: str, out: Path, timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(out, "wb") as f:
+    with urlopen(request, timeout=timeout) as response, open(out, "wb") as f:
         length = response.headers.get("Content-Length")
+        if length is not None and int(length) > MAX_WEIGHT_BYTES:
+            raise WeightsError(f"{url}: announces {length} bytes, more than MAX_WEIGHT_BYTES ({MAX_WEIGHT_BYTES})")
         received = 0
         while block := response.read(_CHUNK):
             f.write(block)
             received += len(block)
+            if received > MAX_WEIGHT_BYTES:
+                raise WeightsError(f"{url}: more than MAX_WEIGHT_BYTES ({MAX_WEIGHT_BYTES}), stopped")
     if length is not None and received < int(length):
         raise ConnectionError(f"connection closed after {received} of {length} bytes")
 
@@ -313,7 +331,8 @@ def _download(spec: WeightSpec, dest: Path, *, timeout: float, retries: int) -> 
     """Download ``spec.url`` to ``dest``; return (sha256, '') or (None, reason).
 
     Network failures give a reason (the caller falls back to scratch); a file that arrives
-    but fails verification raises :class:`WeightsChecksumError`.
+    but fails verification raises :class:`WeightsChecksumError`, a refused redirect or size
+    :class:`WeightsError`.
     """
     error = ""
     for attempt in range(retries + 1):
@@ -324,6 +343,8 @@ def _download(spec: WeightSpec, dest: Path, *, timeout: float, retries: int) -> 
                 _fetch(spec.url, tmp, timeout)
                 digest = verify_file(tmp, spec, label=f"{spec.url} -> {dest}")
             return digest, ""
+        except InsecureRedirectError as e:
+            raise WeightsError(str(e)) from None
         except urllib.error.HTTPError as e:
             error = f"HTTP {e.code} {e.reason}"
             if e.code < 500:
@@ -371,23 +392,24 @@ def resolve_weights(
 
 
 # --------------------------------------------------------------------------- load
-def read_state_dict(path: str | os.PathLike, *, pickle_fallback: bool = False) -> dict[str, Tensor]:
+def read_state_dict(path: str | os.PathLike, *, pickle_fallback: bool = False,
+                    sha256: str | None = None) -> dict[str, Tensor]:
     """A checkpoint's tensors: a plain state_dict, ``{'model': sd}`` (PANNs) or
     ``{'state_dict': sd}``; a common ``module.`` prefix (DataParallel) is removed.
 
-    Loads with ``weights_only=True``; only with ``pickle_fallback`` (trusted canonical
-    files) is a file that needs other globals unpickled in full.
+    The file is read once; with ``sha256`` those bytes must have that digest (the one
+    verified when the file was resolved) and are what is unpickled, with
+    ``weights_only=True``. ``pickle_fallback`` (trusted canonical files) allows numpy's
+    array, scalar and dtype types as well, never arbitrary globals.
     """
     path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError, RuntimeError, EOFError, struct.error, ...
-        if not pickle_fallback:
-            raise WeightsError(f"{path}: not a loadable torch checkpoint ({e})") from None
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e2:  # any unpickling failure: report it with the path
-            raise WeightsError(f"{path}: not a loadable torch checkpoint ({e2})") from None
+    data = path.read_bytes()
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256.lower():
+            raise WeightsChecksumError(f"{path}: changed since it was verified (sha256 {actual}, "
+                                       f"verified {sha256})")
+    obj = _unpickle(path, data, pickle_fallback)
     for key in ("model", "state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -401,6 +423,41 @@ def read_state_dict(path: str | os.PathLike, *, pickle_fallback: bool = False) -
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def _unpickle(path: Path, data: bytes, numpy_types: bool):
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError, EOFError, struct.error, ...
+        error = e
+    if numpy_types:
+        try:
+            with torch.serialization.safe_globals(_numpy_types()):
+                return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as e:  # as above
+            error = e
+    raise WeightsError(f"{path}: not a loadable torch checkpoint ({_reason(error)})") from None
+
+
+def _numpy_types() -> list:
+    """numpy's array, scalar and dtype types, under the names pickles of numpy 1 and 2 use."""
+    import numpy as np
+
+    core = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    types: list = [np.dtype, np.ndarray]
+    types += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    for fn in ("_reconstruct", "scalar"):
+        types += [(getattr(core, fn), f"{mod}.{fn}") for mod in ("numpy.core.multiarray", "numpy._core.multiarray")]
+    return types
+
+
+def _reason(e: Exception) -> str:
+    """One line of torch's many-line unpickling message: the line saying what was refused."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line or "Can only build" in line or "Unsupported" in line:
+            return line[:300]
+    return (lines[-1] if lines else type(e).__name__)[:300]
 
 
 def _show(items: list) -> str:
@@ -504,7 +561,7 @@ def load_pretrained(model: nn.Module, info: WeightsInfo, *, drop_frontend: bool)
             f"{model.weights_name!r}"
         )
     spec = WEIGHTS.get(model.weights_name)
-    state = read_state_dict(info.path, pickle_fallback=bool(spec and spec.pickle_fallback))
+    state = read_state_dict(info.path, pickle_fallback=bool(spec and spec.pickle_fallback), sha256=info.sha256)
     return load_state_dict_into(
         model.weights_target,
         state,

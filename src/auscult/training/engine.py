@@ -29,7 +29,8 @@ selections' states, early-stopping counters, timings) and, while unfinished, the
 optimizer (the base optimizer's under SAM), scheduler, scaler and every RNG state. A later
 call resumes from it and gives bit-identical results on CPU; a finished run is not trained
 again. The format is the one both former loops wrote (a state key one of them did not write
-takes its default when read).
+takes its default when read). An unreadable ``last.pt`` (empty, truncated, not a torch file)
+is moved aside to ``last.pt.corrupt`` with a warning and the run starts from scratch.
 
 Imports only torch, numpy, pandas, tqdm and the standard library (pytorch_optimizer when SAM
 is on), so it runs on a GPU machine without the audio stack.
@@ -38,6 +39,7 @@ is on), so it runs on a GPU machine without the audio stack.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import time
@@ -54,6 +56,8 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path, write_csv
 from .seeding import get_rng_state, seed_everything, set_rng_state
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_EVERY_ENV = "AUSCULT_CHECKPOINT_EVERY_S"
@@ -437,8 +441,8 @@ def fit(
 
     st = _initial_state(task.selections)
     resumed_from = None
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    ckpt = _read_checkpoint(ckpt_path)
+    if ckpt is not None:
         if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("fingerprint") != task.fingerprint:
             raise ValueError(
                 f"{ckpt_path} was written by a different run (config, seed, data or model "
@@ -558,6 +562,28 @@ def fit(
     write_csv(out_dir / "history.csv", pd.DataFrame(st["history"], columns=columns))
     return Fit(state=st, resumed_from=resumed_from, device=dev, amp=use_amp, deterministic=deterministic)
 
+
+
+def _read_checkpoint(ckpt_path: Path) -> dict | None:
+    """``last.pt`` as a dict, or None when there is none. An unreadable one (empty, truncated,
+    not a torch zip: a crash or a full disk while it was copied) is moved aside to
+    ``last.pt.corrupt`` and the run starts from scratch, with one warning saying so."""
+    if not ckpt_path.exists():
+        return None
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict):
+            raise TypeError(f"holds a {type(ckpt).__name__}, not a checkpoint dict")
+        return ckpt
+    except (MemoryError, OSError):  # the machine's trouble, not the file's
+        raise
+    except Exception as e:  # RuntimeError, EOFError, UnpicklingError, ...: all mean unreadable
+        aside = ckpt_path.with_name(ckpt_path.name + ".corrupt")
+        os.replace(ckpt_path, aside)
+        reason = " ".join(str(e).split())[:200]
+        log.warning("%s: unreadable checkpoint (%s: %s), moved to %s; training restarts from scratch",
+                    ckpt_path, type(e).__name__, reason, aside.name)
+        return None
 
 
 def _save_checkpoint(ckpt_path: Path, task, st: dict, model, optimizer, scheduler, scaler, gen) -> None:
