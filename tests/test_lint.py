@@ -25,7 +25,7 @@ def tool(name: str) -> str:
 
 
 def test_ruff_clean(repo_root):
-    out = subprocess.run([tool("ruff"), "check", "src", "tests", "workflow", "benchmarks"], cwd=repo_root,
+    out = subprocess.run([tool("ruff"), "check", "src", "tests", "workflow", "benchmarks", "tools"], cwd=repo_root,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:]
 

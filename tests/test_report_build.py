@@ -98,6 +98,13 @@ def test_build_all_tables_from_fake_results(demo, repo_root, tmp_path, monkeypat
     for name in (*frames, "compute_cost"):
         assert (out / "tables" / f"{name}.csv").is_file() and (out / "tables" / f"{name}.md").is_file()
     assert "deviations from params.yaml" in (out / "tables" / f"{af_report.T1}.md").read_text()
+    # titles count the data the rows were scored on (40 fake records), not the paper's 301 / 585
+    t1_title = (out / "tables" / f"{af_report.T1}.md").read_text().splitlines()[0]
+    assert t1_title.startswith("# AudioFuse T1: in-domain, PhysioNet 2016 (40 test recordings;"), t1_title
+    t2_title = (out / "tables" / f"{af_report.T2}.md").read_text().splitlines()[0]
+    assert "(40 labelled recordings zero-shot, 40 in the head-retrained test split;" in t2_title, t2_title
+    # provenance placeholders are code spans, visible on any Markdown page
+    assert "`results/audiofuse/<variant>/<digest>/seed<k>/metrics.json`" in (out / "tables" / f"{af_report.T1}.md").read_text()
     assert set(json.loads((out / "metrics.json").read_text())) == set(frames)
     claims = pd.read_csv(out / "claims.csv")
     assert len(claims) and set(claims["paper"]) == {"audiofuse"}

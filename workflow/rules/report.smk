@@ -13,6 +13,7 @@ rule tables:
         code=src_files(
             "reporting/build",
             "reporting/tables",
+            "reporting/markdown",
             "reporting/compute_cost",
             "reporting/provenance",
             "reporting/claims",

@@ -146,7 +146,7 @@ def build_tables(ctx, pp: Mapping) -> None:
         summary = synthetic_icbhi.synthesis_summary(raw)
     ctx.devices |= {(m.get("train") or {}).get("device_name") or "?" for r in seed_metrics.values() for m in r}
     prov = ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.ast_sam.t6_cells; "
-                                 "cells from results/ast_sam/<variant>/<digest>/seed<k>/metrics.json, rule "
+                                 "cells from `results/ast_sam/<variant>/<digest>/seed<k>/metrics.json`, rule "
                                  "`ast_sam_evaluate` → auscult.evaluation.ast_sam.run_evaluation (trained by rule "
                                  "`ast_sam_train` → auscult.training.ast_sam.run_training)", NAME)
     tables = {report.T6: report.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], ctx.paper)}

@@ -232,10 +232,11 @@ def build_tables(ctx, pp: Mapping) -> None:
     eval_s = sum(m.get("wall_s", 0) for r in results.values() for m in r.metrics)
     devices = {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}
     prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.audiofuse."
-                              "build_tables; cells from results/audiofuse/<variant>/<digest>/seed<k>/metrics.json, "
+                              "build_tables; cells from `results/audiofuse/<variant>/<digest>/seed<k>/metrics.json`, "
                               "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation", NAME, devices,
                               f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min")
-    ctx.write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": ctx.budget}, prov, pp)
+    ctx.write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": ctx.budget}, prov, pp,
+                  title_fields=audiofuse.title_fields(results))
 
 
 def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:

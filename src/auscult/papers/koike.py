@@ -271,7 +271,7 @@ def build_tables(ctx, pp: Mapping) -> None:
              for k, v in koike.NOTES.items()}
     devices = {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
     prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike."
-                              "build_tables; cells from runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv, "
+                              "build_tables; cells from `runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv`, "
                               "rule `koike_run_<model>` → auscult.training.koike.run_training", NAME, devices,
                               f"training {train_s / 60:.1f} min")
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": ctx.budget}, prov, pp)

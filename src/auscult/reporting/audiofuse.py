@@ -90,6 +90,24 @@ class SeedResults:
         return e.low, e.high
 
 
+def record_count(results: Mapping[str, SeedResults], protocol: str) -> str:
+    """How many recordings the rows were scored on under ``protocol`` (distinct record ids
+    over every variant and seed; '?' when no prediction has that protocol): the counts the
+    T1/T2 titles print, from the data rather than from the paper."""
+    ids: set[str] = set()
+    for r in results.values():
+        for p in r.predictions:
+            ids.update(p.loc[p["protocol"] == protocol, "record_id"].astype(str))
+    return str(len(ids)) if ids else "?"
+
+
+def title_fields(results: Mapping[str, SeedResults]) -> dict[str, dict[str, str]]:
+    """The T1/T2 title placeholders of paper_values.yaml, counted from the predictions."""
+    return {T1: {"n_test": record_count(results, "physionet_test")},
+            T2: {"n_transfer": record_count(results, "pascal_zero_shot"),
+                 "n_split": record_count(results, "pascal_head_retrained")}}
+
+
 def _row_label(paper: Mapping, table: str, key: str) -> str:
     if key == FLOOR:
         return floor.LABEL
@@ -254,7 +272,7 @@ NOTES = {
         "ROC-AUC / accuracy / MCC on the PhysioNet test set; thresholds from the validation split. "
         "epochs_run: epochs each row trained (mean over its seeds; the checkpoint is the best "
         "validation epoch); small budgets may give rows different schedules (their params' "
-        "audiofuse.variants.<row>.training) and seeds (audiofuse.variants.<row>.seeds; a cell over "
+        "`audiofuse.variants.<row>.training`) and seeds (`audiofuse.variants.<row>.seeds`; a cell over "
         "fewer seeds than the table's most says so).",
     ],
 }

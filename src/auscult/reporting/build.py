@@ -165,15 +165,19 @@ class TableContext:
         notes = [provenance.skipped_note(ds, self.inputs[f"manifest_{ds}"]) for ds in pp["datasets"]]
         return [n for n in notes if n]
 
-    def write_all(self, tables: Mapping, notes: Mapping, context: Mapping, prov: Mapping, pp: Mapping) -> None:
-        from auscult.reporting.tables import long_frame, write_table
+    def write_all(self, tables: Mapping, notes: Mapping, context: Mapping, prov: Mapping, pp: Mapping,
+                  title_fields: Mapping[str, Mapping] | None = None) -> None:
+        """Write each table; ``title_fields``: {table: {placeholder: value}} for the titles in
+        paper_values.yaml that name counts of the data (``{n_test}``), filled from the runs."""
+        from auscult.reporting.tables import fill_title, long_frame, write_table
 
         extra = self.skipped_notes(pp)
         notes = {k: [*v, *extra] for k, v in notes.items()}
         for name, cells in tables.items():
             df = long_frame(cells, context)
             self.frames[name] = df
-            write_table(self.out_dir, name, df, title=self.paper[name]["title"], notes=notes[name],
+            title = fill_title(self.paper[name]["title"], (title_fields or {}).get(name))
+            write_table(self.out_dir, name, df, title=title, notes=notes[name],
                         provenance={**prov, "paper source": self.paper[name]["source"]})
             log.info("wrote %s (%d cells)", name, len(df))
 
@@ -205,8 +209,8 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
         table = xd.build_table(scores, pc["bootstrap"], targets=pc["targets"], data=pc["data"], budget=budget)
         xd.write(outputs["tables"], table, notes=[*xd.NOTES, *xd.padding_notes(table, pc["clip_seconds"])],
                  provenance={"rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting."
-                             "cross_dataset.build_table; scores from results/cross_dataset/<family>/<digest>/"
-                             "scores.csv, rule `cross_dataset_score` → auscult.evaluation.cross_dataset",
+                             "cross_dataset.build_table; scores from `results/cross_dataset/<family>/<digest>/"
+                             "scores.csv`, rule `cross_dataset_score` → auscult.evaluation.cross_dataset",
                              "git commit": provenance.git_commit(),
                              "params digest": f"{provenance.config_digest(config)} (budget {budget})",
                              "targets": ", ".join(pc["targets"])},

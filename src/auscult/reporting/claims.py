@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from auscult.atomic import write_csv, write_text
+from auscult.reporting import markdown as md
 from auscult.reporting.tables import metric_digits
 from auscult.stats import paired
 
@@ -331,10 +332,12 @@ def render_markdown(df: pd.DataFrame) -> str:
         effect = "–" if r["effect"] is None or pd.isna(r["effect"]) else (
             f"{_num(r['effect'], d)} [{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}], p = {r['p_value']:.3g}"
             f" · MDE {abs(r['mde']):.{d}f}")
-        lines.append(f"| {r['paper']} | {r['claim']} | **{r['verdict']}** | {r['reason']} | {effect} | "
-                     f"{r['premises']} | `{r['table']}` · {r['metric']} · {r['protocol']} |")
+        cells = [md.cell(r["paper"]), md.cell(r["claim"]), f"**{md.cell(r['verdict'])}**", md.cell(r["reason"]),
+                 md.cell(effect), md.cell(r["premises"]),
+                 md.cell(f"`{r['table']}` · {r['metric']} · {r['protocol']}")]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Comparisons", ""]
-    lines += [f"- **{r['id']}**: {r['evidence'] or '–'}" for _, r in df.iterrows()]
+    lines += [f"- **{md.text(r['id'])}**: {md.text(r['evidence'] or '–')}" for _, r in df.iterrows()]
     lines += ["", "How a verdict is reached (auscult.reporting.claims; claims and their premises are data: "
               "src/auscult/reporting/claims.yaml):", "",
               "- *not testable here*: a premise of the claim fails on these runs (the paper's weights, real data, "

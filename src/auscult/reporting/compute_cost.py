@@ -24,6 +24,7 @@ import pandas as pd
 
 from auscult import layout
 from auscult.atomic import write_csv, write_text
+from auscult.reporting import markdown as md
 
 COLUMNS = ["scope", "name", "stage", "n_jobs", "n_missing", "wall_s", "cpu_s", "peak_rss_mb", "device"]
 
@@ -161,10 +162,11 @@ def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
              "| scope | name | stage | jobs | missing | wall (min) | CPU (min) | peak RSS (MB) | device |",
              "|---|---|---|---|---|---|---|---|---|"]
     for _, r in df.iterrows():
-        lines.append(f"| {r['scope']} | {r['name']} | {r['stage']} | {r['n_jobs']} | {r['n_missing']} | "
-                     f"{r['wall_s'] / 60:.2f} | {_minutes(r['cpu_s'])} | {r['peak_rss_mb']:.0f} | {r['device']} |")
+        cells = [r["scope"], r["name"], r["stage"], r["n_jobs"], r["n_missing"], f"{r['wall_s'] / 60:.2f}",
+                 _minutes(r["cpu_s"]), f"{r['peak_rss_mb']:.0f}", r["device"]]
+        lines.append("| " + " | ".join(md.cell(c) for c in cells) + " |")
     lines += ["", "<details><summary>Provenance</summary>", ""]
-    lines += [f"- **{k}**: {v}" for k, v in provenance.items()]
+    lines += [f"- **{md.text(k)}**: {md.text(v)}" for k, v in provenance.items()]
     lines += ["", "</details>", ""]
     return "\n".join(lines)
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from auscult.atomic import write_csv, write_text
 from auscult.evaluation.metrics import DegenerateMetricWarning, binary_metrics
+from auscult.reporting import markdown as md
 from auscult.stats import paired
 
 NAME = "cross_dataset"
@@ -170,10 +171,10 @@ def _fmt(x: float, d: int = 3) -> str:
 
 
 def render_markdown(table: pd.DataFrame, notes: Sequence[str], provenance: Mapping[str, str], budget: str) -> str:
-    lines = [f"# {TITLE}", ""]
+    lines = [f"# {md.text(TITLE)}", ""]
     if budget != "paper":
-        lines += [f"> pipeline check at budget {budget}, not a reproduction (data={table['data'].iloc[0] if len(table) else '?'}, "
-                  f"budget={budget})", ""]
+        data = table['data'].iloc[0] if len(table) else '?'
+        lines += [f"> {md.text(f'pipeline check at budget {budget}, not a reproduction (data={data}, budget={budget})')}", ""]
     lines += ["| Model | Target | AUC (95 % CI) | AUC within sets (95 % CI) | set id. AUC (95 % CI) | Sensitivity "
               "| Specificity | n (abnormal) | seeds | >50 % padding |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -183,11 +184,14 @@ def render_markdown(table: pd.DataFrame, notes: Sequence[str], provenance: Mappi
             f"{_fmt(r['auc_within'])} ({_fmt(r['auc_within_low'])}–{_fmt(r['auc_within_high'])})"
         ident = "" if pd.isna(r.get("set_id_auc")) else \
             f"{_fmt(r['set_id_auc'])} ({_fmt(r['set_id_low'])}–{_fmt(r['set_id_high'])})"
-        lines.append(f"| {r['model']} | {r['target']} | {_fmt(r['auc'])} ({_fmt(r['auc_low'])}–{_fmt(r['auc_high'])})"
-                     f"{flag} | {within} | {ident} | {_fmt(r['sensitivity'])} | {_fmt(r['specificity'])} "
-                     f"| {r['n']} ({r['n_abnormal']}) | {r['seeds']} | {r['n_half_padded']} |")
-    lines += ["", "Notes:", ""] + [f"- {n}" for n in notes] + ["", "Provenance:", ""]
-    lines += [f"- {k}: {v}" for k, v in provenance.items()]
+        cells = [r["model"], r["target"], f"{_fmt(r['auc'])} ({_fmt(r['auc_low'])}–{_fmt(r['auc_high'])}){flag}",
+                 within, ident, _fmt(r["sensitivity"]), _fmt(r["specificity"]), f"{r['n']} ({r['n_abnormal']})",
+                 r["seeds"], r["n_half_padded"]]
+        lines.append("| " + " | ".join(md.cell(c) for c in cells) + " |")
+    lines += ["", "Notes:", ""] + [f"- {md.text(n)}" for n in notes]
+    lines += ["", "<details><summary>Provenance</summary>", ""]
+    lines += [f"- **{md.text(k)}**: {md.text(v)}" for k, v in provenance.items()]
+    lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,36 @@ def _plt():
     return plt
 
 
+def relative_luminance(rgba: Sequence[float]) -> float:
+    """WCAG relative luminance of an sRGB colour (components in [0, 1])."""
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(float(c)) for c in rgba[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def text_colour(background: Sequence[float]) -> str:
+    """'black' or 'white', whichever contrasts more with ``background`` (WCAG contrast
+    ratio), so a heat map's annotation stays legible on dark and light cells alike."""
+    lum = relative_luminance(background)
+    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
+
+
+def series_colours(n: int) -> list:
+    """``n`` distinct colours: tab10 up to 10 series, tab20 up to 20, evenly spaced hues of
+    a continuous map beyond (the default cycle repeats after 10, and 15 Koike runs then
+    share colours)."""
+    import matplotlib
+
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    cmap = matplotlib.colormaps["turbo"]
+    return [cmap(i / (n - 1)) for i in range(n)]
+
+
 def _save(fig, path: str | Path) -> None:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
@@ -158,11 +188,11 @@ def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, lab
         cm = np.asarray(cm, dtype=float)
         rows = cm.sum(axis=1, keepdims=True)
         frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
+        im = ax.imshow(frac, vmin=0, vmax=1, cmap="Blues")
         for i in range(cm.shape[0]):
             for j in range(cm.shape[1]):
                 ax.text(j, i, f"{int(cm[i, j])}\n{100 * frac[i, j]:.0f}%", ha="center", va="center",
-                        fontsize=7, color="white" if frac[i, j] > 0.5 else "black")
+                        fontsize=7, color=text_colour(im.cmap(im.norm(frac[i, j]))))
         ticks = range(len(class_names))
         ax.set_xticks(ticks, class_names, rotation=45, fontsize=7)
         ax.set_yticks(ticks, class_names, fontsize=7)
@@ -173,27 +203,47 @@ def confusion_panels(matrices: Mapping[str, np.ndarray], out: str | Path, *, lab
     plt.close(fig)
 
 
-def learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], labels: Mapping[str, str], out: str | Path,
-                    *, metrics: Sequence[str] = ("val_auc", "val_loss"), title: str = "") -> None:
-    """One panel per metric: a line per (variant, seed) over epochs from each run's history.csv,
-    the selected (best) epoch marked by the monitor the run used."""
+def learning_curves_figure(histories: Mapping[str, Sequence[pd.DataFrame]], labels: Mapping[str, str],
+                           *, metrics: Sequence[str] = ("val_auc", "val_loss"), title: str = ""):
+    """The figure of :func:`learning_curves` (not saved): one panel per metric, a line per
+    (variant, seed) over epochs, one distinct colour per variant (:func:`series_colours`;
+    seeds of a variant share it), integer epochs, and one legend for the figure outside the
+    panels, on the right, so that no curve hides under it."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    colours = series_colours(len(histories))
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles: dict[str, object] = {}
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, (variant, frames) in enumerate(histories.items()):
             for j, h in enumerate(frames):
                 if metric not in h or h.empty:
                     continue
-                ax.plot(h["epoch"], h[metric], marker="o", ms=3, lw=1.2, color=colours[i % len(colours)],
-                        alpha=0.9 if j == 0 else 0.55, label=labels.get(variant, variant) if j == 0 else None)
+                (line,) = ax.plot(h["epoch"], h[metric], marker="o", ms=3, lw=1.2, color=colours[i],
+                                  alpha=0.9 if j == 0 else 0.55)
+                handles.setdefault(labels.get(variant, variant), line)
         if metric == "val_auc":
             ax.axhline(0.5, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric.replace("_", " "))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
     fig.suptitle(title or "Learning curves (validation split)", fontsize=10)
+    fig.tight_layout()
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.0, 0.95),
+                   fontsize=8, ncol=1 if len(handles) <= 16 else 2, frameon=False,
+                   title="variant (one line per seed)", title_fontsize=8)
+    return fig
+
+
+def learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], labels: Mapping[str, str], out: str | Path,
+                    *, metrics: Sequence[str] = ("val_auc", "val_loss"), title: str = "") -> None:
+    """One panel per metric: a line per (variant, seed) over epochs from each run's history.csv
+    (:func:`learning_curves_figure`), saved to ``out``."""
+    plt = _plt()
+    fig = learning_curves_figure(histories, labels, metrics=metrics, title=title)
     _save(fig, out)
     plt.close(fig)
 
@@ -230,7 +280,9 @@ def cross_dataset_heatmap(table: pd.DataFrame, out: str | Path, *, title: str = 
         text = "–" if pd.isna(r["auc"]) else f"{r['auc']:.2f}"
         if pd.notna(r.get("auc_low")) and pd.notna(r.get("auc_high")):
             text += f"\n[{r['auc_low']:.2f}, {r['auc_high']:.2f}]"
-        ax.text(j, i, text, ha="center", va="center", fontsize=6)
+        # the text's colour follows the cell's luminance (white on the dark ends of the map)
+        colour = "black" if pd.isna(r["auc"]) else text_colour(im.cmap(im.norm(float(r["auc"]))))
+        ax.text(j, i, text, ha="center", va="center", fontsize=6, color=colour)
     ax.set_xticks(range(len(targets)), [f"{t}\n(n={int(table[table['target'] == t]['n'].iloc[0])})" for t in targets],
                   fontsize=7)
     ax.set_yticks(range(len(models)), models, fontsize=7)

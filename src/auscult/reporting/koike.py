@@ -181,8 +181,8 @@ NOTES = {
         "the RGB first conv, truncated to 0.1 M (CNN14 includes its 527-way AudioSet layer); see "
         "auscult.models.imagenet and auscult.models.cnn14 for the exact reconciliation.",
         "epochs_run / n_train: epochs and training recordings of each row's runs (mean over seeds); "
-        "reduced budgets may give rows different schedules (params koike.models.<model>.training "
-        "and .max_train_records), while every row is scored on the same dev and test recordings.",
+        "reduced budgets may give rows different schedules (params `koike.models.<model>.training` "
+        "and `.max_train_records`), while every row is scored on the same dev and test recordings.",
         "weights: 'pretrained' = canonical checkpoint (torchvision V1 / WSL / PANNs Zenodo) loaded; "
         "'scratch' = random initialisation, either asked for (params weights: scratch) or because no "
         "checkpoint could be found or downloaded (train_summary.json of each run gives the reason). "

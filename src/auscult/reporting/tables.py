@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from auscult.atomic import write_csv, write_text
+from auscult.reporting import markdown as md
 
 PAPER_VALUES = Path(__file__).with_name("paper_values.yaml")
 LONG_COLUMNS = ["table", "row", "variant", "metric", "protocol", "mean", "std", "n_seeds", "ci_low",
@@ -33,6 +34,17 @@ LONG_COLUMNS = ["table", "row", "variant", "metric", "protocol", "mean", "std", 
 
 def paper_values() -> dict:
     return yaml.safe_load(PAPER_VALUES.read_text())
+
+
+def fill_title(template: str, fields: Mapping[str, object] | None = None) -> str:
+    """A table title from ``paper_values.yaml`` with its ``{placeholders}`` (counts of the data
+    the rows were scored on) filled by the table's builder. A placeholder the builder did not
+    fill raises instead of reaching the report as ``{n_test}``, or as a paper's number that
+    this run's data do not have."""
+    try:
+        return template.format_map(dict(fields or {}))
+    except KeyError as e:
+        raise KeyError(f"table title {template!r} needs {e.args[0]!r} from its builder") from None
 
 
 @dataclass
@@ -129,11 +141,11 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
     header = ["Row", "Protocol"]
     for m in metrics:
         header += [m, f"{m}: paper (Δ)"] if m in with_paper else [m]
-    lines = [f"# {title}", ""]
+    lines = [f"# {md.text(title)}", ""]
     banner = budget_banner(str(df.iloc[0]["budget"])) if len(df) else None
     if banner:
-        lines += [f"> **{banner}**", ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += [f"> **{md.text(banner)}**", ""]
+    lines += ["| " + " | ".join(md.cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     mixed = df["weights"].nunique() > 1  # then every cell says which weights it started from
     # rows may run fewer seeds than others (a reduced budget's extra rows): such cells say so
     most = int(df["n_seeds"].max()) if len(df) else 0
@@ -156,19 +168,19 @@ def render_markdown(df: pd.DataFrame, *, title: str, notes: Sequence[str], prove
                              f"{_fmt(abs(r['delta']), digits)})")
             else:
                 cells.append("–")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(md.cell(c) for c in cells) + " |")
     first = df.iloc[0]
     weights = ", ".join(f"{w} ({n} cells)" for w, n in df["weights"].value_counts().items()) if mixed \
         else first["weights"]
-    lines += ["", f"**data = {first['data']}, weights = {weights}, budget = {first['budget']}**, "
-              f"mean ± std over {most} seed(s)"
-              + ("" if (df["n_seeds"] == most).all() else " (cells marked with a seed count: over fewer)")
-              + "; [95 % interval of the seed mean] where shown: " + INTERVAL_NOTE
-              + ("" if most > 1 else " With one seed the interval covers test sampling only."), ""]
-    lines += [f"- {n}" for n in notes]
+    lines += ["", md.text(f"**data = {first['data']}, weights = {weights}, budget = {first['budget']}**, "
+                          f"mean ± std over {most} seed(s)"
+                          + ("" if (df["n_seeds"] == most).all() else " (cells marked with a seed count: over fewer)")
+                          + "; [95 % interval of the seed mean] where shown: " + INTERVAL_NOTE
+                          + ("" if most > 1 else " With one seed the interval covers test sampling only.")), ""]
+    lines += [f"- {md.text(n)}" for n in notes]
     lines += ["", "<details><summary>Provenance</summary>", ""]
     for k, v in provenance.items():
-        lines.append(f"- **{k}**: {v}")
+        lines.append(f"- **{md.text(k)}**: {md.text(v)}")
     lines += ["", "</details>", ""]
     return "\n".join(lines)
 
