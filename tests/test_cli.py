@@ -296,6 +296,15 @@ def case_card_not_json(run, tmp_path):
     return ["info", str(d)], None, d / cards.CARD, "not valid JSON"
 
 
+def case_labels_not_csv(run, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"\xff\xfe\x00\x81 binary")
+    args = ["evaluate", str(run["run"]), "--labels", str(labels), "--features", str(run["features"])]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    return args, [*args[:3], str(empty), *args[4:]], tmp_path, "not a readable CSV file"
+
+
 INPUT_CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

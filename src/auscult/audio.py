@@ -200,8 +200,10 @@ def _decode(info: AudioInfo, start: int, stop: int, mono: bool) -> np.ndarray:
         raise AudioError(info.path, f"cannot decode audio ({e})") from None
     if x.shape[0] != stop - start:
         # A corrupt FLAC stream (or a WAV rewritten under us) decodes short.
-        what = f"frames {start}-{stop}" if start else f"{stop - start} frames"
-        raise AudioError(info.path, f"decoded {x.shape[0]} of {what}, header declares {info.n_frames} frames")
+        if start == 0:
+            raise AudioError(info.path, f"decoded {x.shape[0]} frames, header declares {stop}")
+        raise AudioError(info.path, f"decoded {x.shape[0]} of frames {start}-{stop}, header declares "
+                                    f"{info.n_frames} frames")
     if info.subtype in ("FLOAT", "DOUBLE") and not np.isfinite(x).all():
         bad = int(x.size - np.count_nonzero(np.isfinite(x)))
         raise AudioError(info.path, f"{bad} NaN/Inf sample(s)")

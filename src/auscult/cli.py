@@ -190,7 +190,10 @@ def _cached_features(card: dict, cache: Path, records: list[str]) -> dict[str, n
 def read_labels(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise UsageError(f"{path}: no such labels file")
-    df = pd.read_csv(path, dtype={"record": str}, encoding="utf-8-sig")
+    try:
+        df = pd.read_csv(path, dtype={"record": str}, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise UsageError(f"{path}: not a readable CSV file ({str(e).splitlines()[0] if str(e) else e!r})") from None
     df.columns = [c.strip() for c in df.columns]
     if not {"record", "label"} <= set(df.columns):
         raise UsageError(f"{path}: needs columns record,label (has {', '.join(df.columns)})")
