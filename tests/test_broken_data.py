@@ -746,3 +746,109 @@ def test_problem_lines():
     e = ParamsError("invalid parameters:\n  a.b: bad\n  c: worse")
     assert problem_lines(e) == ["invalid parameters: a.b: bad", "invalid parameters: c: worse"]
     assert is_data_error(e) and is_data_error(AudioError("f", "p")) and not is_data_error(KeyError("k"))
+
+
+# --------------------------------------------------------------------------- every problem at once
+
+
+def _remove_physionet(root: Path, audio: Path) -> None:
+    ref = audio.parent / "REFERENCE.csv"
+    ref.write_text("".join(f"{ln}\n" for ln in ref.read_text().splitlines() if ln.split(",")[0] != audio.stem))
+    audio.unlink()
+
+
+def _remove_pascal(root: Path, audio: Path) -> None:
+    table = root / f"{audio.parent.name}.csv"
+    lines = table.read_text().splitlines()
+    keep = [ln for ln in lines if Path(pascal.normalise_fname(ln.split(",")[1])).stem != audio.stem]
+    assert len(keep) == len(lines) - 1
+    table.write_text("\n".join(keep) + "\n")
+    audio.unlink()
+
+
+def _remove_icbhi(root: Path, audio: Path) -> None:
+    split, aliases = root / icbhi2017.SPLIT_FILE, icbhi2017.read_aliases(root)  # the file may carry an old name
+    names = {audio.stem} | {new for new, old in aliases.items() if old == audio.stem}
+    split.write_text("".join(f"{ln}\n" for ln in split.read_text().splitlines() if ln.split()[0] not in names))
+    audio.with_suffix(".txt").unlink()
+    audio.unlink()
+
+
+def _three_physionet(root: Path) -> list[Path]:
+    return [replace_audio(root / "training-a", "a0002", nan_wav),
+            replace_audio(root / "training-a", "a0005", _truncated),
+            replace_audio(root / "training-b", "b0003", _write_zeros)]
+
+
+def _three_pascal(root: Path) -> list[Path]:
+    a, b = sorted((root / "set_a").glob("*.flac")), sorted((root / "set_b").glob("*.flac"))
+    out = []
+    for victim, writer in ((a[0], lambda p: nan_wav(p, sr=44100, n=44100)),
+                           (b[1], lambda p: _write_zeros(p, sr=4000, n=8000)), (b[2], _truncated)):
+        victim.unlink()
+        out.append(victim.with_suffix(".wav"))
+        writer(out[-1])
+    return out
+
+
+def _three_icbhi(root: Path) -> list[Path]:
+    audio = _icbhi_audio(root)
+    for p, writer in ((audio[0], lambda p, info: sf.write(str(p), np.zeros(info.frames), info.samplerate,
+                                                          subtype="PCM_24")),
+                      (audio[1], lambda p, info: nan_wav(p, sr=info.samplerate, n=info.frames)),
+                      (audio[2], lambda p, info: p.write_bytes(p.read_bytes()[: info.frames]))):
+        writer(p, sf.info(str(p)))
+    return audio[:3]
+
+
+THREE_BROKEN = {"physionet2016": (_three_physionet, _remove_physionet),
+                "pascal": (_three_pascal, _remove_pascal),
+                "icbhi2017": (_three_icbhi, _remove_icbhi)}
+
+
+@pytest.mark.parametrize("ds", sorted(THREE_BROKEN))
+def test_one_run_names_every_broken_recording_then_a_rerun_succeeds(clean, tmp_path, ds):
+    root = Path(shutil.copytree(clean["base"] / ds, tmp_path / ds))
+    n_good = len(ADAPTERS[ds].build_manifest(root, hash_audio=False))
+    breaker, remove = THREE_BROKEN[ds]
+    broken = breaker(root)
+    with pytest.raises(ManifestError) as e:
+        ADAPTERS[ds].build_manifest(root, hash_audio=False, checks=Checks(bad_audio="error"))
+    head, *lines = str(e.value).splitlines()
+    assert head == f"3 problems in dataset {ds}:"
+    assert len(lines) == 3 and all(str(p) in line for p, line in zip(broken, lines, strict=True)), lines
+    assert pickle.loads(pickle.dumps(e.value)).problems == e.value.problems
+    for p in broken:
+        remove(root, p)
+    df = ADAPTERS[ds].build_manifest(root, hash_audio=False, checks=Checks(bad_audio="error"))
+    key = "recording" if ds == "icbhi2017" else "record_id"
+    assert df[key].nunique() == len(ADAPTERS[ds].build_manifest(clean["base"] / ds, hash_audio=False)[key]
+                                    .unique()) - 3
+    assert len(df) < n_good
+
+
+def test_label_row_problems_are_collected_with_the_audio_ones(clean, tmp_path):
+    """A malformed label row has no record to drop: it stops the build under either policy,
+    and in the same run as every bad recording."""
+    root = Path(shutil.copytree(clean["base"] / "physionet2016", tmp_path / "physionet2016"))
+    nan = replace_audio(root / "training-a", "a0002", nan_wav)
+    ref = root / "training-b" / "REFERENCE.csv"
+    ref.write_text(ref.read_text().replace("b0005,", "b0005,x", 1))
+    with pytest.raises(ManifestError) as e:
+        physionet2016.build_manifest(root, hash_audio=False)
+    lines = str(e.value).splitlines()
+    assert lines[0] == "2 problems in dataset physionet2016:" and len(lines) == 3
+    assert str(nan) in lines[1] and f"{ref}:5" in lines[2] and "label 1 or -1" in lines[2]
+    checks = Checks(bad_audio="skip")
+    with pytest.raises(ManifestError, match="label 1 or -1") as e:
+        physionet2016.build_manifest(root, hash_audio=False, checks=checks)
+    assert "\n" not in str(e.value) and [r["record_id"] for r in checks.skipped] == ["a0002"]
+
+
+def test_many_problems_are_one_console_line_each():
+    from auscult.datasets.checks import DatasetProblems
+    from auscult.runlog import problem_lines
+
+    e = DatasetProblems("pascal", ["set_a/x.wav: 2 NaN/Inf sample(s)", "set_b.csv:4: label row without audio"])
+    assert problem_lines(e) == ["2 problems in dataset pascal: set_a/x.wav: 2 NaN/Inf sample(s)",
+                                "2 problems in dataset pascal: set_b.csv:4: label row without audio"]

@@ -102,6 +102,30 @@ def test_broken_mirror_fix_then_plain_rerun(setup):
     assert third.returncode == 0 and "Nothing to be done" in third.stdout + third.stderr
 
 
+def test_three_broken_recordings_one_run_names_all_then_a_plain_rerun(setup):
+    """Every problem at once: the first run's console lists the three files (one ERROR line each,
+    with the count), so removing them is one fix; the next plain run succeeds."""
+    dest, cfg, root, env = setup
+    bad = [break_record(root, rec) for rec in ("a0002", "a0004", "a0007")]
+    first = run(dest, env, str(layout_paths(dest, cfg, env)[0].relative_to(dest)))
+    console = first.stdout + first.stderr
+    assert first.returncode != 0 and "Traceback" not in console, console[-3000:]
+    errors = [ln for ln in console.splitlines() if ln.startswith("ERROR ")]
+    assert len(errors) == 3, errors
+    for line, path in zip(errors, bad, strict=True):
+        assert line.startswith(f"ERROR 3 problems in dataset physionet2016: {path}: 1 NaN/Inf sample(s)"), line
+    ref = root / "training-a" / "REFERENCE.csv"
+    for path in bad:
+        path.unlink()
+    ref.write_text("".join(f"{ln}\n" for ln in ref.read_text().splitlines()
+                           if ln.split(",")[0] not in {p.stem for p in bad}))
+    write_sha256sums(root)
+    manifest, _ = layout_paths(dest, cfg, env)
+    second = run(dest, env, str(manifest.relative_to(dest)))
+    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    assert len(pd.read_csv(manifest, dtype=str)) == 21
+
+
 def test_skip_policy_through_the_workflow(setup):
     dest, cfg, root, env = setup
     cfg["datasets"]["physionet2016"]["bad_audio"] = "skip"

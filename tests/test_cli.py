@@ -3,6 +3,7 @@ unseen files, the round trip with the evaluation job's predictions, one-line err
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -148,3 +149,201 @@ def test_every_rule_has_its_validation_threshold(run, tmp_path):
     out = tmp_path / "o.csv"
     assert cli.main(["predict", str(run["run"]), str(wav), "--threshold-rule", "fixed_0.5", "-o", str(out)]) == 0
     assert pd.read_csv(out)["threshold"].tolist() == [0.5]
+
+
+# --------------------------------------------------------------------------- every input: one line, exit 2
+
+
+def _run_copy(run, tmp_path) -> Path:
+    return Path(shutil.copytree(run["run"], tmp_path / "run"))
+
+
+def _edit_card(run_dir: Path, edit) -> Path:
+    card = json.loads((run_dir / cards.CARD).read_text())
+    edit(card)
+    (run_dir / cards.CARD).write_text(json.dumps(card))
+    return run_dir / cards.CARD
+
+
+def _new_weights(run_dir: Path, write) -> Path:
+    """Replace model.pt and re-pin its card (as if the training run had written it)."""
+    pt = run_dir / "model.pt"
+    write(pt)
+    _edit_card(run_dir, lambda c: c["model"].__setitem__("sha256", cards.file_sha256(pt)))
+    return pt
+
+
+def _feature_copy(run, tmp_path) -> Path:
+    return Path(shutil.copytree(run["features"], tmp_path / "features"))
+
+
+def _labels(run, tmp_path) -> Path:
+    test = run["manifest"][run["manifest"]["official_split"] == "test"]
+    path = tmp_path / "labels.csv"
+    test.rename(columns={"record_id": "record"})[["record", "label"]].to_csv(path, index=False)
+    return path
+
+
+def _evaluate_cache(run, tmp_path, cache, *extra):
+    return ["evaluate", str(run["run"]), "--labels", str(_labels(run, tmp_path)), "--features", str(cache),
+            "--n-boot", "20", *extra]
+
+
+def case_pickled_model(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    pt = _new_weights(d, lambda p: torch.save(torch.nn.Linear(2, 1), p))  # a whole pickled module
+    return None, ["predict", str(d), str(next(run["raw"].rglob("*.flac")))], pt, "pickled Python objects"
+
+
+def case_truncated_model(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    pt = _new_weights(d, lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]))
+    return None, ["predict", str(d), str(next(run["raw"].rglob("*.flac")))], pt, "truncated or corrupt"
+
+
+def case_card_missing_key(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    _edit_card(d, lambda c: c["model"].pop("sha256"))
+    return ["info", str(d)], None, d / cards.CARD, "lacks model.sha256"
+
+
+def case_card_wrong_type(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    _edit_card(d, lambda c: c["features"].__setitem__("inputs", "wave"))
+    return ["info", str(d)], None, d / cards.CARD, "features.inputs must be a list"
+
+
+def case_card_of_another_version(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    _edit_card(d, lambda c: c.update(card_format=2, auscult_version="9.0.0"))
+    return ["info", str(d)], None, d / cards.CARD, "written by another auscult version (auscult 9.0.0"
+
+
+def case_architecture_changed(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+
+    def renamed(p):
+        state = torch.load(p, weights_only=True)
+        first = next(iter(state))
+        state[f"old_{first}"] = state.pop(first)  # a layer renamed since the run was trained
+        torch.save(state, p)
+
+    pt = _new_weights(d, renamed)
+    return None, ["predict", str(d), str(next(run["raw"].rglob("*.flac")))], pt, "weights do not fit"
+
+
+def case_unknown_architecture(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    _edit_card(d, lambda c: c["model"]["config"].__setitem__("arch", "resnet9000"))
+    return None, ["predict", str(d), str(next(run["raw"].rglob("*.flac")))], d / cards.CARD, \
+        "cannot build the card's model 'resnet9000'"
+
+
+def case_features_without_index(run, tmp_path):
+    cache = _feature_copy(run, tmp_path)
+    (cache / "index.csv").unlink()
+    return None, _evaluate_cache(run, tmp_path, cache), cache, "no index.csv"
+
+
+def case_truncated_shard(run, tmp_path):
+    cache = _feature_copy(run, tmp_path)
+    shard = cache / "wave-000.npy"
+    shard.write_bytes(shard.read_bytes()[:5000])
+    return None, _evaluate_cache(run, tmp_path, cache), shard, "truncated shard"
+
+
+def case_row_out_of_range(run, tmp_path):
+    cache = _feature_copy(run, tmp_path)
+    index = pd.read_csv(cache / "index.csv", dtype=str, keep_default_na=False)
+    test = set(run["manifest"].query("official_split == 'test'")["record_id"])
+    index.loc[index["record_id"].isin(test).idxmax(), "row"] = "9999"
+    index.to_csv(cache / "index.csv", index=False)
+    return None, _evaluate_cache(run, tmp_path, cache), cache / "index.csv", "row 9999 of wave-000.npy"
+
+
+def case_object_shard(run, tmp_path):
+    cache = _feature_copy(run, tmp_path)
+    shard = cache / "wave-000.npy"
+    n = len(np.load(shard, mmap_mode="r"))
+    np.save(shard, np.array([{"x": 1}] * n, dtype=object), allow_pickle=True)
+    return None, _evaluate_cache(run, tmp_path, cache), shard, "holds object values"
+
+
+def case_n_boot_zero(run, tmp_path):
+    return None, _evaluate_cache(run, tmp_path, run["features"], "--n-boot", "0"), "--n-boot", "at least 2"
+
+
+def case_output_is_a_folder(run, tmp_path):
+    wav = str(next(run["raw"].rglob("*.flac")))
+    return (["predict", str(run["run"]), wav, "-o", str(tmp_path)],
+            _evaluate_cache(run, tmp_path, run["features"], "-o", str(tmp_path)), tmp_path, "is a folder")
+
+
+def case_output_folder_missing(run, tmp_path):
+    out = tmp_path / "nowhere" / "p.csv"
+    return ["predict", str(run["run"]), str(next(run["raw"].rglob("*.flac"))), "-o", str(out)], None, \
+        tmp_path / "nowhere", "no such folder"
+
+
+def case_no_such_run_folder(run, tmp_path):
+    d = tmp_path / "runs" / "seed7"
+    return ["info", str(d)], ["predict", str(d), str(next(run["raw"].rglob("*.flac")))], d, "no such folder"
+
+
+def case_card_not_json(run, tmp_path):
+    d = _run_copy(run, tmp_path)
+    (d / cards.CARD).write_text("{\"paper\": ")
+    return ["info", str(d)], None, d / cards.CARD, "not valid JSON"
+
+
+def case_labels_not_csv(run, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"\xff\xfe\x00\x81 binary")
+    args = ["evaluate", str(run["run"]), "--labels", str(labels), "--features", str(run["features"])]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    return args, [*args[:3], str(empty), *args[4:]], tmp_path, "not a readable CSV file"
+
+
+INPUT_CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("name", sorted(INPUT_CASES))
+def test_every_bad_input_is_one_line_and_exit_2(run, tmp_path, capsys, name):
+    first, second, named, words = INPUT_CASES[name](run, tmp_path)
+    for argv in filter(None, (first, second)):
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("auscult: error: "), err
+        assert str(named) in err[0] and words in err[0], err[0]
+        assert "weights_only=False" not in err[0]
+
+
+def test_a_bad_input_through_the_console_script_has_no_traceback(run, tmp_path):
+    first, _, named, _ = case_card_missing_key(run, tmp_path)
+    proc = subprocess.run([str(BIN / "auscult"), *first], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and str(named) in proc.stderr
+
+
+def test_cards_record_the_auscult_version_and_follow_the_schema(run):
+    import auscult
+
+    card = cards.read_card(run["run"])
+    assert card["auscult_version"] == auscult.__version__ and cards.schema_problems(card) == []
+    assert cards.origin(card) == f"written by auscult {auscult.__version__} at git {card['git_commit'][:12]}"
+    old = {k: v for k, v in card.items() if k != "auscult_version"}  # a card from before the field
+    assert "did not record its number" in cards.origin(old) and cards.schema_problems(old) == []
+
+
+def test_a_bug_still_shows_its_traceback(monkeypatch):
+    """Only input errors become one line: a bug (here a KeyError in a command) keeps its traceback."""
+
+    def parser():
+        p = argparse.ArgumentParser()
+        p.set_defaults(fn=lambda args: {}["bug"])
+        return p
+
+    monkeypatch.setattr(cli, "build_parser", parser)
+    with pytest.raises(KeyError):
+        cli.main([])

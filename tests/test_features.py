@@ -138,3 +138,50 @@ def test_cached_filterbank_and_window_give_librosas_features_bit_for_bit():
     out = koike.spectrograms(wave, kc)
     assert np.array_equal(out["logmel"], (10.0 * np.log10(np.maximum(fb @ power, float(kc["amin"])))).astype(np.float32))
     assert np.array_equal(out["linear"], (10.0 * np.log10(np.maximum(power, float(kc["amin"])))).astype(np.float32))
+
+
+def _damage_truncated(d):
+    p = d / "x-000.npy"
+    p.write_bytes(p.read_bytes()[:-8])
+    return p, "truncated shard"
+
+
+def _damage_objects(d):
+    p = d / "x-000.npy"
+    np.save(p, np.array([{"a": 1}] * 3, dtype=object), allow_pickle=True)
+    return p, "holds object values"
+
+
+def _damage_not_npy(d):
+    p = d / "x-000.npy"
+    p.write_bytes(b"PK\x03\x04 not numpy")
+    return p, "not a readable .npy shard"
+
+
+def _damage_row(d):
+    index = pd.read_csv(d / "index.csv")
+    index.loc[1, "row"] = 7
+    index.to_csv(d / "index.csv", index=False)
+    return d / "index.csv", "record r1 is row 7 of x-000.npy, which holds 3 rows"
+
+
+def _damage_index_column(d):
+    pd.read_csv(d / "index.csv").drop(columns="row").to_csv(d / "index.csv", index=False)
+    return d / "index.csv", "lacks column(s) ['row']"
+
+
+def _damage_meta(d):
+    (d / "meta.json").write_text("{")
+    return d / "meta.json", "not valid JSON"
+
+
+@pytest.mark.parametrize("damage", [_damage_truncated, _damage_objects, _damage_not_npy, _damage_row,
+                                    _damage_index_column, _damage_meta])
+def test_a_damaged_cache_is_one_error_naming_the_file(tmp_path, damage):
+    index = pd.DataFrame({"record_id": ["r0", "r1", "r2"]})
+    write_store(tmp_path / "f", index, [{"x": np.arange(12, dtype=np.float32).reshape(3, 4)}], {"recipe": "t"})
+    named, words = damage(tmp_path / "f")
+    with pytest.raises(FeatureStoreError) as e:
+        read_meta(tmp_path / "f")
+        load_arrays(tmp_path / "f", ["x"])
+    assert str(e.value).startswith(f"{named}: ") and words in str(e.value) and "\n" not in str(e.value)

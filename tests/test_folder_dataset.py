@@ -3,13 +3,14 @@ CRLF/BOM label files, missing or extra rows, duplicates, one-line errors naming 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from auscult.datasets import BadRecordError, Checks, ManifestError, adapter, folder
+from auscult.datasets import Checks, ManifestError, adapter, folder
 from auscult.datasets.checks import checks_for
 
 
@@ -67,8 +68,11 @@ def test_features_of_odd_files(tmp_path):
 def test_missing_and_extra_rows_follow_bad_audio(tmp_path):
     files = {"a.wav": ODD["a.wav"], "b.wav": ODD["a.wav"]}
     root = make(tmp_path, files, "record,label\na,0\nzz,1\n")
-    with pytest.raises(BadRecordError, match=r"labels\.csv:3: label row without audio.*zz"):
+    with pytest.raises(ManifestError, match=r"^2 problems in dataset folder:") as e:
         folder.build_manifest(root)
+    lines = str(e.value).splitlines()[1:]  # both problems at once, one line each
+    assert re.search(r"labels\.csv:3: label row without audio.*zz", lines[0])
+    assert re.search(r"b\.wav: audio without a label row", lines[1]) and len(lines) == 2
     checks = Checks(bad_audio="skip")
     m = folder.build_manifest(root, checks=checks)
     assert m["record_id"].tolist() == ["a"]
@@ -106,8 +110,9 @@ def test_bad_audio_policy_and_min_seconds(tmp_path):
     m = adapter("mine", params).build_manifest(root, checks=checks, dataset="mine")
     assert m["record_id"].tolist() == ["a"]
     assert {r["record_id"] for r in checks.skipped} == {"short", "broken"}
-    with pytest.raises(BadRecordError, match=r"short\.wav: too short"):
+    with pytest.raises(ManifestError, match=r"short\.wav: too short") as e:
         folder.build_manifest(root, checks=Checks(bad_audio="error", min_seconds=0.5))
+    assert "2 problems" in str(e.value) and "broken.wav" in str(e.value)
 
 
 def test_acquire_verifies_own_sha256sums_or_hashes_the_folder(tmp_path):

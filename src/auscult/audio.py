@@ -8,11 +8,18 @@ instead of a silent short read or a libsndfile message without a path.
 
 Loading is meant to be bit-compatible with ``librosa.load(path, sr=sr)`` (soundfile decode
 to float32, channel mean, soxr "HQ" resampling), which is what the reproduced papers used.
+
+Long recordings: a recipe reads only the part of a recording it uses (:func:`read_window`,
+:func:`resampled_window`: a seek-read of those frames plus the resampler's margin), so a
+day-long file costs no more memory than its clip. No more than :data:`MAX_DECODE_SECONDS`
+of audio is ever decoded at once; a read that would need more is an :class:`AudioError`
+naming the file, not an out-of-memory kill.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -27,11 +34,15 @@ __all__ = [
     "AudioInfo",
     "AudioScan",
     "FIX_LENGTH_MODES",
+    "MAX_DECODE_SECONDS",
     "fix_length",
     "load_clip",
     "probe",
     "read_audio",
+    "read_window",
     "resample",
+    "resampled_length",
+    "resampled_window",
     "scan_audio",
     "sha256_file",
 ]
@@ -56,6 +67,13 @@ FIX_LENGTH_MODES = ("end", "center", "repeat")
 # Extra source audio read by load_clip(mode="end") beyond the clip length, so that the
 # resampler's filter sees the same neighbourhood as when the whole file is resampled.
 _RESAMPLE_MARGIN_S = 0.5
+
+# The longest stretch of a recording decoded at once, in seconds at its own rate (600 s of
+# 44.1 kHz stereo is 212 MB of float32). A recording up to this long is decoded whole where a
+# recipe needs more than its start (Koike's centre cut, AST's cycles), exactly as before; a
+# longer one is read window by window (the resampled samples then agree with a whole-file
+# decode to float rounding, ~1e-7), and a single read longer than this is refused.
+MAX_DECODE_SECONDS = 600.0
 
 
 class AudioError(ValueError):
@@ -164,6 +182,37 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     )
 
 
+def _refuse_long(info: AudioInfo, frames: int) -> None:
+    """An AudioError when ``frames`` frames of ``info``'s file exceed :data:`MAX_DECODE_SECONDS`."""
+    if frames > MAX_DECODE_SECONDS * info.sample_rate:
+        raise AudioError(info.path, f"would decode {frames / info.sample_rate:.0f} s of a "
+                                    f"{info.duration_s:.0f} s recording at once, more than the "
+                                    f"{MAX_DECODE_SECONDS:g} s allowed (auscult.audio.MAX_DECODE_SECONDS): "
+                                    "cut the recording into shorter files")
+
+
+def _decode(info: AudioInfo, start: int, stop: int, mono: bool) -> np.ndarray:
+    """Frames ``[start, stop)`` of a probed file as float32 (seek-read: nothing else is decoded)."""
+    _refuse_long(info, stop - start)
+    try:
+        x, _ = sf.read(info.path, start=start, stop=stop, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(info.path, f"cannot decode audio ({e})") from None
+    if x.shape[0] != stop - start:
+        # A corrupt FLAC stream (or a WAV rewritten under us) decodes short.
+        if start == 0:
+            raise AudioError(info.path, f"decoded {x.shape[0]} frames, header declares {stop}")
+        raise AudioError(info.path, f"decoded {x.shape[0]} of frames {start}-{stop}, header declares "
+                                    f"{info.n_frames} frames")
+    if info.subtype in ("FLOAT", "DOUBLE") and not np.isfinite(x).all():
+        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+        raise AudioError(info.path, f"{bad} NaN/Inf sample(s)")
+    if mono:
+        y = x[:, 0] if x.shape[1] == 1 else np.mean(x, axis=1)
+        return np.ascontiguousarray(y, dtype=np.float32)
+    return np.ascontiguousarray(x.T, dtype=np.float32)
+
+
 def read_audio(
     path: str | os.PathLike, *, max_seconds: float | None = None, mono: bool = True
 ) -> tuple[np.ndarray, int]:
@@ -173,30 +222,26 @@ def read_audio(
     returned as stored. With ``mono`` (default) channels are averaged and the result has
     shape ``(n,)``; otherwise it is ``(channels, n)``, librosa's layout. ``max_seconds``
     reads only the start of the file (``int(max_seconds * sr)`` frames, as librosa's
-    ``duration``). Returns ``(samples, sample_rate)``.
+    ``duration``). More than :data:`MAX_DECODE_SECONDS` is refused (:class:`AudioError`).
+    Returns ``(samples, sample_rate)``.
     """
     info = probe(path)
-    expected = info.n_frames
-    frames = -1
+    frames = info.n_frames
     if max_seconds is not None:
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
         frames = min(int(max_seconds * info.sample_rate), info.n_frames)
-        expected = frames
-    try:
-        x, sr = sf.read(info.path, frames=frames, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioError(path, f"cannot decode audio ({e})") from None
-    if x.shape[0] != expected:
-        # A corrupt FLAC stream (or a WAV rewritten under us) decodes short.
-        raise AudioError(path, f"decoded {x.shape[0]} frames, header declares {expected}")
-    if info.subtype in ("FLOAT", "DOUBLE") and not np.isfinite(x).all():
-        bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-        raise AudioError(path, f"{bad} NaN/Inf sample(s)")
-    if mono:
-        y = x[:, 0] if x.shape[1] == 1 else np.mean(x, axis=1)
-        return np.ascontiguousarray(y, dtype=np.float32), int(sr)
-    return np.ascontiguousarray(x.T, dtype=np.float32), int(sr)
+    return _decode(info, 0, frames, mono), info.sample_rate
+
+
+def read_window(
+    path: str | os.PathLike, start: int, stop: int, *, info: AudioInfo | None = None, mono: bool = True
+) -> tuple[np.ndarray, int]:
+    """Frames ``[start, stop)`` of a recording (clipped to its length), decoding only those:
+    the same samples as ``read_audio(path)[0][start:stop]``. Returns ``(samples, sample_rate)``."""
+    info = info or probe(path)
+    start, stop = max(0, int(start)), min(int(stop), info.n_frames)
+    return _decode(info, start, max(start, stop), mono), info.sample_rate
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -248,22 +293,67 @@ def fix_length(x: np.ndarray, n: int, mode: str = "end") -> np.ndarray:
     return np.pad(x, pad, mode="constant")
 
 
+def resampled_length(n_frames: int, sr_in: int, sr_out: int) -> int:
+    """Samples :func:`resample` makes of ``n_frames`` (``ceil(n * sr_out / sr_in)``)."""
+    return int(np.ceil(n_frames * float(sr_out) / sr_in))
+
+
+def resampled_window(path: str | os.PathLike, sr: int, start: int, n: int, *,
+                     info: AudioInfo | None = None) -> np.ndarray:
+    """Samples ``[start, start + n)`` of the recording resampled to ``sr`` (fewer past its end),
+    decoding only the source frames under them plus :data:`_RESAMPLE_MARGIN_S` on each side.
+
+    The window starts on a frame where source and output samples coincide, so it equals the
+    whole-file :func:`resample` to float rounding (and exactly when no resampling is needed).
+    """
+    info = info or probe(path)
+    sr_in = info.sample_rate
+    stop = min(start + n, resampled_length(info.n_frames, sr_in, sr))
+    if stop <= start:
+        return np.zeros(0, dtype=np.float32)
+    if sr_in == sr:
+        return read_window(path, start, stop, info=info)[0]
+    g = math.gcd(sr_in, sr)
+    step_in, step_out = sr_in // g, sr // g
+    margin = math.ceil(_RESAMPLE_MARGIN_S * sr_in)
+    block = max(0, (start * step_in // step_out - margin) // step_in)
+    src0, out0 = block * step_in, block * step_out
+    src1 = -(-stop * step_in // step_out) + margin
+    x, _ = read_window(path, src0, src1, info=info)
+    return resample(x, sr_in, sr)[start - out0 : stop - out0]
+
+
 def load_clip(path: str | os.PathLike, *, sr: int, seconds: float, mode: str = "end") -> np.ndarray:
     """Load one fixed-length mono clip: exactly ``round(sr * seconds)`` float32 samples.
 
     Equivalent to ``librosa.load(path, sr=sr)`` followed by :func:`fix_length` (to within
     float rounding). For ``mode='end'`` only the first ``seconds`` + 0.5 s of the source
     are decoded and resampled, which is much faster on long recordings and gives the same
-    samples because the resampling filter is far shorter than the margin.
+    samples because the resampling filter is far shorter than the margin. The other modes
+    decode a recording of up to :data:`MAX_DECODE_SECONDS` whole; of a longer one only the
+    clip's window (:func:`resampled_window`).
     """
     if mode not in FIX_LENGTH_MODES:
         raise ValueError(f"unknown fix_length mode {mode!r}; expected one of {FIX_LENGTH_MODES}")
     if seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     n = int(round(sr * seconds))
-    max_seconds = seconds + _RESAMPLE_MARGIN_S if mode == "end" else None
-    x, sr_in = read_audio(path, max_seconds=max_seconds)
+    if mode == "end":
+        x, sr_in = read_audio(path, max_seconds=seconds + _RESAMPLE_MARGIN_S)
+    else:
+        info = probe(path)
+        if info.duration_s > MAX_DECODE_SECONDS:
+            return fix_length(_long_clip(path, info, sr, n, mode), n, mode=mode)
+        x, sr_in = read_audio(path)
     return fix_length(resample(x, sr_in, sr), n, mode=mode).astype(np.float32, copy=False)
+
+
+def _long_clip(path: str | os.PathLike, info: AudioInfo, sr: int, n: int, mode: str) -> np.ndarray:
+    """The ``n`` samples :func:`fix_length` keeps of a long recording, read by window: its
+    centre (``center``) or its start (``repeat``, ``end``: a longer signal keeps its start)."""
+    total = resampled_length(info.n_frames, info.sample_rate, sr)
+    start = max(0, (total - n) // 2) if mode == "center" else 0
+    return resampled_window(path, sr, start, n, info=info)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -5,7 +5,9 @@ the architecture config, the feature recipe with its parameters and digest, the 
 dataset and its manifest hash, the decision rule (threshold chosen on validation, never on
 test) with the validation metrics, the seed, the git commit and where the weights came
 from. ``auscult predict`` / ``evaluate`` / ``info`` (auscult.cli) read it, and refuse a run
-whose files no longer match their card (:func:`verify`).
+whose files no longer match their card (:func:`verify`), and a card that does not follow
+:data:`SCHEMA` (required keys and their types); a card written by another auscult version
+(``auscult_version``, ``card_format``, ``git_commit``) is named as such (:func:`origin`).
 
 Only the standard library and the feature-store metadata are read here (no torch).
 """
@@ -18,10 +20,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from auscult import __version__
 from auscult.atomic import write_json
 
 CARD = "model_card.json"
 CARD_FORMAT = 1
+_NUMBER = (int, float)
+# dotted key -> the types its value may have: the keys every card must hold ...
+SCHEMA: dict[str, type | tuple[type, ...]] = {
+    "card_format": int, "paper": str, "variant": str, "seed": int,
+    "model": dict, "model.file": str, "model.sha256": str, "model.config": dict, "model.config.arch": str,
+    "features": dict, "features.recipe": str, "features.params": dict, "features.params_sha256": str,
+    "features.digest": str, "features.inputs": list,
+    "decision": dict, "decision.kind": str,
+}
+# ... and those it may hold (None allowed where a run had nothing to record)
+OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "auscult_version": str, "git_commit": (str, type(None)), "validation": dict, "training": dict,
+    "training_data": dict, "weights": dict, "decision.threshold": (*_NUMBER, type(None)),
+    "decision.thresholds": dict, "decision.rule": str,
+}
 # the threshold rule a card applies unless told otherwise: the one params.yaml uses
 DEFAULT_RULE = "youden"
 
@@ -29,12 +47,12 @@ DEFAULT_RULE = "youden"
 class CardError(ValueError):
     """A run folder whose card is missing, malformed or does not match its files."""
 
-    def __init__(self, run_dir: str | Path, problem: str):
-        super().__init__(f"{run_dir}: {problem}")
-        self.run_dir, self.problem = str(run_dir), problem
+    def __init__(self, run_dir: str | Path, problem: str, file: str = ""):
+        super().__init__(f"{Path(run_dir) / file if file else run_dir}: {problem}")
+        self.run_dir, self.problem, self.file = str(run_dir), problem, file
 
     def __reduce__(self):  # picklable across process pools
-        return (type(self), (self.run_dir, self.problem))
+        return (type(self), (self.run_dir, self.problem, self.file))
 
 
 def params_sha256(params: Mapping) -> str:
@@ -92,6 +110,7 @@ def build_card(*, paper: str, variant: str, seed: int, model_cfg: Mapping, run_d
                      if k in training},
         "weights": dict(weights or {"weights": "scratch", "weights_reason": "trained from random initialisation"}),
         "git_commit": git_commit(),
+        "auscult_version": __version__,
     }
 
 
@@ -101,19 +120,79 @@ def write_card(run_dir: str | Path, card: Mapping) -> Path:
     return path
 
 
+def origin(card: Mapping) -> str:
+    """Which auscult wrote ``card``: 'written by auscult <v> at git <commit>', or, from another
+    version, a phrase naming it (auscult version, card format, git commit, as far as recorded)."""
+    version, fmt, commit = card.get("auscult_version"), card.get("card_format"), str(card.get("git_commit"))[:12]
+    if is_this_version(card):
+        return f"written by auscult {version} at git {commit}"
+    what = [f"auscult {version}" if version else "an auscult version that did not record its number",
+            f"card format {fmt}", f"git {commit}"]
+    return f"written by another auscult version ({', '.join(what)}); this is auscult {__version__}, " \
+           f"card format {CARD_FORMAT}"
+
+
+def is_this_version(card: Mapping) -> bool:
+    return card.get("auscult_version") == __version__ and card.get("card_format") == CARD_FORMAT
+
+
+_MISSING = object()
+
+
+def _lookup(card: Mapping, dotted: str):
+    value = card
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {"dict": "an object", "list": "a list", "str": "a string", "int": "an integer", "float": "a number",
+             "NoneType": "null"}
+    return " or ".join(dict.fromkeys(names.get(t.__name__, t.__name__) for t in types))
+
+
+def schema_problems(card) -> list[str]:
+    """What makes ``card`` not follow :data:`SCHEMA` / :data:`OPTIONAL` (empty if nothing)."""
+    if not isinstance(card, Mapping):
+        return [f"is a JSON {type(card).__name__}, not an object"]
+    problems = []
+    for key, types in (*SCHEMA.items(), *OPTIONAL.items()):
+        parent = key.rpartition(".")[0]
+        if parent and not isinstance(_lookup(card, parent), Mapping):
+            continue  # reported at the parent
+        value = _lookup(card, key)
+        if value is _MISSING:
+            problems += [f"lacks {key}"] if key in SCHEMA else []
+            continue
+        types = types if isinstance(types, tuple) else (types,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            problems.append(f"{key} must be {_type_names(types)}, got {json.dumps(value)[:40]}")
+    return problems
+
+
 def read_card(run_dir: str | Path) -> dict:
+    """The card of ``run_dir``, checked against :data:`SCHEMA` (CardError: one line)."""
+    if not Path(run_dir).is_dir():
+        raise CardError(run_dir, "no such folder" if not Path(run_dir).exists() else
+                        "not a folder (a run folder holds model.pt and model_card.json)")
     path = Path(run_dir) / CARD
     if not path.is_file():
         raise CardError(run_dir, f"no {CARD} (not a training run folder, or written before model cards)")
     try:
         card = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CardError(run_dir, f"{CARD} is not valid JSON ({e})") from None
-    missing = {"card_format", "paper", "variant", "model", "features", "decision"} - set(card)
-    if missing:
-        raise CardError(run_dir, f"{CARD} lacks {sorted(missing)}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CardError(run_dir, f"not valid JSON ({e})", CARD) from None
+    problems = schema_problems(card)
+    if problems:
+        other = isinstance(card, Mapping) and not is_this_version(card)
+        raise CardError(run_dir, f"does not follow the model card schema: {'; '.join(problems)}"
+                                 + (f" ({origin(card)})" if other else ""), CARD)
     if card["card_format"] != CARD_FORMAT:
-        raise CardError(run_dir, f"{CARD} has format {card['card_format']}, this auscult reads {CARD_FORMAT}")
+        raise CardError(run_dir, f"has format {card['card_format']}, this auscult reads {CARD_FORMAT} "
+                                 f"({origin(card)})", CARD)
     return card
 
 
@@ -122,12 +201,12 @@ def verify(run_dir: str | Path) -> dict:
     card = read_card(run_dir)
     model = Path(run_dir) / card["model"]["file"]
     if not model.is_file():
-        raise CardError(run_dir, f"{card['model']['file']} is missing")
+        raise CardError(run_dir, f"missing (the weights {CARD} names)", card["model"]["file"])
     if file_sha256(model) != card["model"]["sha256"]:
-        raise CardError(run_dir, f"{card['model']['file']} does not match its card (sha256 differs): "
-                                 "the weights were replaced after training")
+        raise CardError(run_dir, "does not match its card (sha256 differs): the weights were replaced after "
+                                 "training", card["model"]["file"])
     if params_sha256(card["features"]["params"]) != card["features"]["params_sha256"]:
-        raise CardError(run_dir, "the card's feature recipe parameters do not match their recorded hash")
+        raise CardError(run_dir, "the feature recipe parameters do not match their recorded hash", CARD)
     return card
 
 

@@ -29,8 +29,9 @@ import pandas as pd
 AUDIO_SUFFIXES = (".wav", ".flac")
 
 
-class UsageError(Exception):
-    """A problem the user can fix: printed as one line, exit status 2."""
+class UsageError(ValueError):
+    """A problem the user can fix: printed as one line, exit status 2 (a ValueError, so that the
+    workflow's jobs that call :func:`load_run` report it as a data error, without traceback)."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -56,18 +57,68 @@ def audio_files(paths: Sequence[str | Path]) -> list[Path]:
 
 def load_run(run_dir: str | Path):
     """(card, model in eval mode) of a verified run folder."""
-    import torch
-
     from auscult import cards
-    from auscult.models import build_model
 
     card = cards.verify(run_dir)
     if card["decision"].get("kind") != "binary":
         raise UsageError(f"{run_dir}: a {card['decision'].get('kind')} model; predict/evaluate take binary "
                          "heart-sound models")
-    model = build_model(card["model"]["config"])
-    model.load_state_dict(torch.load(Path(run_dir) / card["model"]["file"], map_location="cpu", weights_only=True))
+    if not isinstance(card["decision"].get("threshold"), (int, float)):
+        raise UsageError(f"{run_dir}: {cards.CARD} of a binary model has no numeric decision.threshold")
+    weights = Path(run_dir) / card["model"]["file"]
+    model = _build(card, run_dir)
+    _fit(model, _state_dict(weights), weights, card)
     return card, model.eval()
+
+
+def _build(card: dict, run_dir: str | Path):
+    from auscult import cards
+    from auscult.models import build_model
+
+    try:
+        return build_model(card["model"]["config"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise UsageError(f"{Path(run_dir) / cards.CARD}: this auscult cannot build the card's model "
+                         f"{card['model']['config'].get('arch')!r} ({str(e).strip(chr(34) + chr(39))}); the card was "
+                         f"{cards.origin(card)}") from None
+
+
+def _state_dict(weights: Path) -> dict:
+    """The tensors in ``weights``, loaded as plain data only (``weights_only``: no code runs)."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message suggests loading the file as arbitrary pickled code: never repeated here
+        raise UsageError(f"{weights}: not a file of plain weights (it holds pickled Python objects, which "
+                         "auscult never loads); use the model.pt its training run wrote") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) and "weights_only" not in str(e) else type(e).__name__
+        raise UsageError(f"{weights}: not readable as PyTorch weights, truncated or corrupt ({reason})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UsageError(f"{weights}: holds a {type(state).__name__}, not a state dict of tensors")
+    return state
+
+
+def _fit(model, state: dict, weights: Path, card: dict) -> None:
+    """Load ``state`` into ``model``; weights that do not fit the architecture are a UsageError."""
+    from auscult import cards
+
+    try:
+        result = model.load_state_dict(state, strict=False)
+        missing, unexpected = result.missing_keys, result.unexpected_keys
+        problem = (f"{len(missing)} tensor(s) missing, e.g. {missing[:2]}; {len(unexpected)} unexpected, "
+                   f"e.g. {unexpected[:2]}") if missing or unexpected else ""
+    except RuntimeError as e:  # size mismatch
+        lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln]
+        problem = f"{len(lines)} tensor shape(s) differ, e.g. {lines[0] if lines else str(e)[:120]}"
+    if problem:
+        raise UsageError(f"{weights}: the weights do not fit this auscult's {card['model']['config'].get('arch')!r} "
+                         f"architecture ({problem}): the model code changed since the run was trained; its card was "
+                         f"{cards.origin(card)}")
 
 
 def recording_features(card: dict, files: Sequence[Path]) -> dict[str, np.ndarray]:
@@ -107,10 +158,23 @@ def score(model, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return predict_scores(model, arrays, batch_size=16)
 
 
-def _cached_features(card: dict, cache: Path, records: list[str]) -> dict[str, np.ndarray]:
-    from auscult.features.store import load_arrays, read_index
+def check_output(path: str | None) -> None:
+    """Refuse an ``-o`` that names a folder or lies in a folder that does not exist (before any work)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p}: is a folder; -o takes the name of a file to write")
+    if not p.parent.is_dir():
+        raise UsageError(f"{p.parent}: no such folder (for -o {p})")
 
-    meta = json.loads((cache / "meta.json").read_text())
+
+def _cached_features(card: dict, cache: Path, records: list[str]) -> dict[str, np.ndarray]:
+    from auscult.features.store import load_arrays, read_index, read_meta
+
+    if not cache.is_dir():
+        raise UsageError(f"{cache}: no such feature cache folder")
+    meta = read_meta(cache)
     if meta.get("recipe") != card["features"]["recipe"] or \
             json.dumps(meta.get("params"), sort_keys=True) != json.dumps(card["features"]["params"], sort_keys=True):
         raise UsageError(f"{cache}: this feature cache was built with another recipe or parameters than the run's "
@@ -126,7 +190,10 @@ def _cached_features(card: dict, cache: Path, records: list[str]) -> dict[str, n
 def read_labels(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise UsageError(f"{path}: no such labels file")
-    df = pd.read_csv(path, dtype={"record": str}, encoding="utf-8-sig")
+    try:
+        df = pd.read_csv(path, dtype={"record": str}, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise UsageError(f"{path}: not a readable CSV file ({str(e).splitlines()[0] if str(e) else e!r})") from None
     df.columns = [c.strip() for c in df.columns]
     if not {"record", "label"} <= set(df.columns):
         raise UsageError(f"{path}: needs columns record,label (has {', '.join(df.columns)})")
@@ -154,6 +221,7 @@ def cmd_info(args) -> int:
 def cmd_predict(args) -> int:
     from auscult.atomic import write_csv
 
+    check_output(args.output)
     files = audio_files(args.audio)
     card, model = load_run(args.run_dir)
     scores = score(model, recording_features(card, files))
@@ -172,6 +240,9 @@ def cmd_evaluate(args) -> int:
     from auscult.atomic import write_json
     from auscult.evaluation.metrics import binary_metrics, bootstrap_ci
 
+    if args.n_boot < 2:
+        raise UsageError(f"--n-boot must be at least 2, got {args.n_boot}")
+    check_output(args.output)
     labels = read_labels(Path(args.labels))
     card, model = load_run(args.run_dir)
     records = labels["record"].tolist()
@@ -323,14 +394,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_line(e: BaseException) -> str:
+    """One line for a user-fixable error: an OSError as ``<file>: <reason>``, others joined."""
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {(e.strerror or str(e)).lower()}"
+    return "; ".join(ln.strip() for ln in str(e).splitlines() if ln.strip()) or type(e).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from auscult.cards import CardError
+    from auscult.runlog import is_data_error
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (UsageError, CardError, FileNotFoundError) as e:
-        print(f"auscult: error: {e}", file=sys.stderr)
+    except (UsageError, ValueError, OSError) as e:
+        # a UsageError, or an auscult error about the input (CardError, FeatureStoreError,
+        # AudioError, ...), or a file the system refused; anything else is a bug: traceback
+        if not (isinstance(e, UsageError) or is_data_error(e) or (isinstance(e, OSError) and e.filename)):
+            raise
+        print(f"auscult: error: {error_line(e)}", file=sys.stderr)
         return 2
 
 

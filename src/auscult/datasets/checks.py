@@ -8,13 +8,20 @@ package (:mod:`auscult.datasets.pinned`).
 
 ``datasets.<ds>.bad_audio`` decides what a refusal does:
 
-- ``error``: :class:`BadRecordError`, one line naming the file and the problem;
+- ``error``: the build goes on checking every recording and label row, then stops with all
+  the problems at once (:meth:`Checks.finish`): one problem is a :class:`BadRecordError`, one
+  line naming the file; several are a :class:`DatasetProblems`, ``N problems in dataset X:``
+  and one line per problem, so one fix-and-re-run cycle is enough;
 - ``skip``: the record is dropped, logged (WARNING) and counted, and written to
   ``<manifest stem>.skipped.csv`` next to the manifest (:func:`skipped_records`).
 
 Recordings that the pinned list names but that are absent from the copy altogether (no
 audio *and* no label row: removed on purpose) are not errors; they are logged and listed
 in the skipped file as ``absent``, so every table built on the manifest can say so.
+
+A malformed label row (an unknown label, a record listed twice) is a problem under either
+policy (there is no record to drop): it is collected with the others (:meth:`Checks.problem`)
+and stops the build at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +53,19 @@ class BadRecordError(ManifestError):
         return (type(self), (self.path, self.problem, self.record_id, self.kind))
 
 
+class DatasetProblems(ManifestError):
+    """Several problems found in one manifest build: ``N problems in dataset X:`` and then one
+    indented line per problem (``<file>: <problem>``)."""
+
+    def __init__(self, dataset: str, problems: list[str]):
+        self.dataset, self.problems = dataset, list(problems)
+        lines = "".join(f"\n  {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problems in dataset {dataset}:{lines}")
+
+    def __reduce__(self):
+        return (type(self), (self.dataset, self.problems))
+
+
 @dataclass
 class Checks:
     """What :func:`build_manifest` checks, and the records it dropped."""
@@ -54,17 +74,31 @@ class Checks:
     min_seconds: float = 0.0
     pins: Pins | None = None
     skipped: list[dict] = field(default_factory=list)
+    problems: list[ManifestError] = field(default_factory=list)
 
     def __post_init__(self):
         if self.bad_audio not in BAD_AUDIO:
             raise ValueError(f"bad_audio must be one of {list(BAD_AUDIO)}, got {self.bad_audio!r}")
 
     def reject(self, path, problem: str, *, record_id: str = "", kind: str = "bad_audio") -> None:
-        """Raise (``error``) or drop and record (``skip``) one bad record."""
+        """Collect as a problem (``error``: :meth:`finish` stops the build) or drop and record
+        (``skip``) one bad record."""
         if self.bad_audio == "error":
-            raise BadRecordError(path, problem, record_id, kind)
+            self.problems.append(BadRecordError(path, problem, record_id, kind))
+            return
         log.warning("skipped %s: %s", path, problem)
         self.skipped.append({"record_id": record_id, "path": os.fspath(path), "kind": kind, "problem": problem})
+
+    def problem(self, error: ManifestError) -> None:
+        """A problem no policy can skip (a malformed label row): stops the build in :meth:`finish`."""
+        self.problems.append(error)
+
+    def finish(self, dataset: str) -> None:
+        """Stop with every problem collected so far (one: itself; several: :class:`DatasetProblems`)."""
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise DatasetProblems(dataset, [str(p) for p in self.problems])
 
     def absent(self, record_id: str, where: str) -> None:
         """A pinned record this copy does not hold at all (neither audio nor label row)."""

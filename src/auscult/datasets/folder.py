@@ -47,15 +47,20 @@ def parse_label(value: str) -> int | None:
     return LABEL_WORDS.get(v)
 
 
-def audio_index(audio_root: Path) -> dict[str, Path]:
-    """{stem: file} of every .wav/.flac (any case) under ``audio_root``; a stem twice is an error."""
+def audio_index(audio_root: Path, checks: Checks | None = None) -> dict[str, Path]:
+    """{stem: file} of every .wav/.flac (any case) under ``audio_root``. A stem twice is an
+    error, raised at once or (with ``checks``) collected, the first file kept."""
     out: dict[str, Path] = {}
     for p in sorted(audio_root.rglob("*"), key=lambda q: q.as_posix()):
         if not p.is_file() or p.suffix.lower() not in AUDIO_SUFFIXES or p.name.startswith("."):
             continue
         if p.stem in out:
-            raise ManifestError(f"{p}: two audio files for record {p.stem!r} (also {out[p.stem]}): "
-                                "records are named by file stem and must be unique")
+            error = ManifestError(f"{p}: two audio files for record {p.stem!r} (also {out[p.stem]}): "
+                                  "records are named by file stem and must be unique")
+            if checks is None:
+                raise error
+            checks.problem(error)
+            continue
         out[p.stem] = p
     return out
 
@@ -69,21 +74,10 @@ def _record_name(value: str) -> str:
     return name
 
 
-def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None,
-                   dataset: str = NAME) -> pd.DataFrame:
-    """One manifest row per labelled recording of the folder dataset at ``root``."""
-    root = Path(root)
-    checks = checks or Checks()
-    table = root / LABELS_FILE
-    audio_root = root / AUDIO_DIR
-    if not table.is_file():
-        raise ManifestError(f"{table}: label file not found (a folder dataset holds labels.csv and audio/)")
-    if not audio_root.is_dir():
-        raise ManifestError(f"{audio_root}: audio folder not found (a folder dataset holds labels.csv and audio/)")
-    text = read_text(table)
+def _header(table: Path) -> tuple[list[str], list[list[str]]]:
+    """(lower-case header, data lines) of labels.csv; a ManifestError when it cannot be used."""
     try:
-        reader = csv.reader(io.StringIO(text, newline=""))
-        lines = list(reader)
+        lines = list(csv.reader(io.StringIO(read_text(table), newline="")))
     except csv.Error as e:
         raise ManifestError(f"{table}: not a CSV file ({e})") from None
     if not lines:
@@ -101,53 +95,106 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
     if extra:
         log.warning("%s: column(s) %s are not used (used: record, label, %s)", table, extra,
                     ", ".join(OPTIONAL_COLUMNS))
-    col = {h: i for i, h in enumerate(header) if h in ("record", "label", *OPTIONAL_COLUMNS)}
-    files = audio_index(audio_root)
-    lower: dict[str, list[str]] = {}
-    for stem in files:
-        lower.setdefault(stem.lower(), []).append(stem)
+    return header, lines[1:]
+
+
+def _fields(table: Path, line_no: int, values: list[str], header: list[str]) -> dict[str, str] | None:
+    """{column: value} of one data line (None for a blank line); a ManifestError when malformed."""
+    if not any(v.strip() for v in values):
+        return None
+    if len(values) > len(header) and not any(v.strip() for v in values[len(header):]):
+        values = values[: len(header)]  # trailing delimiters
+    if len(values) != len(header):
+        raise ManifestError(f"{table}:{line_no}: {len(values)} field(s), the header has {len(header)}")
+    get = {h: values[i].strip() for i, h in enumerate(header) if h in ("record", "label", *OPTIONAL_COLUMNS)}
+    get["record"] = _record_name(get["record"])
+    if not get["record"]:
+        raise ManifestError(f"{table}:{line_no}: empty record name")
+    return get
+
+
+class _Audio:
+    """The audio files of a folder dataset, looked up by record name (exact, else a unique
+    case-insensitive match)."""
+
+    def __init__(self, files: dict[str, Path]):
+        self.files = files
+        self.lower: dict[str, list[str]] = {}
+        for stem in files:
+            self.lower.setdefault(stem.lower(), []).append(stem)
+
+    def stem(self, record: str) -> str | None:
+        if record in self.files:
+            return record
+        matches = self.lower.get(record.lower(), [])
+        return matches[0] if len(matches) == 1 else None
+
+
+def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None,
+                   dataset: str = NAME) -> pd.DataFrame:
+    """One manifest row per labelled recording of the folder dataset at ``root``. Every row and
+    recording is checked before the build stops with all the problems (:meth:`Checks.finish`)."""
+    root = Path(root)
+    checks = checks or Checks()
+    table = root / LABELS_FILE
+    audio_root = root / AUDIO_DIR
+    if not table.is_file():
+        raise ManifestError(f"{table}: label file not found (a folder dataset holds labels.csv and audio/)")
+    if not audio_root.is_dir():
+        raise ManifestError(f"{audio_root}: audio folder not found (a folder dataset holds labels.csv and audio/)")
+    header, lines = _header(table)
+    audio = _Audio(audio_index(audio_root, checks))
     rows, seen, used = [], {}, set()
-    for line_no, values in enumerate(lines[1:], start=2):
-        if not any(v.strip() for v in values):
+    for line_no, values in enumerate(lines, start=2):
+        try:
+            get = _fields(table, line_no, values, header)
+        except ManifestError as e:
+            checks.problem(e)
+            continue
+        if get is None:
             continue  # blank line
-        if len(values) > len(header) and not any(v.strip() for v in values[len(header):]):
-            values = values[: len(header)]  # trailing delimiters
-        if len(values) != len(header):
-            raise ManifestError(f"{table}:{line_no}: {len(values)} field(s), the header has {len(header)}")
-        get = {h: values[i].strip() for h, i in col.items()}
-        record = _record_name(get["record"])
-        if not record:
-            raise ManifestError(f"{table}:{line_no}: empty record name")
-        label = parse_label(get["label"])
-        if label is None:
-            raise ManifestError(f"{table}:{line_no}: label {get['label']!r} of {record} is not one of "
-                                "0, 1, -1, normal, abnormal")
-        if record in seen:
-            raise ManifestError(f"{table}:{line_no}: record {record} is listed twice (first on line {seen[record]})")
-        seen[record] = line_no
-        stem = record if record in files else None
-        if stem is None and len(lower.get(record.lower(), [])) == 1:
-            stem = lower[record.lower()][0]
-        if stem is None:
-            checks.reject(f"{table}:{line_no}", f"label row without audio: no {AUDIO_DIR}/**/{record}.wav|.flac",
-                          record_id=record, kind="no_audio")
-            continue
-        used.add(stem)
-        cols = checks.verify_audio(root, files[stem], record_id=stem, label=None, hash_audio=hash_audio,
-                                   where=f"{table}:{line_no}")
-        if cols is None:
-            continue
-        word = "abnormal" if label else "normal"
-        rows.append({"record_id": stem, "dataset": dataset, "label": label,
-                     "original_class": get.get("class") or word, "subset": "",
-                     "patient_id": get.get("patient_id", ""), "official_split": "labelled",
-                     "site": get.get("site", ""), **cols})
-    for stem, path in files.items():
+        row = _row(root, table, line_no, get, audio, (seen, used), checks, hash_audio)
+        if row is not None:
+            rows.append(dict(row, dataset=dataset))
+    for stem, path in audio.files.items():
         if stem not in used:
             checks.reject(path, f"audio without a label row in {table}", record_id=stem, kind="unlabelled")
+    checks.finish(dataset)
     if not rows:
         raise ManifestError(f"{table}: no labelled recordings")
     return to_frame(rows, {"site": "object"})
+
+
+def _row(root: Path, table: Path, line_no: int, get: dict[str, str], audio: _Audio,
+         seen_used: tuple[dict, set], checks: Checks, hash_audio: bool) -> dict | None:
+    """The manifest row of one label line, or None (a problem or a skipped record in ``checks``)."""
+    seen, used = seen_used
+    record = get["record"]
+    if record in seen:
+        checks.problem(ManifestError(f"{table}:{line_no}: record {record} is listed twice "
+                                     f"(first on line {seen[record]})"))
+        return None
+    seen[record] = line_no
+    stem = audio.stem(record)
+    if stem is not None:
+        used.add(stem)  # also for a bad label: its audio is not 'without a label row'
+    label = parse_label(get["label"])
+    if label is None:
+        checks.problem(ManifestError(f"{table}:{line_no}: label {get['label']!r} of {record} is not one of "
+                                     "0, 1, -1, normal, abnormal"))
+        return None
+    if stem is None:
+        checks.reject(f"{table}:{line_no}", f"label row without audio: no {AUDIO_DIR}/**/{record}.wav|.flac",
+                      record_id=record, kind="no_audio")
+        return None
+    cols = checks.verify_audio(root, audio.files[stem], record_id=stem, label=None, hash_audio=hash_audio,
+                               where=f"{table}:{line_no}")
+    if cols is None:
+        return None
+    word = "abnormal" if label else "normal"
+    return {"record_id": stem, "label": label, "original_class": get.get("class") or word, "subset": "",
+            "patient_id": get.get("patient_id", ""), "official_split": "labelled", "site": get.get("site", ""),
+            **cols}
 
 
 def acquire_folder(name: str, src: Path, dest: Path) -> Path:

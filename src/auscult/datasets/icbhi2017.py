@@ -97,8 +97,9 @@ def cycle_label(crackle: int, wheeze: int) -> int:
     return int(crackle) + 2 * int(wheeze)
 
 
-def read_split(root: Path) -> dict[str, str]:
-    """The official split: recording name -> 'train' | 'test'."""
+def read_split(root: Path, checks: Checks | None = None) -> dict[str, str]:
+    """The official split: recording name -> 'train' | 'test'. A malformed line raises, or
+    with ``checks`` is a :meth:`Checks.problem` and is left out."""
     path = Path(root) / SPLIT_FILE
     if not path.is_file():
         raise ManifestError(f"{path}: official split file not found (is this an ICBHI 2017 root?)")
@@ -106,16 +107,30 @@ def read_split(root: Path) -> dict[str, str]:
     for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
-        parts = line.split()
-        if len(parts) != 2 or parts[1] not in ("train", "test"):
-            raise ManifestError(f"{path}:{line_no}: expected '<recording> train|test', got {line!r}")
-        if parts[0] in split:
-            raise ManifestError(f"{path}:{line_no}: recording {parts[0]} listed twice")
-        parse_recording(parts[0])
-        split[parts[0]] = parts[1]
+        try:
+            name, part = _split_line(path, line_no, line, split)
+        except ManifestError as e:
+            if checks is None:
+                raise
+            checks.problem(e)
+            continue
+        split[name] = part
     if not split:
         raise ManifestError(f"{path}: empty split file")
     return split
+
+
+def _split_line(path: Path, line_no: int, line: str, split: dict[str, str]) -> tuple[str, str]:
+    parts = line.split()
+    if len(parts) != 2 or parts[1] not in ("train", "test"):
+        raise ManifestError(f"{path}:{line_no}: expected '<recording> train|test', got {line!r}")
+    if parts[0] in split:
+        raise ManifestError(f"{path}:{line_no}: recording {parts[0]} listed twice")
+    try:
+        parse_recording(parts[0])
+    except ManifestError as e:
+        raise ManifestError(f"{path}:{line_no}: {e}") from None
+    return parts[0], parts[1]
 
 
 def read_diagnosis(root: Path) -> dict[str, str]:
@@ -220,21 +235,54 @@ def cycle_table(root: Path, checks: Checks | None = None) -> pd.DataFrame:
     Columns: record_id, label, original_class, patient_id, official_split, recording,
     device, location, diagnosis, cycle_index, cycle_start, cycle_end, acq_mode. Needs only
     the text files, so it works on a folder whose audio is (still) missing. ``checks``
-    decides what a split entry without annotation file does (default: error).
+    decides what a split entry without annotation file does (default: error); every problem
+    is collected before it stops (:meth:`Checks.finish`).
     """
-    root = Path(root)
     checks = checks or Checks()
-    split = read_split(root)
-    diagnosis = read_diagnosis(root)
-    aliases = read_aliases(root)
+    table = _cycles(Path(root), read_split(root, checks), checks)
+    checks.finish(NAME)
+    return table
+
+
+CYCLE_COLUMNS = ["record_id", "label", "original_class", "patient_id", "official_split", "recording", "device",
+                 "location", "diagnosis", "cycle_index", "cycle_start", "cycle_end", "acq_mode"]
+
+
+def _check_diagnosis_pin(root: Path, checks: Checks) -> None:
     if checks.pins is not None and DIAGNOSIS_FILE in checks.pins.files:
         from auscult.audio import sha256_file
 
         if sha256_file(root / DIAGNOSIS_FILE) != checks.pins.files[DIAGNOSIS_FILE]:
-            raise ManifestError(f"{root / DIAGNOSIS_FILE}: pinned checksum mismatch (not the canonical file)")
+            checks.problem(ManifestError(f"{root / DIAGNOSIS_FILE}: pinned checksum mismatch "
+                                         "(not the canonical file)"))
+
+
+def _recording_cycles(ann: Path, recording: str, part: str, diagnosis: dict[str, str]) -> list[dict]:
+    fields = parse_recording(recording)
+    rows = []
+    for i, (start, end, crackle, wheeze) in enumerate(read_cycles(ann)):
+        label = cycle_label(crackle, wheeze)
+        rows.append({
+            "record_id": f"{recording}_c{i:03d}", "label": label, "original_class": CLASSES[label],
+            "patient_id": fields["patient_id"], "official_split": part, "recording": recording,
+            "device": fields["device"], "location": fields["location"],
+            "diagnosis": diagnosis.get(fields["patient_id"], ""), "cycle_index": i, "cycle_start": start,
+            "cycle_end": end, "acq_mode": fields["mode"],
+        })
+    return rows
+
+
+def _cycles(root: Path, split: dict[str, str], checks: Checks) -> pd.DataFrame:
+    """:func:`cycle_table` of the recordings in ``split``; problems are left in ``checks``."""
+    try:
+        diagnosis = read_diagnosis(root)
+    except ManifestError as e:
+        checks.problem(e)
+        diagnosis = {}
+    aliases = read_aliases(root)
+    _check_diagnosis_pin(root, checks)
     rows = []
     for recording, part in sorted(split.items()):
-        fields = parse_recording(recording)
         ann = annotation_path(root, recording, aliases)
         if ann is None:
             checks.reject(f"{root / SPLIT_FILE} (recording {recording})",
@@ -244,34 +292,19 @@ def cycle_table(root: Path, checks: Checks | None = None) -> pd.DataFrame:
         if problem is not None:
             checks.reject(ann, problem, record_id=recording, kind="pinned")
             continue
-        for i, (start, end, crackle, wheeze) in enumerate(read_cycles(ann)):
-            label = cycle_label(crackle, wheeze)
-            rows.append({
-                "record_id": f"{recording}_c{i:03d}",
-                "label": label,
-                "original_class": CLASSES[label],
-                "patient_id": fields["patient_id"],
-                "official_split": part,
-                "recording": recording,
-                "device": fields["device"],
-                "location": fields["location"],
-                "diagnosis": diagnosis.get(fields["patient_id"], ""),
-                "cycle_index": i,
-                "cycle_start": start,
-                "cycle_end": end,
-                "acq_mode": fields["mode"],
-            })
-    return pd.DataFrame(rows, columns=["record_id", "label", "original_class", "patient_id",
-                                       "official_split", "recording", "device", "location",
-                                       "diagnosis", "cycle_index", "cycle_start", "cycle_end",
-                                       "acq_mode"])
+        try:
+            rows += _recording_cycles(ann, recording, part, diagnosis)
+        except ManifestError as e:
+            checks.problem(e)
+    return pd.DataFrame(rows, columns=CYCLE_COLUMNS)
 
 
 def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
     """One row per breathing cycle of every recording in the official split file."""
     root = Path(root)
     checks = checks or Checks()
-    cycles = cycle_table(root, checks)
+    split = read_split(root, checks)
+    cycles = _cycles(root, split, checks)
     aliases = read_aliases(root)
     rows = []
     accounted: set[Path] = set()
@@ -298,7 +331,6 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
             continue
         for row in group.to_dict("records"):
             rows.append({**row, "dataset": NAME, "subset": row.pop("acq_mode"), **audio_cols})
-    split = read_split(root)
     known = set(split) | set(aliases.values())
     for folder in AUDIO_DIRS:
         for audio in audio_files(root / folder):
@@ -306,6 +338,7 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
                 checks.reject(audio, f"audio without an entry in {SPLIT_FILE}",
                               record_id=audio.stem, kind="unlabelled")
     checks.report_absent(NAME, set(split))
+    checks.finish(NAME)
     if not rows:
         raise ManifestError(f"{root}: no usable recordings ({len(checks.skipped)} skipped)")
     return to_frame(rows, EXTRA_COLUMNS)

@@ -91,94 +91,117 @@ def set_b_patient_id(stem: str) -> str:
     return m[1] if m else ""
 
 
+def _table_rows(table: Path) -> list[dict]:
+    """The rows of a set_x.csv (a ManifestError for a missing, binary or column-less file)."""
+    if not table.is_file():
+        raise ManifestError(f"{table}: label file not found (is this a PASCAL Kaggle root?)")
+    with io.StringIO(read_text(table), newline="") as f:
+        reader = csv.DictReader(f)
+        try:
+            rows = list(reader)
+        except csv.Error as e:
+            raise ManifestError(f"{table}: not a CSV file ({e})") from None
+        missing_cols = {"fname", "label"} - set(reader.fieldnames or ())
+        if missing_cols:
+            raise ManifestError(f"{table}: missing column(s) {sorted(missing_cols)}")
+    return rows
+
+
+class _Seen:
+    """What the CSV rows named so far: recordings, audio files, unlabelled test recordings."""
+
+    def __init__(self):
+        self.records: dict[str, str] = {}
+        self.accounted: set[Path] = set()
+        self.unlabelled_stems: set[str] = set()
+        self.n_unlabelled = 0
+        self.subsets: list[str] = []  # those whose CSV could be read
+
+    def unlabelled(self, root: Path, fname: str) -> None:
+        self.n_unlabelled += 1  # unlabelled challenge test recording
+        found = _resolve(root, fname) if fname else None
+        if found is not None:
+            self.accounted.add(found.resolve())
+        for name in (fname, normalise_fname(fname)):
+            self.unlabelled_stems.add(Path(name).stem.lower())
+
+
+def _row(root: Path, subset: str, table: Path, line_no: int, row: dict, seen: _Seen, checks: Checks,
+         hash_audio: bool) -> dict | None:
+    """The manifest row of one CSV row, or None (dropped, unlabelled, or a problem in ``checks``)."""
+    original_class = (row["label"] or "").strip()
+    fname = (row["fname"] or "").strip()
+    if not original_class:
+        seen.unlabelled(root, fname)
+        return None
+    where = f"{table}:{line_no} (fname {fname})"
+    audio = _resolve(root, fname)
+    if audio is not None:
+        seen.accounted.add(audio.resolve())
+    if original_class not in CLASSES:
+        checks.problem(ManifestError(f"{where}: unknown label {original_class!r}; expected {sorted(CLASSES)}"))
+        return None
+    if audio is None:
+        checks.reject(f"{table}:{line_no}", f"label row without audio: no audio file for "
+                      f"{fname} (tried {normalise_fname(fname)} as .wav/.flac)",
+                      record_id=Path(normalise_fname(fname)).stem, kind="no_audio")
+        return None
+    record_id = audio.stem
+    if record_id in seen.records:
+        checks.problem(ManifestError(f"{where}: recording {record_id} already in {seen.records[record_id]}"))
+        return None
+    seen.records[record_id] = where
+    cols = checks.verify_audio(root, audio, record_id=record_id, label=original_class,
+                               hash_audio=hash_audio, where=f"{table}:{line_no}")
+    if cols is None:
+        return None
+    return {"record_id": record_id, "dataset": NAME, "label": CLASSES[original_class],
+            "original_class": original_class, "subset": subset,
+            "patient_id": set_b_patient_id(record_id) if subset == "set_b" else "",
+            "official_split": "labelled", **cols}
+
+
 def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
     """One row per labelled PASCAL recording of set A and set B.
 
     ``checks`` (default: ``bad_audio: error``) decides what happens to bad recordings,
     labelled rows without audio and audio files that no CSV row names. Rows with an empty
     label (the unlabelled challenge test recordings) are dropped by design and counted.
+    Every problem of every row is collected before the build stops (:meth:`Checks.finish`).
     """
     root = Path(root)
     checks = checks or Checks()
     rows = []
-    seen: dict[str, str] = {}
-    accounted: set[Path] = set()
-    unlabelled_stems: set[str] = set()
-    n_unlabelled = 0
+    seen = _Seen()
     for subset in SUBSETS:
         table = root / f"{subset}.csv"
-        if not table.is_file():
-            raise ManifestError(f"{table}: label file not found (is this a PASCAL Kaggle root?)")
-        with io.StringIO(read_text(table), newline="") as f:
-            reader = csv.DictReader(f)
-            try:
-                table_rows = list(reader)
-            except csv.Error as e:
-                raise ManifestError(f"{table}: not a CSV file ({e})") from None
-            missing_cols = {"fname", "label"} - set(reader.fieldnames or ())
-            if missing_cols:
-                raise ManifestError(f"{table}: missing column(s) {sorted(missing_cols)}")
-            # Line 1 is the header, so data row i is on line i + 1.
-            for line_no, row in enumerate(table_rows, start=2):
-                original_class = (row["label"] or "").strip()
-                fname = (row["fname"] or "").strip()
-                if not original_class:
-                    n_unlabelled += 1  # unlabelled challenge test recording
-                    found = _resolve(root, fname) if fname else None
-                    if found is not None:
-                        accounted.add(found.resolve())
-                    for name in (fname, normalise_fname(fname)):
-                        unlabelled_stems.add(Path(name).stem.lower())
-                    continue
-                where = f"{table}:{line_no} (fname {fname})"
-                if original_class not in CLASSES:
-                    raise ManifestError(
-                        f"{where}: unknown label {original_class!r}; expected {sorted(CLASSES)}"
-                    )
-                audio = _resolve(root, fname)
-                if audio is None:
-                    checks.reject(f"{table}:{line_no}", f"label row without audio: no audio file for "
-                                  f"{fname} (tried {normalise_fname(fname)} as .wav/.flac)",
-                                  record_id=Path(normalise_fname(fname)).stem, kind="no_audio")
-                    continue
-                accounted.add(audio.resolve())
-                record_id = audio.stem
-                if record_id in seen:
-                    raise ManifestError(
-                        f"{where}: recording {record_id} already in {seen[record_id]}"
-                    )
-                seen[record_id] = where
-                cols = checks.verify_audio(root, audio, record_id=record_id, label=original_class,
-                                           hash_audio=hash_audio, where=f"{table}:{line_no}")
-                if cols is None:
-                    continue
-                rows.append(
-                    {
-                        "record_id": record_id,
-                        "dataset": NAME,
-                        "label": CLASSES[original_class],
-                        "original_class": original_class,
-                        "subset": subset,
-                        "patient_id": set_b_patient_id(record_id) if subset == "set_b" else "",
-                        "official_split": "labelled",
-                        **cols,
-                    }
-                )
-    for subset in SUBSETS:
+        try:
+            table_rows = _table_rows(table)
+        except ManifestError as e:
+            checks.problem(e)
+            continue
+        seen.subsets.append(subset)
+        # Line 1 is the header, so data row i is on line i + 1.
+        for line_no, row in enumerate(table_rows, start=2):
+            got = _row(root, subset, table, line_no, row, seen, checks, hash_audio)
+            if got is not None:
+                rows.append(got)
+    for subset in seen.subsets:  # (a subset whose CSV is broken: its audio is not checked)
         for audio in audio_files(root / subset):
             stem = audio.stem.lower()
             # the challenge's unlabelled test recordings (Aunlabelledtest__..., Bunlabelledtest__...)
             # are named by rows with an empty label, whatever their spelling in the CSV
-            if stem in unlabelled_stems or "unlabelledtest" in stem:
+            if stem in seen.unlabelled_stems or "unlabelledtest" in stem:
                 continue
-            if audio.resolve() not in accounted:
+            if audio.resolve() not in seen.accounted:
                 checks.reject(audio, f"audio without a label row in {subset}.csv",
                               record_id=audio.stem, kind="unlabelled")
-                seen.setdefault(audio.stem, str(audio))
-    if n_unlabelled:
+                seen.records.setdefault(audio.stem, str(audio))
+    if seen.n_unlabelled:
         log.info("pascal: %d CSV rows without a label (the challenge's unlabelled test "
-                 "recordings) are not in the manifest, by design", n_unlabelled)
-    checks.report_absent(NAME, set(seen))
+                 "recordings) are not in the manifest, by design", seen.n_unlabelled)
+    checks.report_absent(NAME, set(seen.records))
+    checks.finish(NAME)
     if not rows:
         raise ManifestError(f"{root}: no labelled recordings in {', '.join(SUBSETS)}")
     return to_frame(rows)

@@ -54,8 +54,13 @@ def _csv_rows(path: Path) -> list[list[str]]:
         raise ManifestError(f"{path}: not a CSV file ({e})") from None
 
 
-def read_reference(path: Path) -> list[tuple[str, int, str, int]]:
-    """Parse a REFERENCE.csv into ``(record, label, original_class, line_number)`` tuples."""
+def read_reference(path: Path, checks: Checks | None = None) -> list[tuple[str, int | None, str, int]]:
+    """Parse a REFERENCE.csv into ``(record, label, original_class, line_number)`` tuples.
+
+    Without ``checks`` the first malformed row raises; with it every malformed row is a
+    :meth:`Checks.problem` and comes back with label None (its record is still named, so its
+    audio is not reported a second time as audio without a label row).
+    """
     if not path.is_file():
         raise ManifestError(f"{path}: REFERENCE.csv not found")
     out = []
@@ -64,14 +69,82 @@ def read_reference(path: Path) -> list[tuple[str, int, str, int]]:
         if not any(row):
             continue
         if len(row) < 2 or row[1] not in _LABELS or not row[0]:
-            raise ManifestError(
-                f"{path}:{line_no}: expected 'record,label' with label 1 or -1, got {row}"
-            )
+            error = ManifestError(f"{path}:{line_no}: expected 'record,label' with label 1 or -1, got {row}")
+            if checks is None:
+                raise error
+            checks.problem(error)
+            out.append((row[0], None, "", line_no))
+            continue
         label, original_class = _LABELS[row[1]]
         out.append((row[0], label, original_class, line_no))
     if not out:
         raise ManifestError(f"{path}: no records")
     return out
+
+
+def _reference(path: Path, checks: Checks) -> list[tuple[str, int | None, str, int]] | None:
+    """:func:`read_reference` whose whole-file problems (missing, not text, empty) are collected
+    (then None)."""
+    try:
+        return read_reference(path, checks)
+    except ManifestError as e:
+        checks.problem(e)
+        return None
+
+
+def _test_labels(validation_ref: Path, checks: Checks) -> dict[str, tuple[int | None, int]]:
+    """record -> (label, line) of the official validation list."""
+    test_labels: dict[str, tuple[int | None, int]] = {}
+    for record, label, _, line_no in _reference(validation_ref, checks) or []:
+        if record in test_labels:
+            checks.problem(ManifestError(f"{validation_ref}:{line_no}: record {record} listed twice"))
+            continue
+        test_labels[record] = (label, line_no)
+    return test_labels
+
+
+def _subset_rows(root: Path, subset: Path, validation: tuple[Path, dict], seen: dict[str, str],
+                 checks: Checks, hash_audio: bool) -> list[dict]:
+    """Manifest rows of one training-x folder; every problem goes to ``checks``."""
+    ref = subset / "REFERENCE.csv"
+    validation_ref, test_labels = validation
+    rows, labelled = [], set()
+    reference = _reference(ref, checks)
+    if reference is None:  # unreadable: its audio is neither 'without a label row' nor missing
+        for audio in audio_files(subset):
+            seen.setdefault(audio.stem, str(ref))
+        return []
+    for record, label, original_class, line_no in reference:
+        where = f"{ref}:{line_no}"
+        if record in seen:
+            checks.problem(ManifestError(f"{where} (record {record}): record already listed in {seen[record]}"))
+            continue
+        seen[record] = str(ref)
+        labelled.add(record)
+        if label is None:
+            continue  # a malformed row: already a problem
+        audio = find_audio(subset, record)
+        if audio is None:
+            checks.reject(where, f"label row without audio: no {record}.wav or {record}.flac in {subset}",
+                          record_id=record, kind="no_audio")
+            continue
+        test_label, test_line = test_labels.get(record, (None, 0))
+        if test_line and test_label is not None and test_label != label:
+            checks.problem(ManifestError(f"{validation_ref}:{test_line}: record {record} labelled {test_label}, "
+                                         f"but {label} in {where}"))
+        cols = checks.verify_audio(root, audio, record_id=record, label=original_class,
+                                   hash_audio=hash_audio, where=where)
+        if cols is None:
+            continue
+        rows.append({"record_id": record, "dataset": NAME, "label": label, "original_class": original_class,
+                     "subset": subset.name,
+                     "patient_id": "",  # PhysioNet 2016 does not publish patient ids
+                     "official_split": "test" if test_line else "train", **cols})
+    for audio in audio_files(subset):
+        if audio.stem not in labelled:
+            checks.reject(audio, f"audio without a label row in {ref}", record_id=audio.stem, kind="unlabelled")
+            seen.setdefault(audio.stem, str(audio))
+    return rows
 
 
 def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
@@ -87,74 +160,23 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
         raise ManifestError(f"{root}: no training-* folders (is this a PhysioNet 2016 root?)")
 
     validation_ref = root / "validation" / "REFERENCE.csv"
-    test_labels = {}
-    for record, label, _, line_no in read_reference(validation_ref):
-        if record in test_labels:
-            raise ManifestError(f"{validation_ref}:{line_no}: record {record} listed twice")
-        test_labels[record] = (label, line_no)
+    test_labels = _test_labels(validation_ref, checks)
 
-    rows = []
+    rows: list[dict] = []
     seen: dict[str, str] = {}
     for subset in subsets:
-        ref = subset / "REFERENCE.csv"
-        labelled = set()
-        for record, label, original_class, line_no in read_reference(ref):
-            where = f"{ref}:{line_no} (record {record})"
-            if record in seen:
-                raise ManifestError(f"{where}: record already listed in {seen[record]}")
-            seen[record] = str(ref)
-            labelled.add(record)
-            audio = find_audio(subset, record)
-            if audio is None:
-                checks.reject(f"{ref}:{line_no}", f"label row without audio: no {record}.wav or "
-                              f"{record}.flac in {subset}", record_id=record, kind="no_audio")
-                continue
-            split = "train"
-            if record in test_labels:
-                test_label, test_line = test_labels[record]
-                if test_label != label:
-                    raise ManifestError(
-                        f"{validation_ref}:{test_line}: record {record} labelled {test_label}, "
-                        f"but {label} in {ref}:{line_no}"
-                    )
-                split = "test"
-            cols = checks.verify_audio(root, audio, record_id=record, label=original_class,
-                                       hash_audio=hash_audio, where=f"{ref}:{line_no}")
-            if cols is None:
-                continue
-            rows.append(
-                {
-                    "record_id": record,
-                    "dataset": NAME,
-                    "label": label,
-                    "original_class": original_class,
-                    "subset": subset.name,
-                    "patient_id": "",  # PhysioNet 2016 does not publish patient ids
-                    "official_split": split,
-                    **cols,
-                }
-            )
-        for audio in audio_files(subset):
-            if audio.stem not in labelled:
-                checks.reject(audio, f"audio without a label row in {ref}", record_id=audio.stem,
-                              kind="unlabelled")
-                seen.setdefault(audio.stem, str(audio))
+        rows += _subset_rows(root, subset, (validation_ref, test_labels), seen, checks, hash_audio)
 
     missing = sorted(set(test_labels) - set(seen))
     pinned = set(checks.pins.pcm) if checks.pins is not None else set()
     # A pinned recording removed from the copy altogether (audio and label row) is reported
     # as absent, also where the validation list still names it.
     unknown = [r for r in missing if r not in pinned]
-    if unknown:
-        if checks.bad_audio == "error":
-            raise ManifestError(
-                f"{validation_ref}: {len(unknown)} validation record(s) not in any training-* "
-                f"subset, e.g. {unknown[:5]}"
-            )
-        for record in unknown:
-            checks.reject(f"{validation_ref}:{test_labels[record][1]}", f"validation record "
-                          f"{record} is in no training-* subset", record_id=record, kind="no_audio")
+    for record in unknown:
+        checks.reject(f"{validation_ref}:{test_labels[record][1]}", "validation record not in any "
+                      f"training-* subset: {record}", record_id=record, kind="no_audio")
     checks.report_absent(NAME, set(seen))
+    checks.finish(NAME)
     if not rows:
         raise ManifestError(f"{root}: no usable recordings ({len(checks.skipped)} skipped)")
     return to_frame(rows)

@@ -34,6 +34,7 @@ Configuration (``features.ast_sam``; every key required, unknown keys rejected):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -97,18 +98,42 @@ def cycle_clip(wave: np.ndarray, sr: int, start: float, end: float, cfg: Mapping
 
 
 def extract_cycles(path: str, cycles: Sequence[tuple[float, float]], cfg: dict) -> list[dict[str, np.ndarray]]:
-    """Features of every ``(start_s, end_s)`` cycle of one recording (decoded once)."""
-    from auscult.audio import AudioError, read_audio, resample
+    """Features of every ``(start_s, end_s)`` cycle of one recording: decoded once when it is
+    at most :data:`auscult.audio.MAX_DECODE_SECONDS` long, else cycle by cycle, each read by
+    window (:func:`long_cycle_clip`)."""
+    from auscult.audio import MAX_DECODE_SECONDS, AudioError, probe, read_audio, resample
 
     sr = int(cfg["sample_rate"])
-    x, sr_in = read_audio(path)
-    wave = resample(x, sr_in, sr)
+    info = probe(path)
+    if info.duration_s > MAX_DECODE_SECONDS:
+        clip = functools.partial(long_cycle_clip, path, info)
+    else:
+        x, sr_in = read_audio(path)
+        clip = functools.partial(cycle_clip, resample(x, sr_in, sr))
     dtype = np.dtype(cfg["store_dtype"])
     out = []
     for start, end in cycles:
         try:
-            clip = cycle_clip(wave, sr, float(start), float(end), cfg)
+            wave = clip(sr, float(start), float(end), cfg)
         except ValueError as e:
+            if isinstance(e, AudioError):
+                raise
             raise AudioError(path, str(e)) from None
-        out.append({"fbank": fbank(clip, cfg).astype(dtype)})
+        out.append({"fbank": fbank(wave, cfg).astype(dtype)})
     return out
+
+
+def long_cycle_clip(path: str, info, sr: int, start: float, end: float, cfg: Mapping) -> np.ndarray:
+    """:func:`cycle_clip` of a long recording, reading only the samples the clip keeps: the
+    same slice of the resampled recording, then the same :func:`auscult.audio.fix_length`."""
+    from auscult.audio import fix_length, resampled_length, resampled_window
+
+    n = int(round(sr * float(cfg["clip_seconds"])))
+    total = resampled_length(info.n_frames, info.sample_rate, sr)
+    a, b = int(start * sr), min(int(end * sr), total)
+    if b <= a:
+        raise ValueError(f"cycle {start}-{end} s is empty in a recording of {total / sr:.3f} s")
+    if b - a > n:  # fix_length keeps the centre (center) or the start (repeat, end) of a longer cycle
+        a += (b - a - n) // 2 if cfg["pad_mode"] == "center" else 0
+        b = a + n
+    return fix_length(resampled_window(path, sr, a, b - a, info=info), n, mode=cfg["pad_mode"])

@@ -4,7 +4,8 @@ see ``docs/architecture.md``).
 One clip per recording: resample to 2 kHz (soxr HQ, as ``librosa.load``), then bring it to
 60 s by cutting equally at the start and the end when longer, or zero-padding equally on
 both sides when shorter (:func:`auscult.audio.load_clip` with ``mode='center'``; an odd
-difference puts the extra sample at the end).
+difference puts the extra sample at the end). A recording longer than
+:data:`auscult.audio.MAX_DECODE_SECONDS` is not decoded whole: only its centre minute is read.
 
 Spectrograms (STFT window = n_fft = 400, hop 400, periodic Hann, ``center=True`` with
 ``pad_mode`` padding of n_fft//2 on each side, power):

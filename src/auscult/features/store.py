@@ -72,17 +72,57 @@ def write_store(
 
 
 def read_index(feature_dir: str | Path) -> pd.DataFrame:
+    """The cache's index.csv; a FeatureStoreError naming it when missing or without integer
+    ``record_id``/``shard``/``row`` columns."""
     path = Path(feature_dir) / INDEX
     if not path.is_file():
         raise FeatureStoreError(f"{feature_dir}: no {INDEX}; the feature cache is missing or incomplete")
-    return pd.read_csv(path, dtype={"record_id": str, "patient_id": str}, keep_default_na=False)
+    try:
+        index = pd.read_csv(path, dtype={"record_id": str, "patient_id": str}, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise FeatureStoreError(f"{path}: not a readable CSV file ({e})") from None
+    missing = [c for c in ("record_id", "shard", "row") if c not in index.columns]
+    if missing:
+        raise FeatureStoreError(f"{path}: lacks column(s) {missing}; the feature cache is damaged")
+    for col in ("shard", "row"):
+        if len(index) and not pd.api.types.is_integer_dtype(index[col]):
+            raise FeatureStoreError(f"{path}: column {col!r} holds non-integer values; the feature cache is damaged")
+    return index
 
 
 def read_meta(feature_dir: str | Path) -> dict:
     path = Path(feature_dir) / META
     if not path.is_file():
         raise FeatureStoreError(f"{feature_dir}: no {META}; the feature cache is missing or incomplete")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FeatureStoreError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise FeatureStoreError(f"{path}: not a JSON object")
+    return meta
+
+
+def open_shard(path: Path) -> np.ndarray:
+    """A shard memory-mapped, after checking its header: a FeatureStoreError naming the file for
+    one that is missing, not a .npy file, truncated, or not numeric (e.g. pickled objects)."""
+    if not path.is_file():
+        raise FeatureStoreError(f"{path}: shard file missing (feature cache incomplete)")
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError) as e:
+        raise FeatureStoreError(f"{path}: not a readable .npy shard ({e})") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise FeatureStoreError(f"{path}: holds {dtype} values, not numbers (feature shards are numeric arrays)")
+    need = offset + int(np.prod(shape)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < need:
+        raise FeatureStoreError(f"{path}: truncated shard ({size} bytes, its header declares {need})")
+    return np.load(path, mmap_mode="r")
 
 
 def load_arrays(
@@ -113,10 +153,14 @@ def load_arrays(
         parts = []
         for shard, group in rows.groupby("shard", sort=False):
             path = feature_dir / shard_name(key, int(shard))
-            if not path.is_file():
-                raise FeatureStoreError(f"{path}: shard file missing (feature cache incomplete)")
-            arr = np.load(path, mmap_mode="r")
-            parts.append((group.index.to_numpy(), arr[group["row"].to_numpy()]))
+            arr = open_shard(path)
+            wanted = group["row"].to_numpy()
+            bad = (wanted < 0) | (wanted >= len(arr))
+            if bad.any():
+                raise FeatureStoreError(
+                    f"{feature_dir / INDEX}: record {group['record_id'][bad].iloc[0]} is row "
+                    f"{wanted[bad][0]} of {path.name}, which holds {len(arr)} rows (index and shards disagree)")
+            parts.append((group.index.to_numpy(), arr[wanted]))
         first = parts[0][1] if parts else np.zeros((0,))
         stacked = np.empty((len(rows), *first.shape[1:]), dtype=dtype or first.dtype)
         for where, values in parts:
