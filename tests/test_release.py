@@ -146,6 +146,24 @@ def test_licence_follows_the_initial_weights_and_the_data():
     assert cards.licence_section({"weights": "scratch"}, {"kind": "synthetic"})["model"] == "MIT"
 
 
+def test_data_kind_of_real_and_partly_synthetic_icbhi(tmp_path):
+    feats = {"dataset": "icbhi2017", "manifest_sha256": "z" * 64}
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    ctx = {"source": "canonical", "missing_audio": "synthesise", "raw_dir": str(raw), "dataset": "icbhi2017"}
+    unknown = cards.data_section(ctx, feats, {})
+    assert unknown["kind"] == "unknown" and "ACQUIRED.json" in unknown["note"]
+    (raw / "ACQUIRED.json").write_text(json.dumps({"source": "mirror", "synthesised_audio": {
+        "synthesised": 7, "recordings": 920, "real": 913}}))
+    partly = cards.data_section(ctx, feats, {})
+    assert partly["kind"] == "synthetic audio on real annotations" and partly["n_synthetic"] == 7
+    (raw / "ACQUIRED.json").write_text(json.dumps({"source": "mirror"}))
+    assert cards.data_section(ctx, feats, {"n_train": 3})["kind"] == "real"
+    assert cards.data_section(ctx, feats, {"n_train": 3})["n_train"] == 3
+    text = " ".join(cards.limitations({"data": partly, "seed": 1, "budget": {"name": "paper"}}))
+    assert "7 recording(s) have synthetic audio" in text
+
+
 def test_limitations_of_a_real_paper_budget_scratch_koike_run():
     card = {"paper": "koike", "seed": 1, "budget": {"name": "paper"},
             "data": {"kind": "real", "dataset": "physionet2016"},
@@ -265,7 +283,7 @@ def test_python_api_predicts_as_the_command_does(demo_run, tmp_path):
     files = demo_run["flacs"][:4]
     got = run.predict(files)
     out = tmp_path / "p.csv"
-    assert cli.main(["predict", str(demo_run["run"]), *map(str, files), "-o", str(out)]) == 0
+    assert cli.main(["predict", str(demo_run["run"]), *map(str, files), "-o", str(out), "--device", "cpu"]) == 0
     want = pd.read_csv(out)
     assert list(got.columns) == ["record", "score", "threshold", "predicted"]
     np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-6)

@@ -204,17 +204,23 @@ def data_section(context: Mapping, feats: Mapping, training: Mapping,
     missing audio was synthesised), ``real`` or ``unknown`` (no context: a library run)."""
     source = context.get("source")
     n_rows, n_recordings = _index_counts(features_dir)
-    synthesised = None
+    acquired = None  # the raw folder's record (None: not readable from this job)
     if source == "canonical" and context.get("raw_dir"):
-        marker = Path(context["raw_dir"]) / "ACQUIRED.json"
         try:
-            synthesised = json.loads(marker.read_text()).get("synthesised_audio") if marker.is_file() else None
+            acquired = json.loads((Path(context["raw_dir"]) / "ACQUIRED.json").read_text())
         except (OSError, ValueError):
-            synthesised = None
+            acquired = None
+    synthesised = (acquired or {}).get("synthesised_audio") or {}
+    note = None
     if source == "synthetic":
         kind, n_synthetic = "synthetic", n_recordings
-    elif source == "canonical" and synthesised and synthesised.get("synthesised"):
+    elif source == "canonical" and synthesised.get("synthesised"):
         kind, n_synthetic = "synthetic audio on real annotations", int(synthesised["synthesised"])
+    elif source == "canonical" and context.get("missing_audio") == "synthesise" and acquired is None:
+        # missing audio may have been synthesised, but the raw folder's count is not readable here
+        kind, n_synthetic = "unknown", None
+        note = (f"missing_audio: synthesise, and {context['raw_dir']}/ACQUIRED.json (which counts the "
+                "synthesised recordings) was not readable by the training job")
     elif source == "canonical":
         kind, n_synthetic = "real", 0
     else:
@@ -229,6 +235,7 @@ def data_section(context: Mapping, feats: Mapping, training: Mapping,
         "n_synthetic": n_synthetic,
         **{k: int(training[k]) for k in ("n_train", "n_val", "n_dev", "n_test") if isinstance(training.get(k), int)},
         "manifest_sha256": feats.get("manifest_sha256"),
+        **({"note": note} if note else {}),
     }
 
 
@@ -312,7 +319,8 @@ def limitations(card: Mapping) -> list[str]:
         out.append(f"{data.get('n_synthetic')} recording(s) have synthetic audio placed on the real annotations "
                    "(missing_audio: synthesise); their cycles are not real lung sounds.")
     elif data.get("kind") == "unknown":
-        out.append("Data source not recorded (real or synthetic): check the run's dataset before use.")
+        out.append("Data source not recorded (real or synthetic)" + (f": {data['note']}" if data.get("note") else "")
+                   + "; check the run's dataset before use.")
     if data.get("dataset") == "physionet2016" and data.get("kind") == "real":
         out.append("PhysioNet 2016 is split by recording (it has no patient ids): a subject may be on both "
                    "sides of a split.")
