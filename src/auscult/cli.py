@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="score recordings with a run's model",
                         description="Score .wav/.flac recordings (files or folders) with a run's model: features "
                                     "recomputed with the run's recipe, its validation-chosen threshold applied. "
-                                    "Writes record,score,threshold,predicted.")
+                                    "Writes record,score,threshold,predicted; for an ICBHI (AST) model, each file is one "
+                                    "breathing cycle: record,score_<class>...,predicted (argmax of four classes).")
     pr.add_argument("run_dir", help="a training run folder")
     pr.add_argument("audio", nargs="+", help="audio files or folders (searched recursively)")
     pr.add_argument("-o", "--output", help="CSV to write (default: standard output)")
