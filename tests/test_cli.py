@@ -215,7 +215,7 @@ def case_card_wrong_type(run, tmp_path):
 
 def case_card_of_another_version(run, tmp_path):
     d = _run_copy(run, tmp_path)
-    _edit_card(d, lambda c: c.update(card_format=2, auscult_version="9.0.0"))
+    _edit_card(d, lambda c: c.update(card_format=3, auscult_version="9.0.0"))
     return ["info", str(d)], None, d / cards.CARD, "written by another auscult version (auscult 9.0.0"
 
 

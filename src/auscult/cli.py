@@ -1,14 +1,18 @@
 """The ``auscult`` command: use a reproduced model on new recordings.
 
-    auscult info RUN_DIR
-    auscult predict RUN_DIR AUDIO_OR_FOLDER... [-o preds.csv]
-    auscult evaluate RUN_DIR --labels labels.csv (--audio DIR | --features CACHE_DIR) [-o metrics.json]
+    auscult --version
+    auscult info RUN_DIR [--results RESULT_DIR]
+    auscult predict RUN_DIR AUDIO_OR_FOLDER... [-o preds.csv] [--device auto|cpu|cuda] [--skip-bad]
+    auscult evaluate RUN_DIR --labels labels.csv (--audio DIR | --features CACHE_DIR) [-o metrics.json] [--device ...]
     auscult compare --a PRED... --b PRED... [--metric auc] [--protocol P] [--json]
+    auscult export RUN_DIR DEST [--results RESULT_DIR] [--force]
 
 A run folder is what a training job writes (``runs/<paper>/.../seed<k>/``): ``model.pt``
-and ``model_card.json`` (auscult.cards). ``predict`` recomputes the features of each
-recording with the run's own recipe and parameters, scores it and applies the run's
-validation-chosen threshold. ``evaluate`` scores a labelled folder with the T1 metrics and
+and ``model_card.json`` (auscult.cards); an export folder holds ``model.safetensors``, the
+card and a ``README.md`` instead, and every command that takes a run folder takes it too.
+``predict`` recomputes the features of each recording with the run's own recipe and
+parameters, scores it and applies the run's validation-chosen threshold (an ICBHI AST model:
+each file is one breathing cycle, four class scores and the argmax; auscult.api). ``evaluate`` scores a labelled folder with the T1 metrics and
 bootstrap CIs; from a feature cache it needs neither librosa nor the audio. ``compare`` tests
 model B against model A on the recordings both scored, from their runs' ``predictions.csv``
 files (one per seed; auscult.stats.paired: paired bootstrap over recordings + seed spread).
@@ -26,136 +30,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-AUDIO_SUFFIXES = (".wav", ".flac")
-
-
-class UsageError(ValueError):
-    """A problem the user can fix: printed as one line, exit status 2 (a ValueError, so that the
-    workflow's jobs that call :func:`load_run` report it as a data error, without traceback)."""
+from auscult.api import AUDIO_SUFFIXES, UsageError, audio_files, decision_threshold  # noqa: F401 (re-exported)
 
 
 # --------------------------------------------------------------------------- helpers
-def audio_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The recordings named by ``paths``: files as given, folders searched recursively."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
-            if not found:
-                raise UsageError(f"{p}: no .wav or .flac files in this folder")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise UsageError(f"{p}: no such file or folder")
-    names = [f.stem for f in out]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise UsageError(f"several recordings share a name ({', '.join(dupes[:5])}): record ids must be unique")
-    return out
+def load_run(run_dir: str | Path, kinds=("binary",)):
+    """(card, model in eval mode) of a verified run folder whose decision is one of ``kinds``
+    (auscult.api.load_model; the cross-dataset job scores binary runs through it)."""
+    from auscult.api import load_model
 
-
-def load_run(run_dir: str | Path):
-    """(card, model in eval mode) of a verified run folder."""
-    from auscult import cards
-
-    card = cards.verify(run_dir)
-    if card["decision"].get("kind") != "binary":
-        raise UsageError(f"{run_dir}: a {card['decision'].get('kind')} model; predict/evaluate take binary "
-                         "heart-sound models")
-    if not isinstance(card["decision"].get("threshold"), (int, float)):
-        raise UsageError(f"{run_dir}: {cards.CARD} of a binary model has no numeric decision.threshold")
-    weights = Path(run_dir) / card["model"]["file"]
-    model = _build(card, run_dir)
-    _fit(model, _state_dict(weights), weights, card)
-    return card, model.eval()
-
-
-def _build(card: dict, run_dir: str | Path):
-    from auscult import cards
-    from auscult.models import build_model
-
-    try:
-        return build_model(card["model"]["config"])
-    except (KeyError, ValueError, TypeError) as e:
-        raise UsageError(f"{Path(run_dir) / cards.CARD}: this auscult cannot build the card's model "
-                         f"{card['model']['config'].get('arch')!r} ({str(e).strip(chr(34) + chr(39))}); the card was "
-                         f"{cards.origin(card)}") from None
-
-
-def _state_dict(weights: Path) -> dict:
-    """The tensors in ``weights``, loaded as plain data only (``weights_only``: no code runs)."""
-    import pickle
-
-    import torch
-
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # torch's message suggests loading the file as arbitrary pickled code: never repeated here
-        raise UsageError(f"{weights}: not a file of plain weights (it holds pickled Python objects, which "
-                         "auscult never loads); use the model.pt its training run wrote") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) and "weights_only" not in str(e) else type(e).__name__
-        raise UsageError(f"{weights}: not readable as PyTorch weights, truncated or corrupt ({reason})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UsageError(f"{weights}: holds a {type(state).__name__}, not a state dict of tensors")
-    return state
-
-
-def _fit(model, state: dict, weights: Path, card: dict) -> None:
-    """Load ``state`` into ``model``; weights that do not fit the architecture are a UsageError."""
-    from auscult import cards
-
-    try:
-        result = model.load_state_dict(state, strict=False)
-        missing, unexpected = result.missing_keys, result.unexpected_keys
-        problem = (f"{len(missing)} tensor(s) missing, e.g. {missing[:2]}; {len(unexpected)} unexpected, "
-                   f"e.g. {unexpected[:2]}") if missing or unexpected else ""
-    except RuntimeError as e:  # size mismatch
-        lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln]
-        problem = f"{len(lines)} tensor shape(s) differ, e.g. {lines[0] if lines else str(e)[:120]}"
-    if problem:
-        raise UsageError(f"{weights}: the weights do not fit this auscult's {card['model']['config'].get('arch')!r} "
-                         f"architecture ({problem}): the model code changed since the run was trained; its card was "
-                         f"{cards.origin(card)}")
+    return load_model(run_dir, kinds)
 
 
 def recording_features(card: dict, files: Sequence[Path]) -> dict[str, np.ndarray]:
     """The model's input arrays for ``files``, computed with the run's recipe (needs librosa)."""
-    from auscult.audio import AudioError
-    from auscult.features.build import RECIPES
+    from auscult.api import features_of
 
-    recipe, params = card["features"]["recipe"], card["features"]["params"]
-    if recipe not in RECIPES:
-        raise UsageError(f"recipe {recipe!r} works on segments of recordings (e.g. ICBHI cycles), "
-                         "not on whole recordings")
-    rows = []
-    for f in files:
-        try:
-            rows.append(RECIPES[recipe](str(f), params))
-        except AudioError as e:
-            raise UsageError(str(e)) from None
-        except Exception as e:  # a decoder error without a file name: name the file
-            raise UsageError(f"{f}: cannot compute {recipe} features ({type(e).__name__}: {e})") from None
+    rows = [features_of(card, f) for f in files]
     return {k: np.stack([r[k] for r in rows]) for k in card["features"]["inputs"]}
 
 
-def decision_threshold(card: dict, rule: str | None) -> float:
-    """The card's threshold, or the one of another rule chosen on the same validation split."""
-    d = card["decision"]
-    if rule is None or rule == d.get("rule"):
-        return float(d["threshold"])
-    known = d.get("thresholds") or {}
-    if rule not in known:
-        raise UsageError(f"this run's card has no threshold for rule {rule!r} (has: {', '.join(known) or d.get('rule')})")
-    return float(known[rule])
-
-
-def score(model, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def score(model, arrays: dict[str, np.ndarray], device: str = "cpu") -> np.ndarray:
     from auscult.training.loop import predict_scores
 
-    return predict_scores(model, arrays, batch_size=16)
+    return predict_scores(model.to(device), arrays, batch_size=16, device=device)
 
 
 def check_output(path: str | None) -> None:
@@ -197,20 +95,25 @@ def read_labels(path: Path) -> pd.DataFrame:
     df.columns = [c.strip() for c in df.columns]
     if not {"record", "label"} <= set(df.columns):
         raise UsageError(f"{path}: needs columns record,label (has {', '.join(df.columns)})")
-    bad = df[~df["label"].astype(str).str.strip().isin(["0", "1"])]
+    # the folder datasets' parser: 1/abnormal -> 1, 0/normal/-1 -> 0 (auscult.datasets.folder)
+    from auscult.datasets.folder import parse_label
+
+    parsed = df["label"].map(lambda v: parse_label("" if pd.isna(v) else str(v)))
+    bad = df[parsed.isna()]
     if len(bad):
-        raise UsageError(f"{path}: line {bad.index[0] + 2}: label must be 0 or 1, got {bad['label'].iloc[0]!r}")
+        raise UsageError(f"{path}: line {bad.index[0] + 2}: label must be 0 or 1 (or normal / abnormal, -1 = "
+                         f"normal), got {bad['label'].iloc[0]!r}")
     dup = df["record"][df["record"].duplicated()]
     if len(dup):
         raise UsageError(f"{path}: record {dup.iloc[0]!r} is listed twice")
-    return df.assign(label=df["label"].astype(str).str.strip().astype(int))
+    return df.assign(label=parsed.astype(int))
 
 
 # --------------------------------------------------------------------------- commands
 def cmd_info(args) -> int:
     from auscult import cards
 
-    card = cards.verify(args.run_dir)
+    card = cards.with_test(cards.verify(args.run_dir), args.run_dir, args.results)
     if args.json:
         print(json.dumps(card, indent=2))
     else:
@@ -219,20 +122,25 @@ def cmd_info(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from auscult.api import load_run as load
     from auscult.atomic import write_csv
 
     check_output(args.output)
-    files = audio_files(args.audio)
-    card, model = load_run(args.run_dir)
-    scores = score(model, recording_features(card, files))
-    thr = decision_threshold(card, args.threshold_rule)
-    out = pd.DataFrame({"record": [f.stem for f in files], "score": scores, "threshold": thr,
-                        "predicted": (scores >= thr).astype(int)})
+    audio_files(args.audio, missing_ok=args.skip_bad)  # a bad path list fails before the model loads
+    run = load(args.run_dir, device=args.device)
+    if args.threshold_rule and run.kind != "binary":
+        raise UsageError(f"{args.run_dir}: --threshold-rule applies to binary models; this {run.kind} model "
+                         "has no threshold (argmax over its classes)")
+    out = run.predict(args.audio, threshold_rule=args.threshold_rule, skip_bad=args.skip_bad)
+    n_bad = int((out["error"] != "").sum()) if "error" in out else 0
     if args.output:
         write_csv(args.output, out)
-        print(f"{len(out)} recording(s) scored -> {args.output}")
+        print(f"{len(out) - n_bad} recording(s) scored -> {args.output}")
     else:
         out.to_csv(sys.stdout, index=False)
+    if n_bad:
+        print(f"auscult: {n_bad} of {len(out)} recording(s) could not be scored (see the error column)",
+              file=sys.stderr)
     return 0
 
 
@@ -244,6 +152,9 @@ def cmd_evaluate(args) -> int:
         raise UsageError(f"--n-boot must be at least 2, got {args.n_boot}")
     check_output(args.output)
     labels = read_labels(Path(args.labels))
+    from auscult.api import resolve_device
+
+    device = resolve_device(args.device)
     card, model = load_run(args.run_dir)
     records = labels["record"].tolist()
     if args.features:
@@ -258,7 +169,7 @@ def cmd_evaluate(args) -> int:
     y = labels["label"].to_numpy()
     if len(np.unique(y)) < 2:
         raise UsageError(f"{args.labels}: needs both classes (0 and 1) for AUC")
-    s = score(model, arrays)
+    s = score(model, arrays, device)
     thr = decision_threshold(card, args.threshold_rule)
     metrics = binary_metrics(y, s, thr)
     ci = {m: list(bootstrap_ci(m, y, s, n_boot=args.n_boot, seed=0, threshold=thr))
@@ -357,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="score recordings with a run's model",
                         description="Score .wav/.flac recordings (files or folders) with a run's model: features "
                                     "recomputed with the run's recipe, its validation-chosen threshold applied. "
-                                    "Writes record,score,threshold,predicted.")
+                                    "Writes record,score,threshold,predicted; for an ICBHI (AST) model, each file is one "
+                                    "breathing cycle: record,score_<class>...,predicted (argmax of four classes).")
     pr.add_argument("run_dir", help="a training run folder")
     pr.add_argument("audio", nargs="+", help="audio files or folders (searched recursively)")
     pr.add_argument("-o", "--output", help="CSV to write (default: standard output)")
@@ -391,7 +303,74 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples of the recordings (default 2000)")
     co.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     co.set_defaults(fn=cmd_compare)
+    add_release_cli(p, sub, info=i, predict=pr, evaluate=ev)
     return p
+
+
+# --------------------------------------------------------------------------- release: export, --version, ...
+def export_run(run_dir: str | Path, dest: str | Path, *, results: str | Path | None = None,
+               force: bool = False) -> Path:
+    """Write ``dest`` with the run's weights as ``model.safetensors``, its card (pointing at
+    them, with the test section of ``results`` or of the one result folder found in the
+    workflow layout) and a Hugging Face-style ``README.md``; ``auscult predict`` reads it."""
+    from safetensors.torch import save_file
+
+    from auscult import cards
+    from auscult._version import __version__
+    from auscult.api import load_model, state_dict
+    from auscult.atomic import atomic_dir, write_json, write_text
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    card, _ = load_model(run_dir)  # verified, and the weights fit the card's architecture
+    if dest.resolve() == run_dir.resolve() or run_dir.resolve() in dest.resolve().parents:
+        raise UsageError(f"{dest}: the export folder must lie outside the run folder {run_dir}")
+    if dest.exists() and not (dest.is_dir() and (force or not any(dest.iterdir()))):
+        raise UsageError(f"{dest}: exists and is not an empty folder (--force replaces it)")
+    weights = run_dir / card["model"]["file"]
+    state = {k: v.detach().contiguous().clone() for k, v in state_dict(weights).items()}
+    card = cards.with_test(card, run_dir, results)
+    with atomic_dir(dest) as tmp:
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        card["exported_from"] = {"run": str(run_dir), "file": card["model"]["file"],
+                                 "sha256": card["model"]["sha256"], "by": f"auscult {__version__}"}
+        card["model"] = {**card["model"], "file": "model.safetensors",
+                         "sha256": cards.file_sha256(tmp / "model.safetensors")}
+        write_json(tmp / cards.CARD, card)
+        write_text(tmp / cards.README, cards.render_readme(card))
+    cards.verify(dest)
+    return dest
+
+
+def cmd_export(args) -> int:
+    out = export_run(args.run_dir, args.dest, results=args.results, force=args.force)
+    print(f"exported {args.run_dir} -> {out} (model.safetensors, model_card.json, README.md)")
+    return 0
+
+
+def add_release_cli(p: argparse.ArgumentParser, sub, *, info, predict, evaluate) -> None:
+    """``--version``; ``--device`` for predict/evaluate; ``--skip-bad`` for predict; ``info
+    --results``; the ``export`` command."""
+    from auscult._version import __version__
+    from auscult.api import DEVICES
+
+    p.add_argument("--version", action="version", version=f"auscult {__version__} (distribution auscult-repro)")
+    for cmd in (predict, evaluate):
+        cmd.add_argument("--device", default="auto", choices=DEVICES,
+                         help="where the model runs: cpu, cuda, or auto (cuda when available; default)")
+    predict.add_argument("--skip-bad", action="store_true",
+                         help="a recording that cannot be read gets an error column instead of stopping the batch")
+    info.add_argument("--results", help="an evaluation result folder (results/<paper>/<variant>/<d>/seed<k>) whose "
+                                        "test metrics to show (default: the one found in the workflow layout)")
+    ex = sub.add_parser("export", help="write a shareable folder: weights as safetensors, model card, README.md",
+                        description="Export a run folder: model.safetensors, model_card.json (with test metrics "
+                                    "from the evaluation's result folder) and a Hugging Face-style README.md. "
+                                    "auscult predict / info read the exported folder.")
+    ex.add_argument("run_dir", help="a training run folder")
+    ex.add_argument("dest", help="the folder to write (new, or empty)")
+    ex.add_argument("--results", help="the evaluation result folder whose test metrics go into the card "
+                                      "(default: the one found in the workflow layout, if exactly one)")
+    ex.add_argument("--force", action="store_true", help="replace an existing export folder")
+    ex.set_defaults(fn=cmd_export)
 
 
 def error_line(e: BaseException) -> str:

@@ -245,8 +245,10 @@ def run_training(
     device: str | None = None,
     progress: bool = True,
     variant: str = "?",
+    card_context: dict | None = None,
 ) -> dict:
-    """Train one (variant, seed) from the cached ``ast_sam`` features; model_card.json too.
+    """Train one (variant, seed) from the cached ``ast_sam`` features; model_card.json too
+    (``card_context``: :func:`auscult.cards.release_context` of the workflow configuration).
 
     ``train_params`` = {model, training, split} (the variant already merged in).
     """
@@ -287,7 +289,9 @@ def run_training(
         decision={"kind": "multiclass", "classes": list(CLASSES), "rule": "argmax of the logits",
                   "threshold": None, "chosen_on": "validation split (checkpoint: clean protocol)"},
         validation=summary.get("best_val") or {},
-        weights={"weights": weights.get("status", "scratch"), "weights_reason": weights.get("reason", "")}))
+        weights={"weights": weights.get("status", "scratch"), "weights_reason": weights.get("reason", ""),
+                 **({"weights_name": weights["name"]} if weights.get("name") else {})},
+        context=card_context))
     # As the other papers' runners: a finished run no longer needs its resumable state.
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary

@@ -63,9 +63,11 @@ def run_training(
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
     variant: str = "?",
+    card_context: dict | None = None,
 ) -> dict:
     """Train one variant for one seed; write model.pt, history.csv, train_summary.json and
-    model_card.json (thresholds chosen on the validation split by every rule).
+    model_card.json (thresholds chosen on the validation split by every rule; ``card_context``:
+    :func:`auscult.cards.release_context` of the workflow configuration).
 
     ``checkpoint_dir`` (default ``out_dir/checkpoints``) holds the resumable state while the
     run is unfinished; it is removed once the final artifacts are written."""
@@ -123,7 +125,7 @@ def run_training(
         decision={"kind": "binary", "positive": "abnormal", "score": "sigmoid probability",
                   "threshold": thresholds[cards.DEFAULT_RULE], "rule": cards.DEFAULT_RULE,
                   "thresholds": thresholds, "chosen_on": "validation split"},
-        validation=binary_metrics(y_val, val_scores, thresholds[cards.DEFAULT_RULE])))
+        validation=binary_metrics(y_val, val_scores, thresholds[cards.DEFAULT_RULE]), context=card_context))
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary

@@ -40,6 +40,22 @@ def describe(paper: str, summary: Mapping[str, Any]) -> str:
     return text + (f", weights {summary['weights']}" if paper == "koike" else "")
 
 
+def card_context(config, paper: str, variant: str, log=None) -> dict | None:
+    """What the run's model card takes from the workflow configuration
+    (:func:`auscult.cards.release_context`: budget, data source, epochs, seeds); None, with a
+    warning, for a configuration without those keys (the card then says ``unknown``)."""
+    from auscult import cards
+
+    if config is None:
+        return None
+    try:
+        return cards.release_context(config, paper, variant)
+    except (KeyError, TypeError, ValueError) as e:
+        if log is not None:
+            log.warning("model card: no release context for %s/%s (%s: %s)", paper, variant, type(e).__name__, e)
+        return None
+
+
 def _train(smk, paper: str, log, *, variant: str, train_params, out_dir, checkpoint_dir) -> dict:
     """One run of job ``smk``: the paper's ``run_training``, then its line in the job log."""
     summary = _runner(paper)(
@@ -50,6 +66,7 @@ def _train(smk, paper: str, log, *, variant: str, train_params, out_dir, checkpo
         threads=smk.threads,
         checkpoint_dir=checkpoint_dir,
         variant=variant,
+        card_context=card_context(getattr(smk, "config", None), paper, variant, log),
     )
     log.info("trained %s seed %s: %s", variant, smk.wildcards.seed, describe(paper, summary))
     return summary

@@ -92,10 +92,12 @@ def run_training(
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
     variant: str = "?",
+    card_context: dict | None = None,
 ) -> dict:
     """Train one Koike variant for one seed; write model.pt, history.csv, split.csv,
     predictions.csv (dev and test scores of the selected model), train_summary.json and
-    model_card.json (decision at probability 0.5, the protocol's)."""
+    model_card.json (decision at probability 0.5, the protocol's; the test part's metrics too,
+    since this job scores it; ``card_context``: :func:`auscult.cards.release_context`)."""
     import torch
 
     from auscult.evaluation.metrics import binary_metrics
@@ -138,7 +140,7 @@ def run_training(
                    predict_s=round(time.perf_counter() - t1, 3),
                    test_abnormal_fraction=float(np.mean(parts["test"]["label"])))
     write_json(out_dir / "train_summary.json", summary)
-    dev = preds[0]
+    dev, test = preds
     cards.write_card(out_dir, cards.build_card(
         paper="koike", variant=variant, seed=seed, model_cfg=train_params["model"], run_dir=out_dir,
         features_dir=features_dir, inputs=model.inputs, training=dict(summary, n_val=len(parts["dev"])),
@@ -146,7 +148,12 @@ def run_training(
                   "rule": "fixed 0.5 (Koike protocol: classes sampled equally in training)",
                   "chosen_on": "protocol"},
         validation=binary_metrics(dev["label"].to_numpy(), dev["score"].to_numpy(), 0.5),
-        weights={k: summary[k] for k in ("weights", "weights_requested", "weights_reason") if k in summary}))
+        weights={**{k: summary[k] for k in ("weights", "weights_requested", "weights_reason") if k in summary},
+                 **({"weights_name": summary["weights_file"].get("name")} if summary.get("weights_file") else {})},
+        context=card_context,
+        test=cards.test_section_from_metrics(
+            {"test": binary_metrics(test["label"].to_numpy(), test["score"].to_numpy(), 0.5)},
+            "predictions.csv (part test)", "training job (Koike protocol)")))
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary
