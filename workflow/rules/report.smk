@@ -19,6 +19,7 @@ rule tables:
             "reporting/claims",
             "reporting/floor",
             "reporting/cross_dataset",
+            "reporting/snapshot",
             *report_build.code_modules(),
         ),
         paper_values="src/auscult/reporting/paper_values.yaml",

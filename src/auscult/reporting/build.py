@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from auscult import layout, registry
 from auscult.papers._shared import data_kind
@@ -228,6 +229,11 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
     write_json(outputs["metrics"], metrics_summary(ctx.frames))
     verdicts = claims.evaluate(ctx.frames, claims.load_claims(inputs["claims"]), ctx.runs, ctx.budgets)
     claims.write_claims(verdicts, outputs["claims_md"], outputs["claims_csv"])
+    from auscult.reporting import (
+        snapshot,  # the README's results snapshot, from what was just written
+    )
+
+    snapshot.write(Path(outputs["claims_csv"]).parent, Path(outputs["tables"]) / "snapshot.md")
     log.info("claims: %s", verdicts["verdict"].value_counts().to_dict())
     return ctx.frames
 
