@@ -126,3 +126,23 @@ def test_a_step_cap_bounds_the_forecast(demo, repo_root):
         assert j.peak_bytes == f.peak_bytes  # same shapes and batch sizes: same memory
     ast = jobs[("ast_sam", "ast_wrs_sam")]
     assert ast.steps_per_epoch == jobs[("ast_sam", "ast")].steps_per_epoch  # a SAM pair is one step
+
+
+def test_models_that_refuse_meta_are_counted_on_fake_tensors_exactly():
+    """ImageNet networks' input norm runs in an autocast region, which "meta" refuses: their
+    FLOPs are counted on fake tensors, the same as a real pass."""
+    import json
+
+    from auscult.models import build_model
+
+    cfg = {"arch": "imagenet", "name": "resnet18", "input": "logmel", "input_norm": "batchnorm", "dropout": 0.5}
+    shapes = {"logmel": (32, 24)}
+    real = forecast.count_flops(build_model(cfg), shapes)
+    assert forecast._flops(json.dumps(cfg, sort_keys=True), json.dumps(shapes)) == real
+
+
+def test_synthetic_icbhi_size_is_the_expected_cycle_count(demo):
+    s = demo["datasets"]["icbhi2017"]["synthetic"]
+    size = forecast.dataset_size(demo, "icbhi2017", REPO / "no-such-root")
+    cycles = s["n_patients"] * sum(s["recordings_per_patient"]) / 2 * sum(s["cycles_per_recording"]) / 2
+    assert size["records"] == round(cycles) and size["test"] == round(cycles * s["test_fraction"])
