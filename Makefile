@@ -3,6 +3,8 @@
 #   make test   set up .venv, run the test suite
 # Others: make bench (throughput figures), make forecast (paper-budget compute), make lint, make quick (real data, 2 CPU cores),
 # make cpu (real data, every training record, a budget that learns on 2 CPU cores),
+# make rehearsal (the paper budget's shapes on real data, steps/evaluation records/seeds capped:
+# docs/rehearsal.md; `auscult doctor --budget rehearsal` first),
 # make lock (re-pin requirements.lock, with hashes, and requirements-cpu.lock after editing requirements.in).
 # LOCK=requirements-cpu.lock (with a fresh VENV) installs CPU-only torch wheels instead of the CUDA ones:
 #   make install LOCK=requirements-cpu.lock VENV=.venv-cpu   (docs/packaging.md)
@@ -25,7 +27,7 @@ DEMO_THREADS := --set-threads features=1 cross_dataset_score=1 audiofuse_train=1
 # Snakemake's script/shell jobs must find the venv's python, papermill and jupyter.
 RUN    := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
 
-.PHONY: install demo demo-threads test quick cpu bench forecast lint lock clean-demo
+.PHONY: install demo demo-threads test quick cpu rehearsal bench forecast lint lock clean-demo
 
 install: $(STAMP)
 
@@ -58,6 +60,11 @@ quick: install
 
 cpu: install
 	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/cpu.yaml -- all
+
+# The paper budget's shapes, architectures, inputs, batch sizes and protocols with only the
+# optimizer steps per job, evaluation records and seeds capped (config/rehearsal.yaml)
+rehearsal: install
+	$(RUN) $(BIN)/snakemake --cores $(CORES) --configfile config/rehearsal.yaml -- all
 
 bench: install
 	$(RUN) $(BIN)/python benchmarks/run_all.py

@@ -1,7 +1,9 @@
 """`make forecast`: the paper budget's predicted compute per table, before running it.
 
-Prints, per table: training jobs, PFLOPs and H100 GPU-hours at max_epochs and at the
-expected early-stopping point, and the wall time on one GPU with small jobs sharing it
+Prints, per model: FLOPs per sample, the estimated peak memory of a training job at the
+budget's batch size and input shapes, how many such jobs fit in an 80 GB GPU and the
+gpu_slots it asks for; per table: training jobs, PFLOPs and H100 GPU-hours at max_epochs and
+at the expected early-stopping point, and the wall time on one GPU with small jobs sharing it
 (auscult.forecast states every assumption). Then checks the counting against measurement:
 the same forecast for a budget already run in this working tree (default: demo), at the
 epochs each job ran and this CPU's matmul rate, against its training jobs' benchmark files.
@@ -20,7 +22,8 @@ from auscult import forecast
 from auscult.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
-OVERLAYS = {"paper": [], "cpu": ["config/cpu.yaml"], "quick": ["config/quick.yaml"], "demo": ["config/demo.yaml"]}
+OVERLAYS = {"paper": [], "cpu": ["config/cpu.yaml"], "quick": ["config/quick.yaml"], "demo": ["config/demo.yaml"],
+            "rehearsal": ["config/rehearsal.yaml"]}
 
 
 def config_for(budget: str) -> dict:
@@ -43,6 +46,11 @@ def main() -> None:
           f"assumed utilisation by trainable parameters {forecast.UTILISATION}; expected stop = "
           f"min(max_epochs, {forecast.EXPECTED_STOP_PATIENCES} x patience); "
           f"{forecast.GPU_SLOTS_PER_GPU} gpu_slots per GPU, slots by parameters {forecast.SLOTS}")
+    print(f"peak_mem_gb per training job (estimate, auscult.forecast): fp32 tensors saved for backward x batch + "
+          f"{forecast.BYTES_PER_TRAINABLE} B per trainable parameter (+{forecast.BYTES_SAM_COPY} under SAM) + "
+          f"{forecast.BYTES_PER_FROZEN} B per frozen one + {forecast.CUDA_OVERHEAD_BYTES / 1e9:g} GB CUDA overhead; "
+          f"jobs_per_80gb_gpu = {forecast.GPU_MEMORY_BYTES / 1e9:g} GB // peak; gpu_slots = max(by parameters, "
+          "by memory share)")
     print(forecast.per_model_frame(jobs).round(3).to_string(index=False))
     print()
     print(forecast.forecast_frame(jobs).round(2).to_string(index=False))

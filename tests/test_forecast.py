@@ -1,12 +1,13 @@
 """The compute forecast counts real models and states its assumptions; no timing asserted."""
 
+import copy
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from auscult import forecast
-from auscult.params import load_params
+from auscult.params import deep_merge, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,3 +63,86 @@ def test_counting_on_meta_leaves_no_meta_tensors_behind():
     cfg = load_params(REPO / "params.yaml", [REPO / "config" / "demo.yaml"])
     forecast.job_gpu_slots(cfg, "ast_sam", "ast")
     assert kaldi.EPSILON.device.type == "cpu"
+
+
+class _TwoLayers(torch.nn.Module):
+    inputs = ("x",)
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(10, 6, bias=False)
+        self.b = torch.nn.Linear(6, 4, bias=False)
+
+    def forward(self, batch):
+        return self.b(torch.relu(self.a(batch["x"])))
+
+
+def test_memory_counts_saved_activations_once_and_parameters_apart():
+    model = _TwoLayers()
+    model.a.weight.requires_grad_(False)
+    mem = forecast.count_memory(model, {"x": (10,)}, batch=4)
+    # saved for backward per sample: relu's output (6 floats, also b's input), not a's input
+    # (nothing before it needs a gradient) and not b's weight (a parameter, counted apart)
+    assert mem == {"activations_per_sample": 6 * 4, "trainable": 24, "frozen": 60}
+    peak = forecast.peak_bytes(mem, 32)
+    assert peak == 24 * 32 + 16 * 24 + 4 * 60 + forecast.CUDA_OVERHEAD_BYTES
+    assert forecast.peak_bytes(mem, 32, sam=True) == peak + 4 * 24
+    assert forecast.jobs_per_gpu(20e9) == 4 and forecast.memory_slots(20e9) == 1
+    assert forecast.memory_slots(30e9) == 2 and forecast.memory_slots(500e9) == forecast.GPU_SLOTS_PER_GPU
+
+
+def test_paper_forecast_memory_per_job_and_gpu_slots(paper):
+    """Peak memory grows with the batch and the input; slots are the larger share of a GPU."""
+    af = forecast.job_peak_bytes(paper, "audiofuse", "audiofuse")
+    assert 1e9 < af < forecast.GPU_MEMORY_BYTES
+    half = copy.deepcopy(paper)
+    half["audiofuse"]["training"]["batch_size"] = 16
+    assert forecast.job_peak_bytes(half, "audiofuse", "audiofuse") < af
+    lin = forecast.job_peak_bytes(paper, "koike", "resnext101_32x8d_linear")
+    assert lin > forecast.job_peak_bytes(paper, "koike", "resnext101_32x8d_logmel")  # 201 bins > 64 mels
+    assert forecast.job_gpu_slots(paper, "audiofuse", "audiofuse") == 1
+    big = copy.deepcopy(paper)
+    big["audiofuse"]["training"]["batch_size"] = 512  # ~80 GB of activations: a whole GPU
+    assert forecast.job_gpu_slots(big, "audiofuse", "audiofuse") == forecast.GPU_SLOTS_PER_GPU
+
+
+def test_a_step_cap_bounds_the_forecast(demo, repo_root):
+    cap = {"training": {"max_steps": 2}}
+    capped = deep_merge(demo, {"audiofuse": cap, "koike": cap, "ast_sam": cap})
+    full = {(j.paper, j.variant): j for j in forecast.jobs(demo, repo_root / "no-such-root")}
+    jobs = {(j.paper, j.variant): j for j in forecast.jobs(capped, repo_root / "no-such-root")}
+    assert jobs.keys() == full.keys()
+    for key, j in jobs.items():
+        f = full[key]
+        assert j.max_steps == 2 and f.max_steps is None
+        assert j.steps_per_epoch == f.steps_per_epoch
+        assert f.train_epochs(f.max_epochs) == f.max_epochs and f.epochs_run(f.max_epochs) == f.max_epochs
+        if j.steps_per_epoch * j.max_epochs <= 2:  # the cap does not bind (the demo's one-step CNN14)
+            assert j.flops(j.max_epochs) == f.flops(f.max_epochs)
+            continue
+        assert j.train_epochs(j.max_epochs) == min(j.max_epochs, 2 / j.steps_per_epoch)
+        assert j.epochs_run(j.max_epochs) == (1 if j.steps_per_epoch >= 2 else 2)
+        assert j.flops(j.max_epochs) < f.flops(f.max_epochs)
+        assert j.peak_bytes == f.peak_bytes  # same shapes and batch sizes: same memory
+    ast = jobs[("ast_sam", "ast_wrs_sam")]
+    assert ast.steps_per_epoch == jobs[("ast_sam", "ast")].steps_per_epoch  # a SAM pair is one step
+
+
+def test_models_that_refuse_meta_are_counted_on_fake_tensors_exactly():
+    """ImageNet networks' input norm runs in an autocast region, which "meta" refuses: their
+    FLOPs are counted on fake tensors, the same as a real pass."""
+    import json
+
+    from auscult.models import build_model
+
+    cfg = {"arch": "imagenet", "name": "resnet18", "input": "logmel", "input_norm": "batchnorm", "dropout": 0.5}
+    shapes = {"logmel": (32, 24)}
+    real = forecast.count_flops(build_model(cfg), shapes)
+    assert forecast._flops(json.dumps(cfg, sort_keys=True), json.dumps(shapes)) == real
+
+
+def test_synthetic_icbhi_size_is_the_expected_cycle_count(demo):
+    s = demo["datasets"]["icbhi2017"]["synthetic"]
+    size = forecast.dataset_size(demo, "icbhi2017", REPO / "no-such-root")
+    cycles = s["n_patients"] * sum(s["recordings_per_patient"]) / 2 * sum(s["cycles_per_recording"]) / 2
+    assert size["records"] == round(cycles) and size["test"] == round(cycles * s["test_fraction"])

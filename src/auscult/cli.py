@@ -6,6 +6,7 @@
     auscult evaluate RUN_DIR --labels labels.csv (--audio DIR | --features CACHE_DIR) [-o metrics.json] [--device ...]
     auscult compare --a PRED... --b PRED... [--metric auc] [--protocol P] [--json]
     auscult export RUN_DIR DEST [--results RESULT_DIR] [--force]
+    auscult doctor --budget NAME [--root DIR] [--max-hours H]
 
 A run folder is what a training job writes (``runs/<paper>/.../seed<k>/``): ``model.pt``
 and ``model_card.json`` (auscult.cards); an export folder holds ``model.safetensors``, the
@@ -257,6 +258,30 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- doctor
+def cmd_doctor(args) -> int:
+    """Machine, forecast and verdict for a budget (auscult.doctor): exit 0 fits here, 1 does not."""
+    from auscult import doctor
+
+    try:
+        return doctor.run(args.budget, args.root, max_hours=args.max_hours)
+    except doctor.DoctorError as e:
+        raise UsageError(str(e)) from None
+
+
+def add_doctor_parser(sub) -> None:
+    d = sub.add_parser("doctor", help="can this machine run a budget? machine, forecast, verdict",
+                       description="Print this machine (CPU cores, memory, GPUs, free disk), the budget's compute "
+                                   "forecast (auscult.forecast) and a verdict: exit 0 when the budget fits here, 1 "
+                                   "when it would take longer than --max-hours or does not fit in memory or on disk.")
+    d.add_argument("--budget", required=True, help="paper, or the name of an overlay config/<NAME>.yaml "
+                                                   "(demo, quick, cpu, rehearsal)")
+    d.add_argument("--root", default=".", help="the repository (holds params.yaml and config/; default: here)")
+    d.add_argument("--max-hours", type=float, default=24.0,
+                   help="longest acceptable forecast time here, in hours (default 24)")
+    d.set_defaults(fn=cmd_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="auscult", description="Use a model reproduced by the auscult workflow.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -304,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     co.set_defaults(fn=cmd_compare)
     add_release_cli(p, sub, info=i, predict=pr, evaluate=ev)
+    add_doctor_parser(sub)
     return p
 
 

@@ -11,7 +11,23 @@ For every training job of every enabled table (one per variant and seed):
   test pass after every epoch; the evaluation job adds its forward passes once;
 - epochs: ``max_epochs`` and an *expected* early-stopping point, ``min(max_epochs,
   EXPECTED_STOP_PATIENCES x patience)`` (best epoch about two patiences in, then one
-  patience to stop; AST trains a fixed number of epochs).
+  patience to stop; AST trains a fixed number of epochs); a ``max_steps`` cap (the rehearsal
+  budget) ends training after that many batches, the partial epoch still validated.
+
+Peak memory per job (:func:`count_memory`, an analytic estimate, not a measurement): the
+tensors autograd saves for the backward pass in one training forward pass at the budget's
+input shapes, counted on fake tensors (``FakeTensorMode``: shapes only, no memory, no
+arithmetic) in fp32 (mixed precision stores many of them at half the size, so this is an
+upper bound for them), times the batch size, plus 16 bytes per trainable parameter (fp32
+weight, gradient and Adam's two moments; 4 more under SAM, which keeps a copy of the
+weights) and 4 per frozen one, plus :data:`CUDA_OVERHEAD_BYTES` for the CUDA context and
+kernels' workspaces. Checked on the CPU against the resident-memory growth over one real
+training-mode forward pass, per sample, at the paper budget's shapes (the 2-core machine,
+batch 4-8): ViT-only 37 MB counted / 50 MB measured, VGG16 linear 87 / 96, ResNet-18
+log-mel 8.6 / 11.4 (RSS also holds the pass's temporaries, and the allocator reuses freed
+memory, so the two agree only to about a third). ``jobs per GPU`` = how many such jobs fit in
+:data:`GPU_MEMORY_BYTES` (an 80 GB H100); a job's ``gpu_slots`` is the larger of its
+parameter-count share (:data:`SLOTS`) and its memory share of the GPU.
 
 GPU time = FLOPs / (peak x utilisation): :data:`H100_BF16_DENSE_TFLOPS` with the
 utilisation assumed per model size in :data:`UTILISATION` (small models leave a GPU mostly
@@ -45,6 +61,13 @@ UTILISATION = ((10e6, 0.05), (50e6, 0.20), (math.inf, 0.35))
 GPU_SLOTS_PER_GPU = 4
 SLOTS = ((10e6, 1), (50e6, 2), (math.inf, 4))
 EXPECTED_STOP_PATIENCES = 3
+# memory: an 80 GB H100 (what gpu_slots share), and what CUDA itself takes per process (the
+# context, cuBLAS/cuDNN workspaces: an assumption of the usual order, not measured here)
+GPU_MEMORY_BYTES = 80e9
+CUDA_OVERHEAD_BYTES = 1.0e9
+BYTES_PER_TRAINABLE = 16  # fp32 weight + gradient + Adam/AdamW exp_avg and exp_avg_sq
+BYTES_PER_FROZEN = 4
+BYTES_SAM_COPY = 4  # SAM keeps each weight's value while it steps to w + e
 # published sizes, used where no manifest of the dataset exists on this machine
 CANONICAL = {"physionet2016": {"records": 3240, "test": 301}, "pascal": {"records": 585, "test": 0},
              "icbhi2017": {"records": 6898, "test": 2756}}
@@ -86,8 +109,24 @@ def _model_params(config_json: str, paper: str, variant: str) -> int:
 
 
 def job_gpu_slots(config: Mapping, paper: str, variant: str) -> int:
-    """gpu_slots a training/evaluation job of ``variant`` asks for (rules, where a GPU is visible)."""
-    return gpu_slots(_model_params(json.dumps(config, sort_keys=True, default=str), paper, variant))
+    """gpu_slots a training/evaluation job of ``variant`` asks for (rules, where a GPU is visible):
+    the larger of its share by parameters and its share of :data:`GPU_MEMORY_BYTES` by the
+    estimated peak memory (:func:`job_peak_bytes`; a paper this module cannot size: by parameters)."""
+    key = json.dumps(config, sort_keys=True, default=str)
+    by_params = gpu_slots(_model_params(key, paper, variant))
+    if paper not in MEMORY_PAPERS:
+        return by_params
+    return max(by_params, memory_slots(_job_peak_bytes(key, paper, variant)))
+
+
+def memory_slots(peak_bytes: float) -> int:
+    """gpu_slots (of :data:`GPU_SLOTS_PER_GPU`) that ``peak_bytes`` take of one GPU, at most all."""
+    return int(min(GPU_SLOTS_PER_GPU, max(1, math.ceil(GPU_SLOTS_PER_GPU * peak_bytes / GPU_MEMORY_BYTES))))
+
+
+def jobs_per_gpu(peak_bytes: float) -> int:
+    """How many jobs of ``peak_bytes`` fit in one GPU's memory (0: not even one)."""
+    return int(GPU_MEMORY_BYTES // peak_bytes) if peak_bytes > 0 else 0
 
 
 def utilisation(n_params: float) -> float:
@@ -110,7 +149,117 @@ def dataset_size(config: Mapping, dataset: str, root: str | Path = ".") -> dict:
     if params["source"] == "synthetic" and dataset != "icbhi2017":
         s = params["synthetic"]
         return {"records": int(s["n_records"]), "test": int(s.get("n_test", 0)), "from": "synthetic params"}
+    if params["source"] == "synthetic":  # ICBHI: patients x recordings x cycles (inclusive ranges, their means)
+        s = params["synthetic"]
+        cycles = (int(s["n_patients"]) * sum(s["recordings_per_patient"]) / 2 * sum(s["cycles_per_recording"]) / 2)
+        return {"records": round(cycles), "test": round(cycles * float(s["test_fraction"])),
+                "from": "synthetic params (expected)"}
     return {**CANONICAL[dataset], "from": "published counts"}
+
+
+# --------------------------------------------------------------------------- memory
+MEMORY_PAPERS = ("audiofuse", "koike", "ast_sam")  # the papers input_shapes knows
+
+
+def count_memory(model, shapes: Mapping[str, tuple[int, ...]], batch: int = 2) -> dict:
+    """Bytes of one training step of ``model`` (built under ``FakeTensorMode``, or real):
+    ``activations_per_sample`` (tensors saved for backward by a training-mode forward pass,
+    each counted once, parameters and their views left out, fp32 inputs), ``trainable`` and
+    ``frozen`` parameter elements."""
+    import torch
+
+    x = {k: torch.randn(batch, *shapes[k]) for k in model.inputs}
+    model.train()
+    saved: dict[int, int] = {}
+    params = {id(p) for p in model.parameters()}
+
+    def pack(t):
+        base = t if t._base is None else t._base
+        if id(base) not in params:  # a weight (or its transpose) saved for backward is counted once, above
+            saved[id(t)] = t.numel() * t.dtype.itemsize
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    return {"activations_per_sample": sum(saved.values()) / batch, "trainable": int(trainable),
+            "frozen": int(frozen)}
+
+
+def peak_bytes(mem: Mapping, batch_size: int, *, sam: bool = False) -> float:
+    """A training job's peak memory from :func:`count_memory`'s counts (module docstring)."""
+    per_param = BYTES_PER_TRAINABLE + (BYTES_SAM_COPY if sam else 0)
+    return (mem["activations_per_sample"] * int(batch_size) + per_param * mem["trainable"]
+            + BYTES_PER_FROZEN * mem["frozen"] + CUDA_OVERHEAD_BYTES)
+
+
+def _counted_model(config: Mapping, paper: str, variant: str) -> tuple[str, str]:
+    """(model config, input shapes) of ``variant`` as JSON: the keys of the cached counts."""
+    cfg = layout.variant_model_config(config, paper, variant)
+    if paper == "ast_sam":
+        cfg = {**cfg, "pretrained": False}  # shapes only: no checkpoint to look for
+    return json.dumps(cfg, sort_keys=True), json.dumps(input_shapes(config, paper), sort_keys=True)
+
+
+def _shapes(shapes_json: str) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v) for k, v in json.loads(shapes_json).items()}
+
+
+@functools.cache
+def _memory(model_json: str, shapes_json: str) -> dict:
+    """:func:`count_memory` of a model config at input shapes, on fake tensors."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from auscult.models import build_model
+
+    _import_before_meta()
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        return count_memory(build_model(json.loads(model_json)), _shapes(shapes_json))
+
+
+@functools.cache
+def _flops(model_json: str, shapes_json: str) -> tuple[float, float, int]:
+    """:func:`count_flops` of a model config at input shapes: on the meta device, or on fake
+    CPU tensors where the model's autocast regions refuse "meta" (the same counts as a real
+    pass, checked for CNN14, ResNet-18, MobileNetV2 and AudioFuse, in a fraction of its time)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from auscult.models import build_model
+    from auscult.training.seeding import seed_everything
+
+    cfg, shapes = json.loads(model_json), _shapes(shapes_json)
+    _import_before_meta()
+    seed_everything(0)
+    try:
+        with torch.device("meta"):  # counted on shapes: no memory, no arithmetic
+            return count_flops(build_model(cfg), shapes)
+    except (RuntimeError, NotImplementedError):  # autocast regions refuse "meta"
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            return count_flops(build_model(cfg), shapes)
+
+
+def _model_memory(config_json: str, paper: str, variant: str) -> dict:
+    """:func:`count_memory` of ``variant`` at the budget's input shapes (cached by model and shapes)."""
+    return _memory(*_counted_model(json.loads(config_json), paper, variant))
+
+
+def _train_settings(config: Mapping, paper: str, variant: str) -> tuple[int, bool]:
+    """(batch size, SAM on) of ``variant``'s training runs."""
+    t = layout.train_slice(config, paper, variant)["training"]
+    return int(t["batch_size"]), bool(t.get("sam", {}).get("enabled", False))
+
+
+@functools.cache
+def _job_peak_bytes(config_json: str, paper: str, variant: str) -> float:
+    batch, sam = _train_settings(json.loads(config_json), paper, variant)
+    return peak_bytes(_model_memory(config_json, paper, variant), batch, sam=sam)
+
+
+def job_peak_bytes(config: Mapping, paper: str, variant: str) -> float:
+    """Estimated peak memory (bytes) of one training job of ``variant`` (module docstring)."""
+    return _job_peak_bytes(json.dumps(config, sort_keys=True, default=str), paper, variant)
 
 
 def _cap(n: int, cap) -> int:
@@ -171,21 +320,35 @@ class Job:
     expected_epochs: int
     seeds: int
     job: str  # the training job that trains this variant (layout.train_job; Koike: its model)
+    batch_size: int = 1
+    steps_per_epoch: int = 1
+    max_steps: int | None = None  # the training config's step cap (None: none)
+    peak_bytes: float = float("nan")  # estimated peak memory of one training job
+
+    def train_epochs(self, epochs: float) -> float:
+        """Epochs' worth of training batches at ``epochs``: fewer under a ``max_steps`` cap."""
+        if self.max_steps is None:
+            return epochs
+        return min(epochs, self.max_steps / self.steps_per_epoch)
+
+    def epochs_run(self, epochs: float) -> int:
+        """Epochs (validation passes) at ``epochs``: a step cap's partial epoch is still validated."""
+        return int(math.ceil(self.train_epochs(epochs)))
 
     def flops(self, epochs: float) -> float:
         """Total FLOPs of one seed's training (and evaluation) job at ``epochs``."""
-        per_epoch = (self.train_flops_per_sample * self.train_samples_per_epoch
-                     + self.fwd_flops_per_sample * self.fwd_samples_per_epoch)
-        return per_epoch * epochs + self.fwd_flops_per_sample * self.fwd_samples_once
+        return (self.train_flops_per_sample * self.train_samples_per_epoch * self.train_epochs(epochs)
+                + self.fwd_flops_per_sample * self.fwd_samples_per_epoch * self.epochs_run(epochs)
+                + self.fwd_flops_per_sample * self.fwd_samples_once)
 
 
-def _audiofuse_counts(config: Mapping, root) -> tuple[float, float, float, dict]:
+def _audiofuse_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
     p = config["audiofuse"]
     ds = dataset_size(config, p["train_dataset"], root)
     pool = ds["records"] - ds["test"]
     n_val = round(pool * p["split"]["val_fraction"])
     n_train = _cap(pool - n_val, p["max_train_records"])
-    t = p["training"]
+    t = layout.train_slice(config, "audiofuse", variant)["training"]  # a variant may override it
     recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
     transfer = dataset_size(config, p["transfer_dataset"], root)["records"]
     # evaluation job: validation + test + every transfer recording (head re-training is on embeddings)
@@ -223,34 +386,20 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
     """One :class:`Job` per (table, variant) of the enabled papers (seeds counted in it)."""
     import torch
 
-    from auscult.models import build_model
-    from auscult.training.seeding import seed_everything
-
     torch.set_grad_enabled(True)
     _import_before_meta()
     out: list[Job] = []
-    cache: dict[tuple[str, str], tuple[float, float, int]] = {}
     for paper in config["papers"]:
         p = config[paper]
-        shapes = input_shapes(config, paper)
         for table, rows in p["tables"].items():
             variants = rows
             if paper == "koike":
                 variants = [v for v, (m, _) in koike.variant_table(p).items() if m in rows]
             for v in variants:
-                if (paper, v) not in cache:
-                    cfg = layout.variant_model_config(config, paper, v)
-                    if paper == "ast_sam":
-                        cfg = {**cfg, "pretrained": False}
-                    seed_everything(0)
-                    try:
-                        with torch.device("meta"):  # counted on shapes: no memory, no arithmetic
-                            cache[(paper, v)] = count_flops(build_model(cfg), shapes)
-                    except (RuntimeError, NotImplementedError):  # autocast regions refuse "meta"
-                        cache[(paper, v)] = count_flops(build_model(cfg), shapes)
-                tr, fw, n_params = cache[(paper, v)]
+                counted = _counted_model(config, paper, v)
+                tr, fw, n_params = _flops(*counted)
                 if paper == "audiofuse":
-                    n_tr, n_fwd, once, t = _audiofuse_counts(config, root)
+                    n_tr, n_fwd, once, t = _audiofuse_counts(config, v, root)
                     max_e, patience = int(t["max_epochs"]), int(t["patience"])
                 elif paper == "koike":
                     n_tr, n_fwd, once, t = _koike_counts(config, v, root)
@@ -259,9 +408,19 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
                     n_tr, n_fwd, once, t = _ast_counts(config, v, root)
                     max_e, patience = int(t["epochs"]), None
                 expected = max_e if patience is None else min(max_e, EXPECTED_STOP_PATIENCES * patience)
+                bs = int(t["batch_size"])
+                passes = 2 if paper == "ast_sam" and t["sam"]["enabled"] else 1
+                peak = peak_bytes(_memory(*counted), bs, sam=passes == 2)
                 out.append(Job(f"{paper}_{table}", paper, v, n_params, tr, fw, n_tr, n_fwd, once, max_e,
-                               expected, len(layout.seeds(config, paper, v)), layout.train_job(config, paper, v)))
+                               expected, len(layout.seeds(config, paper, v)), layout.train_job(config, paper, v),
+                               batch_size=bs, steps_per_epoch=max(1, math.ceil(n_tr / passes / bs)),
+                               max_steps=t.get("max_steps"), peak_bytes=peak))
     return out
+
+
+def job_slots(j: Job) -> int:
+    """gpu_slots of a forecast job: as :func:`job_gpu_slots` (parameters, and memory where counted)."""
+    return gpu_slots(j.n_params) if math.isnan(j.peak_bytes) else max(gpu_slots(j.n_params), memory_slots(j.peak_bytes))
 
 
 def forecast_frame(job_list: list[Job], *, peak_tflops: float = H100_BF16_DENSE_TFLOPS) -> pd.DataFrame:
@@ -278,7 +437,7 @@ def forecast_frame(job_list: list[Job], *, peak_tflops: float = H100_BF16_DENSE_
             gpu_s = [f / (peak_tflops * 1e12 * utilisation(j.n_params)) for f, j in zip(flops, js, strict=True)]
             rec[f"pflop_{label}"] = sum(flops) / 1e15
             rec[f"gpu_h_{label}"] = sum(gpu_s) / 3600
-            shared = sum(s * gpu_slots(j.n_params) / GPU_SLOTS_PER_GPU for s, j in zip(gpu_s, js, strict=True))
+            shared = sum(s * job_slots(j) / GPU_SLOTS_PER_GPU for s, j in zip(gpu_s, js, strict=True))
             longest = max(s / j.seeds for s, j in zip(gpu_s, js, strict=True))
             rec[f"wall_1gpu_h_{label}"] = max(shared, longest) / 3600
         rows.append(rec)
@@ -294,7 +453,9 @@ def per_model_frame(job_list: list[Job]) -> pd.DataFrame:
         rows.append({"paper": j.paper, "variant": j.variant, "params_M": j.n_params / 1e6,
                      "train_gflop_per_sample": j.train_flops_per_sample / 1e9,
                      "eval_gflop_per_sample": j.fwd_flops_per_sample / 1e9,
-                     "utilisation": utilisation(j.n_params), "gpu_slots": gpu_slots(j.n_params)})
+                     "utilisation": utilisation(j.n_params), "batch": j.batch_size,
+                     "peak_mem_gb": j.peak_bytes / 1e9, "jobs_per_80gb_gpu": jobs_per_gpu(j.peak_bytes),
+                     "gpu_slots": job_slots(j)})
     return pd.DataFrame(rows)
 
 

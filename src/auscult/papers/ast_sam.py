@@ -84,6 +84,13 @@ def cross_slice(config: Mapping) -> dict:
 
 def check(config: Mapping) -> None:
     unknown_rows(config, NAME, config.get(NAME, {}).get("variants", {}), "variant(s)")
+    p = config.get(NAME, {})
+    for v in p.get("variants", {}):
+        t = variant_slice(p, v)["training"]
+        if t["sam"]["enabled"] is True and t["amp"] == "fp16":
+            # auscult.training.ast_sam.SAM_FP16 (not imported here: params validation needs no torch)
+            raise ParamsError(f"{NAME}.variants.{v}: SAM with amp: fp16 is not supported (its two passes per "
+                              "step cannot share one GradScaler step); use amp: bf16")
 
 
 # ---------------------------------------------------------------- reports

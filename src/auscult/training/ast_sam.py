@@ -11,10 +11,14 @@ required, unknown keys rejected)::
     sampler: uniform             # uniform (shuffle) | weighted (WRS: weight 1/count[class],
                                  #   n_train draws with replacement, seeded generator)
     sam: {enabled: false, rho: 0.05, adaptive: false}   # pytorch_optimizer.SAM around AdamW
-    amp: true                    # bf16 autocast on CUDA (no GradScaler); ignored on CPU
+    amp: true                    # bf16 autocast on CUDA (no GradScaler); ignored on CPU. bf16 |
+                                 #   fp16: that autocast on any device (fp16: GradScaler, not
+                                 #   with SAM: refused)
     monitor: score_exact         # validation metric for the clean selection: score_exact | score_any
     paper_protocol: true         # also score the test set after every epoch (history columns
                                  #   test_*), only to report the paper's test-selected epoch
+    max_steps: 500               # optional (absent or null: no cap): stop after this many
+                                 #   optimizer steps (a SAM pair is one)
 
 Selection. ``clean``: the epoch with the best validation ``monitor`` (strict improvement, so
 ties keep the earlier epoch); the validation split is carved from the official *training*
@@ -69,7 +73,10 @@ TRAIN_KEYS = {
     "lr", "weight_decay", "batch_size", "epochs", "label_smoothing", "sampler", "sam", "amp",
     "monitor", "paper_protocol",
 }
+OPTIONAL_TRAIN_KEYS = {"max_steps"}
 SAM_KEYS = {"enabled", "rho", "adaptive"}
+SAM_FP16 = ("SAM with amp: fp16 is not supported (its two passes per step cannot share one GradScaler "
+            "step); use amp: bf16")
 SAMPLERS = ("uniform", "weighted")
 MONITORS = ("score_exact", "score_any")
 METRIC_COLS = ("loss", "sp", "se_exact", "se_any", "score_exact", "score_any")
@@ -78,7 +85,7 @@ _num = engine.check_number
 
 
 def validate_train_cfg(cfg: Mapping) -> None:
-    check_keys("ast_sam training config", "<top level>", cfg, TRAIN_KEYS)
+    check_keys("ast_sam training config", "<top level>", cfg, TRAIN_KEYS | (OPTIONAL_TRAIN_KEYS & set(cfg)))
     check_keys("ast_sam training config", "sam", cfg["sam"], SAM_KEYS)
     if cfg["sampler"] not in SAMPLERS:
         raise ValueError(f"ast_sam training config: sampler must be one of {list(SAMPLERS)}, got {cfg['sampler']!r}")
@@ -90,7 +97,11 @@ def validate_train_cfg(cfg: Mapping) -> None:
     _num("epochs", cfg["epochs"], integer=True)
     _num("label_smoothing", cfg["label_smoothing"], low_inclusive=True)
     _num("sam.rho", cfg["sam"]["rho"])
-    for key, v in (("amp", cfg["amp"]), ("paper_protocol", cfg["paper_protocol"]),
+    engine.check_amp("ast_sam training config", cfg["amp"])
+    engine.check_max_steps("ast_sam training config", cfg.get("max_steps"))
+    if cfg["sam"]["enabled"] is True and cfg["amp"] == "fp16":
+        raise ValueError(f"ast_sam training config: {SAM_FP16}")
+    for key, v in (("paper_protocol", cfg["paper_protocol"]),
                    ("sam.enabled", cfg["sam"]["enabled"]), ("sam.adaptive", cfg["sam"]["adaptive"])):
         if not isinstance(v, bool):
             raise ValueError(f"ast_sam training config: {key} must be true or false, got {v!r}")
@@ -205,7 +216,7 @@ def train_cycles(
     task = CycleTask(train, yt, val, yv, test if paper else None, ys, inputs, cfg=cfg, device=dev,
                      fingerprint=fingerprint)
     settings = engine.Settings(max_epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
-                               amp="bf16" if cfg["amp"] else None)
+                               **engine.amp_settings(cfg["amp"], "bf16"), max_steps=cfg.get("max_steps"))
     fit = engine.fit(model, task, optimizer, settings, out_dir, checkpoint_path=ckpt_path, seed=seed,
                      device=dev, deterministic=deterministic, progress=progress, on_epoch_end=on_epoch_end)
     st = fit.state
@@ -221,12 +232,14 @@ def train_cycles(
         "best_epoch": st["best_epoch"],
         "best_val": {k: best[f"val_{k}"] for k in METRIC_COLS},
         "epochs_run": st["epoch"],
+        "steps_run": st["steps"], "max_steps": cfg.get("max_steps"),
+        "stopped_at_max_steps": st["stopped_at_max_steps"],
         "n_train": len(yt), "n_val": len(yv), "n_test": len(ys) if paper else None,
         "train_class_counts": np.bincount(yt, minlength=N_CLASSES).tolist(),
         "sampler": cfg["sampler"], "sam": cfg["sam"],
         "n_trainable_params": sum(p.numel() for p in params),
         "weights": weights.as_dict() if hasattr(weights, "as_dict") else None,
-        "amp": "bf16" if fit.amp else None,
+        "amp": fit.amp_dtype,
         **fit.run_record(seed),
     }
     if write_summary:

@@ -18,7 +18,17 @@ statistics are updated by the first pass only); optionally BatchNorm recalibrati
 ``epoch, train_loss, <metrics>, lr, seconds``; every selection keeps the state of its best
 epoch (strict improvement, so ties keep the earlier epoch; non-finite values never count);
 the first selection also drives early stopping (``patience``) and ReduceLROnPlateau
-(threshold 0). AMP: ``fp16`` autocast + GradScaler, or ``bf16`` autocast, on CUDA only.
+(threshold 0). AMP: ``fp16`` autocast + GradScaler, or ``bf16`` autocast, on CUDA only
+unless ``Settings.amp_on_cpu`` (a training config's ``amp: fp16`` / ``amp: bf16``, for tests
+and CPU rehearsals): then the same code path runs on the CPU too (CPU autocast,
+``torch.amp.GradScaler("cpu")`` for fp16). SAM with fp16's GradScaler is refused (SAM's
+two passes per step cannot share one GradScaler step; use bf16).
+
+Step cap: ``Settings.max_steps`` (a training config's ``max_steps``, absent = no cap) stops
+training after that many optimizer steps over the whole run (one per batch; a SAM pair and a
+step the GradScaler skips count as one): the epoch in progress ends early, and its
+BatchNorm recalibration, validation, selection and checkpoint still run. The run state
+counts ``steps``; a resumed run goes on counting.
 
 Checkpoints: ``last.pt`` at the end of an epoch once ``AUSCULT_CHECKPOINT_EVERY_S`` seconds
 (a runtime setting, default 60; 0 = every epoch) have passed since the last one was written
@@ -77,6 +87,8 @@ def checkpoint_every_s() -> float:
         raise ValueError(f"{CHECKPOINT_EVERY_ENV}={raw!r} must be a finite number of seconds >= 0")
     return value
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+# a training config's ``amp``: true = the paper's dtype on CUDA only, false, or a dtype on any device
+AMP_MODES = (True, False, "fp16", "bf16")
 
 
 # --------------------------------------------------------------------------- config helpers
@@ -88,6 +100,26 @@ def check_number(name: str, v: Any, *, integer: bool = False, low: float = 0.0,
         kind = "an integer" if integer else "a number"
         rel = ">=" if low_inclusive else ">"
         raise ValueError(f"{what}: {name} must be {kind} {rel} {low}, got {v!r}")
+
+
+def check_amp(what: str, amp: Any) -> None:
+    """``amp``: true (the paper's: CUDA only), false, or 'fp16' / 'bf16' (on any device)."""
+    if not (isinstance(amp, bool) or (isinstance(amp, str) and amp in AMP_MODES)):
+        raise ValueError(f"{what}: amp must be true, false, 'fp16' or 'bf16', got {amp!r}")
+
+
+def check_max_steps(what: str, max_steps: Any) -> None:
+    """``max_steps``: None (no cap) or a positive integer."""
+    if max_steps is not None:
+        check_number("max_steps", max_steps, integer=True, what=what)
+
+
+def amp_settings(amp: bool | str, paper_dtype: str) -> dict:
+    """engine.Settings' ``amp`` and ``amp_on_cpu`` for a config's ``amp``: true = the paper's
+    ``paper_dtype`` on CUDA only, a dtype name = that autocast on any device, false = none."""
+    if isinstance(amp, str):
+        return {"amp": amp, "amp_on_cpu": True}
+    return {"amp": paper_dtype if amp else None, "amp_on_cpu": False}
 
 
 # --------------------------------------------------------------------------- data helpers
@@ -328,7 +360,8 @@ class Task:
 class Settings:
     """Engine settings. ``patience`` None: no early stopping. ``plateau``: {factor, patience,
     min_lr} for ReduceLROnPlateau on the first selection, or None. ``amp``: 'fp16' | 'bf16' |
-    None (CUDA only). ``frozen``: a part kept in eval mode in training and left alone by the
+    None (CUDA only, unless ``amp_on_cpu``: then on any device). ``max_steps``: stop after
+    that many optimizer steps (None: no cap). ``frozen``: a part kept in eval mode in training and left alone by the
     BatchNorm recalibration (``bn_recalibrate_batches`` > 0: after each epoch, seed
     ``seed * 100003 + epoch``). ``history_columns``: the columns of history.csv (None: the
     row keys)."""
@@ -341,6 +374,8 @@ class Settings:
     frozen: nn.Module | None = None
     bn_recalibrate_batches: int = 0
     history_columns: Sequence[str] | None = None
+    amp_on_cpu: bool = False
+    max_steps: int | None = None
 
 
 @dataclass
@@ -352,6 +387,7 @@ class Fit:
     device: torch.device
     amp: bool
     deterministic: bool
+    amp_dtype: str | None = None  # 'fp16' | 'bf16' where autocast ran, else None
 
     def best_row(self) -> dict:
         return self.state["history"][self.state["best_epoch"] - 1]
@@ -388,7 +424,7 @@ def _initial_state(selections: Sequence[Selection]) -> dict[str, Any]:
     for s in selections:
         st.update({f"{s.name}_state": None, f"{s.name}_epoch": None, f"{s.name}_value": None})
     st.update(bad_epochs=0, history=[], finished=False, stopped_early=False, train_seconds=0.0,
-              wall_seconds=0.0, samples_seen=0)
+              wall_seconds=0.0, samples_seen=0, steps=0, stopped_at_max_steps=False)
     return st
 
 
@@ -419,8 +455,13 @@ def fit(
         raise ValueError("a task needs at least one selection")
     out_dir, ckpt_path = Path(out_dir), Path(checkpoint_path)
     dev = torch.device(device)
-    use_amp = settings.amp is not None and dev.type == "cuda"
+    if settings.amp is not None and settings.amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)} or None, got {settings.amp!r}")
+    use_amp = settings.amp is not None and (dev.type == "cuda" or bool(settings.amp_on_cpu))
     amp_dtype = AMP_DTYPES[settings.amp] if settings.amp is not None else torch.float16
+    max_steps = None if settings.max_steps is None else int(settings.max_steps)
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer or None, got {settings.max_steps!r}")
     primary = task.selections[0]
     scheduler = None
     if settings.plateau is not None:
@@ -429,7 +470,7 @@ def fit(
             optimizer, mode="max" if primary.maximize else "min", factor=float(p["factor"]),
             patience=int(p["patience"]), min_lr=float(p["min_lr"]), threshold=0.0, threshold_mode="abs",
         )
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp) if settings.amp == "fp16" else None
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp) if settings.amp == "fp16" else None
     sam = is_sam(optimizer)
     if sam and scaler is not None and use_amp:
         raise NotImplementedError("SAM with fp16 autocast and a GradScaler is not supported; use bf16")
@@ -482,7 +523,7 @@ def fit(
             settings.frozen.eval()  # BN statistics and dropout of the frozen part stay fixed
         lr = float(optimizer.param_groups[0]["lr"])
         order = task.epoch_order(gen)
-        loss_sum = 0.0
+        loss_sum, n_seen = 0.0, 0
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch", leave=False,
                    disable=None if progress else True)
         for b in range(n_batches):
@@ -511,10 +552,15 @@ def fit(
                 optimizer.step()
             loss_val = float(loss.detach())
             loss_sum += loss_val * len(idx)
+            n_seen += len(idx)
+            st["steps"] += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss_val:.4f}")
+            if max_steps is not None and st["steps"] >= max_steps:
+                st["stopped_at_max_steps"] = True
+                break  # the step cap ends the epoch here; validation and selection still run
         bar.close()
-        train_loss = loss_sum / n_train
+        train_loss = loss_sum / n_seen
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
         t_train = time.perf_counter() - t0
@@ -540,10 +586,10 @@ def fit(
         st["epoch"] = epoch
         st["train_seconds"] += t_train
         st["wall_seconds"] += seconds
-        st["samples_seen"] += n_train
+        st["samples_seen"] += n_seen
         st["stopped_early"] = (settings.patience is not None and st["bad_epochs"] >= int(settings.patience)
                                and epoch < max_epochs)
-        st["finished"] = st["stopped_early"] or epoch >= max_epochs
+        st["finished"] = st["stopped_early"] or epoch >= max_epochs or st["stopped_at_max_steps"]
         if time.perf_counter() - last_saved >= every_s:
             _save_checkpoint(ckpt_path, task, st, model, optimizer, scheduler, scaler, gen)
             last_saved = time.perf_counter()
@@ -560,7 +606,8 @@ def fit(
             torch.save(st[f"{sel.name}_state"], tmp)
     columns = list(settings.history_columns) if settings.history_columns is not None else None
     write_csv(out_dir / "history.csv", pd.DataFrame(st["history"], columns=columns))
-    return Fit(state=st, resumed_from=resumed_from, device=dev, amp=use_amp, deterministic=deterministic)
+    return Fit(state=st, resumed_from=resumed_from, device=dev, amp=use_amp, deterministic=deterministic,
+               amp_dtype=settings.amp if use_amp else None)
 
 
 

@@ -13,11 +13,16 @@ Training config (every key required; unknown keys are rejected)::
     class_balance: pos_weight    # pos_weight (BCE pos_weight = n_neg / n_pos)
                                  # | sampler (each epoch draws n_train indices with
                                  #   replacement, both classes equally likely) | none
-    amp: true                    # fp16 autocast + GradScaler on CUDA; ignored on CPU
+    amp: true                    # fp16 autocast + GradScaler on CUDA; ignored on CPU. fp16 | bf16:
+                                 # that autocast on any device, CPU included (fp16 with
+                                 # torch.amp.GradScaler("cpu"): tests, CPU rehearsals)
     trainable: all               # all | head (freeze model.backbone, keep it in eval mode)
     bn_recalibrate_batches: 0    # 0: keep BatchNorm's running statistics as trained. N > 0:
                                  # after every epoch, before validation, recompute them as the
                                  # exact average over N training batches (see below)
+    max_steps: 500               # optional (absent or null: no cap): stop after this many
+                                 # optimizer steps; the epoch in progress ends early, its
+                                 # validation and checkpoint selection still run
 
 "Improvement" is strict for both early stopping and ReduceLROnPlateau (threshold 0, so a
 tie keeps the earlier best epoch). The validation loss uses the same pos_weight as the
@@ -76,6 +81,8 @@ TRAIN_KEYS = {
     "optimizer", "lr", "weight_decay", "batch_size", "max_epochs", "patience", "monitor",
     "lr_plateau", "class_balance", "amp", "trainable", "bn_recalibrate_batches",
 }
+# optional keys: absent means the default (no step cap), so a budget without them keeps its digests
+OPTIONAL_TRAIN_KEYS = {"max_steps"}
 PLATEAU_KEYS = {"factor", "patience", "min_lr"}
 OPTIMIZERS = ("adamw", "adam")
 MONITORS = ("val_auc", "val_uar", "val_loss")
@@ -89,7 +96,7 @@ _num = engine.check_number
 # --------------------------------------------------------------------------- config
 def validate_train_cfg(cfg: Mapping) -> None:
     """Raise KeyError / ValueError naming the first missing, unknown or invalid key."""
-    check_keys("training config", "<top level>", cfg, TRAIN_KEYS)
+    check_keys("training config", "<top level>", cfg, TRAIN_KEYS | (OPTIONAL_TRAIN_KEYS & set(cfg)))
     for key, allowed in (("optimizer", OPTIMIZERS), ("monitor", MONITORS),
                          ("class_balance", CLASS_BALANCE), ("trainable", TRAINABLE)):
         if cfg[key] not in allowed:
@@ -101,8 +108,8 @@ def validate_train_cfg(cfg: Mapping) -> None:
     _num("max_epochs", cfg["max_epochs"], integer=True)
     _num("patience", cfg["patience"], integer=True)
     _num("bn_recalibrate_batches", cfg["bn_recalibrate_batches"], integer=True, low_inclusive=True)
-    if not isinstance(cfg["amp"], bool):
-        raise ValueError(f"training config: amp must be true or false, got {cfg['amp']!r}")
+    engine.check_amp("training config", cfg["amp"])
+    engine.check_max_steps("training config", cfg.get("max_steps"))
     p = cfg["lr_plateau"]
     check_keys("training config", "lr_plateau", p, PLATEAU_KEYS)
     _num("lr_plateau.factor", p["factor"])
@@ -252,9 +259,10 @@ def train_binary(
                       batch_size=int(cfg["batch_size"]), device=dev, fingerprint=fingerprint)
     settings = engine.Settings(
         max_epochs=int(cfg["max_epochs"]), batch_size=int(cfg["batch_size"]), patience=int(cfg["patience"]),
-        plateau=cfg["lr_plateau"], amp="fp16" if cfg["amp"] else None,
+        plateau=cfg["lr_plateau"], **engine.amp_settings(cfg["amp"], "fp16"),
         frozen=model.backbone if head_only else None,
         bn_recalibrate_batches=int(cfg["bn_recalibrate_batches"]), history_columns=HISTORY_COLUMNS,
+        max_steps=cfg.get("max_steps"),
     )
     fit = engine.fit(model, task, optimizer, settings, out_dir, checkpoint_path=ckpt_path, seed=seed,
                      device=dev, deterministic=deterministic, progress=progress, on_epoch_end=on_epoch_end)
@@ -276,6 +284,9 @@ def train_binary(
         "best_monitor_value": st["best_value"],
         "epochs_run": st["epoch"],
         "stopped_early": st["stopped_early"],
+        "steps_run": st["steps"],
+        "max_steps": cfg.get("max_steps"),
+        "stopped_at_max_steps": st["stopped_at_max_steps"],
         "n_train": n_train,
         "n_val": n_val,
         "n_pos_train": n_pos,
@@ -285,6 +296,7 @@ def train_binary(
         "bn_recalibrate_batches": int(cfg["bn_recalibrate_batches"]),
         "n_trainable_params": sum(p.numel() for p in params),
         "amp": fit.amp,
+        "amp_dtype": fit.amp_dtype,
         **fit.run_record(seed),
     }
     if write_summary:
