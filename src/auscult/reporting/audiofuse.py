@@ -130,9 +130,11 @@ def t1_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper:
             for metric in ("auc", "mcc", "f1", "accuracy"):
                 if metric == "auc" and proto.endswith("@0.5"):
                     continue  # threshold-free
+                ci = r.ci(proto, metric, boot)
+                chance = metric == "auc" and not flag and ci is not None and ci[0] <= 0.5
                 cells.append(Cell(T1, label, v, metric, PROTOCOLS[proto], r.values(proto, metric),
                                   paper=_paper(paper, T1, v, metric) if proto == "physionet_test" else None,
-                                  ci=r.ci(proto, metric, boot), flag=flag))
+                                  ci=ci, flag=flag or ("not above chance (interval includes 0.5)" if chance else "")))
     return cells
 
 

@@ -231,6 +231,8 @@ def _paper_gap(frame: pd.DataFrame, claim: Mapping, hi: str, lo: str) -> float |
 
 
 def _text(c: paired.Comparison, hi: str, lo: str, scale: float, d: int) -> str:
+    if not math.isfinite(c.ci_low):
+        return f"{hi} − {lo} = {scale * c.difference:+.{d}f} (no interval: the metric is unstable on these runs)"
     return (f"{hi} − {lo} = {scale * c.difference:+.{d}f} [{scale * c.ci_low:+.{d}f}, {scale * c.ci_high:+.{d}f}], "
             f"p = {c.p_value:.3g}")
 

@@ -353,6 +353,11 @@ def compare(a: Runs, b: Runs, metric: str, *, n_boot: int = 2000, seed: int = 0,
     t = _t()
     dfc = _df(df)
     q = float(t.ppf(1 - alpha / 2, dfc))
+    if not (math.isfinite(se) and math.isfinite(diff)):  # e.g. a ratio over a near-zero denominator
+        nan = float("nan")
+        return Comparison(metric, va, vb, diff, nan, nan, nan, nan, a.n_records, a.n_seeds, b.n_seeds,
+                          method_text(a, b, n_boot) + "; no interval: the metric is unstable on these runs",
+                          se, df, nan)
     if se > 0:
         stat = diff / se
         p = float(2 * t.sf(abs(stat), dfc))
