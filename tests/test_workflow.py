@@ -77,8 +77,13 @@ def test_demo_builds_the_cross_dataset_table(demo_run):
     df = pd.read_csv(tables / "cross_dataset.csv")
     assert {"pascal/set_a", "pascal/set_b", "heart_folder"} <= set(df["target"])
     assert set(df["family"]) == {"audiofuse", "koike", "floor"}
-    # every model on every target, n from the target's manifest
-    assert df.groupby("model")["target"].nunique().eq(3).all()
+    # every model on every target, n from the target's manifest, plus one pooled PASCAL row
+    # (both sets) with the within-set and set-identifiability AUCs
+    pooled = df["target"].str.endswith("(sets pooled)")
+    assert df[~pooled].groupby("model")["target"].nunique().eq(3).all()
+    assert df[pooled].groupby("model").size().eq(1).all() and set(df[pooled]["model"]) == set(df["model"])
+    assert df.loc[pooled, ["auc_within", "set_id_auc"]].notna().all().all()
+    assert df.loc[~pooled, "auc_within"].isna().all()
     folder = df[df["target"] == "heart_folder"]
     assert (folder["n"] == 40).all() and folder["auc"].between(0, 1).all()
     md = (tables / "cross_dataset.md").read_text()
@@ -112,8 +117,11 @@ def test_demo_tables_have_the_reference_floor(demo_run):
     assert f1["mean"].notna().all()
     t2 = pd.read_csv(tables / "audiofuse_t2_pascal.csv")
     f2 = t2[t2["row"] == FLOOR_ROW]
-    # 4 protocols x (auc, rel_change_%, auc_set_A, auc_set_B): T2 gives the AUC within each PASCAL set
-    assert f2["protocol"].nunique() == 4 and len(f2) == 16 and f2["paper"].isna().all()
+    # 4 protocols x (auc, rel_change_%, auc_within, retention_within, auc_set_A, auc_set_B, set_id_auc):
+    # T2 gives the confound-free measures beside the pooled AUC
+    assert f2["protocol"].nunique() == 4 and len(f2) == 28 and f2["paper"].isna().all()
+    assert set(f2["metric"]) == {"auc", "rel_change_%", "auc_within", "retention_within", "auc_set_A", "auc_set_B",
+                                 "set_id_auc"}
     assert FLOOR_ROW not in set(pd.read_csv(tables / "audiofuse_t3_vit_ablation.csv")["row"])
     # T4 rows also say how many recordings they trained on (n_train)
     for name, metrics in (("koike_t4_uar", {"uar_%", "n_train"}), ("koike_t5_spec_sens_f1", {"spec_%", "sens_%", "f1_%"})):
