@@ -72,3 +72,23 @@ def run_python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
     """``python -c code`` in a fresh interpreter on this checkout's ``src`` (text output)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                           env=src_env())
+
+
+def demo_feature_cache(tmp: Path, *, n_records: int, seed: int, n_test: int,
+                       duration_s: tuple[float, float]) -> tuple:
+    """A synthetic PhysioNet folder and its AudioFuse feature cache at the demo's settings:
+    (params.yaml + config/demo.yaml, the raw folder, its manifest, the cache), for tests that train a
+    tiny run."""
+    from auscult.datasets import physionet2016, synthetic
+    from auscult.features.build import build_feature_cache
+    from auscult.params import load_params
+
+    repo = SRC.parent
+    raw = tmp / "raw"
+    synthetic.write_physionet2016(raw, n_records=n_records, seed=seed, n_test=n_test, duration_s=duration_s)
+    manifest = physionet2016.build_manifest(raw, hash_audio=False)
+    cfg = load_params(repo / "params.yaml", [repo / "config" / "demo.yaml"])
+    feats = tmp / "features" / "audiofuse-0123abcd"
+    build_feature_cache(manifest, raw, feats, recipe="audiofuse", cfg=cfg["features"]["audiofuse"],
+                        meta={"dataset": "physionet2016", "manifest_sha256": "x" * 64}, progress=False)
+    return cfg, raw, manifest, feats

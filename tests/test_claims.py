@@ -138,6 +138,10 @@ def test_unknown_premise_is_refused(tmp_path):
                  "premises: {wieghts: scratch}}\n")
     with pytest.raises(ValueError, match="unknown premise"):
         claims.load_claims(p)
+    p.write_text("p:\n  - {id: x, claim: c, kind: order, table: t, metric: auc, variants: [a, b], "
+                 "premises: [scratch]}\n")
+    with pytest.raises(ValueError, match="premises must be a mapping"):
+        claims.load_claims(p)
 
 
 def test_percent_metrics_and_a_null_protocol():

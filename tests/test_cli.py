@@ -15,11 +15,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from scratch import demo_feature_cache
 
 from auscult import cards, cli
-from auscult.datasets import physionet2016, synthetic
-from auscult.features.build import build_feature_cache
-from auscult.params import load_params
 from auscult.training.audiofuse import run_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,13 +29,7 @@ def run(tmp_path_factory):
     """A tiny AudioFuse run (demo model sizes) on 40 synthetic records, evaluated too."""
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("cli")
-    raw = tmp / "raw"
-    synthetic.write_physionet2016(raw, n_records=40, seed=3, n_test=12, duration_s=(5.0, 6.0))
-    manifest = physionet2016.build_manifest(raw, hash_audio=False)
-    cfg = load_params(REPO / "params.yaml", [REPO / "config" / "demo.yaml"])
-    feats = tmp / "features" / "audiofuse-0123abcd"
-    build_feature_cache(manifest, raw, feats, recipe="audiofuse", cfg=cfg["features"]["audiofuse"],
-                        meta={"dataset": "physionet2016", "manifest_sha256": "x" * 64}, progress=False)
+    cfg, raw, manifest, feats = demo_feature_cache(tmp, n_records=40, seed=3, n_test=12, duration_s=(5.0, 6.0))
     from auscult import layout
 
     params = layout.train_slice(cfg, "audiofuse", "cnn_only")

@@ -23,13 +23,18 @@ def _doctor(monkeypatch, capsys, repo_root, budget, here, *extra):
 
 
 def test_paper_budget_without_a_gpu_would_take_days_and_exits_nonzero(monkeypatch, capsys, repo_root):
+    from auscult import forecast
+
+    # the doctor measures this CPU's matmul rate; pinned here to the 2-core machine's 0.169 TFLOP/s
+    monkeypatch.setattr(forecast, "cpu_matmul_tflops", lambda threads, **_: 0.0845 * threads)
     rc, out, _ = _doctor(monkeypatch, capsys, repo_root, "paper", CPU_ONLY)
     assert rc == 1
     assert "2 CPU cores" in out and "no GPU" in out
     days = int(re.search(r"would take about (\d+) days here", out).group(1))
     assert days > 100
     # where the CPU rate comes from, and the ratio that scales the forecast's GPU-hours
-    assert "14.1 GFLOP/s per core" in out and "Forecast of the paper budget" in out
+    assert "measured fp32 matmul rate 169 GFLOP/s (2 threads) = 28.2 GFLOP/s" in out
+    assert "Forecast of the paper budget" in out
     assert re.search(r"one H100-hour at the forecast's utilisation = [\d,]+ hours here", out)
     assert "verdict: NOT FEASIBLE HERE" in out
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -11,7 +9,6 @@ from sklearn import metrics as skm
 from auscult.evaluation import (
     DegenerateMetricWarning,
     binary_metrics,
-    bootstrap_ci,
     choose_threshold,
     relative_change,
     roc_auc,
@@ -138,47 +135,6 @@ def test_choose_threshold_ties_pick_lowest_and_fixed():
     assert choose_threshold(y, s, "fixed_0.5") == 0.5
     with pytest.raises(ValueError, match="unknown threshold rule"):
         choose_threshold(y, s, "max_acc")
-
-
-def test_bootstrap_ci_auc():
-    y, s = _data(n=150, seed=11)
-    lo, hi = bootstrap_ci("auc", y, [s], n_boot=300, seed=0)
-    point = roc_auc(y, s)
-    assert lo < point < hi and hi - lo < 0.3
-    assert (lo, hi) == bootstrap_ci("auc", y, [s], n_boot=300, seed=0)  # deterministic
-    assert (lo, hi) != bootstrap_ci("auc", y, [s], n_boot=300, seed=1)
-    # One array given twice = the same CI as one array (the seed average is unchanged).
-    assert bootstrap_ci("auc", y, [s, s], n_boot=300, seed=0) == pytest.approx((lo, hi))
-    assert bootstrap_ci("auc", y, s, n_boot=300, seed=0) == (lo, hi)
-    narrow = bootstrap_ci("auc", y, [s], n_boot=300, seed=0, alpha=0.5)
-    assert lo <= narrow[0] <= narrow[1] <= hi
-
-
-def test_bootstrap_ci_averages_over_seeds_with_thresholds():
-    y, s1 = _data(n=100, seed=12)
-    s2 = np.clip(s1 + np.random.default_rng(1).normal(0, 0.2, len(s1)), 0, 2)
-    lo, hi = bootstrap_ci("mcc", y, [s1, s2], n_boot=200, threshold=[0.6, 0.7])
-    mean_point = np.mean([binary_metrics(y, s1, 0.6)["mcc"], binary_metrics(y, s2, 0.7)["mcc"]])
-    assert lo < mean_point < hi
-    with pytest.raises(ValueError, match="threshold"):
-        bootstrap_ci("mcc", y, [s1, s2], n_boot=10)
-    with pytest.raises(ValueError, match="2 score arrays"):
-        bootstrap_ci("f1", y, [s1, s2], n_boot=10, threshold=[0.5])
-    with pytest.raises(ValueError, match="unknown metric"):
-        bootstrap_ci("brier", y, [s1], n_boot=10)
-
-
-def test_bootstrap_ci_single_class_auc():
-    with pytest.warns(DegenerateMetricWarning):
-        lo, hi = bootstrap_ci("auc", np.zeros(10, int), [np.linspace(0, 1, 10)], n_boot=10)
-    assert np.isnan(lo) and np.isnan(hi)
-
-
-def test_bootstrap_never_warns_for_stratified_auc():
-    y, s = _data(n=20, seed=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        bootstrap_ci("auc", y, [s], n_boot=100)
 
 
 def test_relative_change_matches_readme():

@@ -17,12 +17,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from scratch import demo_feature_cache
 
 import auscult
 from auscult import cards, cli
-from auscult.datasets import physionet2016, synthetic
-from auscult.features.build import build_feature_cache
-from auscult.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -37,13 +35,7 @@ def demo_run(tmp_path_factory):
 
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("release")
-    raw = tmp / "raw"
-    synthetic.write_physionet2016(raw, n_records=28, seed=5, n_test=8, duration_s=(5.0, 5.5))
-    manifest = physionet2016.build_manifest(raw, hash_audio=False)
-    cfg = load_params(REPO / "params.yaml", [REPO / "config" / "demo.yaml"])
-    feats = tmp / "features" / "audiofuse-0123abcd"
-    build_feature_cache(manifest, raw, feats, recipe="audiofuse", cfg=cfg["features"]["audiofuse"],
-                        meta={"dataset": "physionet2016", "manifest_sha256": "x" * 64}, progress=False)
+    cfg, raw, manifest, feats = demo_feature_cache(tmp, n_records=28, seed=5, n_test=8, duration_s=(5.0, 5.5))
     from auscult import layout
 
     params = layout.train_slice(cfg, "audiofuse", "cnn_only")

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auscult import layout
 from auscult.reporting import build, cross_dataset
 from auscult.reporting.notebook import render_report
 
@@ -80,25 +79,12 @@ class _Page(html.parser.HTMLParser):
 def small_report(repo_root, demo, tmp_path_factory):
     """reports/ of a small run: T1-T3 from fake per-seed results (the builders of rule
     `tables`), their figures, a cross-dataset table, then the report notebook rendered."""
-    from test_report_build import _fake_af_results
+    from test_report_build import _fake_af_inputs
 
     tmp = tmp_path_factory.mktemp("browser")
     cfg = copy.deepcopy(demo)
     cfg["papers"], cfg["floor"]["papers"], cfg["cross_dataset"]["models"] = ["audiofuse"], [], []
-    inputs = {"base_params": str(repo_root / "params.yaml"),
-              "claims": str(repo_root / "src/auscult/reporting/claims.yaml")}
-    for v in layout.table_variants(cfg, "audiofuse"):
-        seeds = layout.seeds(cfg, "audiofuse", v)
-        inputs[f"metrics_{v}"], inputs[f"predictions_{v}"] = _fake_af_results(tmp, v, seeds)
-        inputs[f"history_{v}"] = []
-        for s in seeds:
-            path = tmp / f"history_{v}{s}.csv"
-            pd.DataFrame({"epoch": [1, 2], "val_auc": [0.6, 0.7], "val_loss": [0.7, 0.6]}).to_csv(path, index=False)
-            inputs[f"history_{v}"].append(str(path))
-    for ds in build.paper_datasets(cfg):
-        (tmp / f"raw_{ds}").mkdir()
-        pd.DataFrame({"record_id": [f"r{i:02d}" for i in range(40)]}).to_csv(tmp / f"{ds}.csv", index=False)
-        inputs[f"raw_{ds}"], inputs[f"manifest_{ds}"] = str(tmp / f"raw_{ds}"), str(tmp / f"{ds}.csv")
+    inputs = _fake_af_inputs(cfg, repo_root, tmp, history=True)
     out = tmp / "reports"
     old = Path.cwd()
     os.chdir(tmp)  # benchmark files are looked up relative to the working folder

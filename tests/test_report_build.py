@@ -77,17 +77,31 @@ def _fake_af_results(folder, variant, seeds):
     return mfiles, pfiles
 
 
-def test_build_all_tables_from_fake_results(demo, repo_root, tmp_path, monkeypatch):
-    cfg = copy.deepcopy(demo)
-    cfg["papers"], cfg["floor"]["papers"], cfg["cross_dataset"]["models"] = ["audiofuse"], [], []
+def _fake_af_inputs(cfg, repo_root, folder, history=False):
+    """What rule `tables` (and, with ``history``, rule `figures`) hands over for AudioFuse:
+    fake per-seed results, learning curves and dataset folders in ``folder``."""
     inputs = {"base_params": str(repo_root / "params.yaml"),
               "claims": str(repo_root / "src/auscult/reporting/claims.yaml")}
     for v in layout.table_variants(cfg, "audiofuse"):
-        inputs[f"metrics_{v}"], inputs[f"predictions_{v}"] = _fake_af_results(tmp_path, v, layout.seeds(cfg, "audiofuse", v))
+        seeds = layout.seeds(cfg, "audiofuse", v)
+        inputs[f"metrics_{v}"], inputs[f"predictions_{v}"] = _fake_af_results(folder, v, seeds)
+        if history:
+            inputs[f"history_{v}"] = []
+            for s in seeds:
+                path = folder / f"history_{v}{s}.csv"
+                pd.DataFrame({"epoch": [1, 2], "val_auc": [0.6, 0.7], "val_loss": [0.7, 0.6]}).to_csv(path, index=False)
+                inputs[f"history_{v}"].append(str(path))
     for ds in build.paper_datasets(cfg):
-        (tmp_path / f"raw_{ds}").mkdir()
-        pd.DataFrame({"record_id": [f"r{i:02d}" for i in range(40)]}).to_csv(tmp_path / f"{ds}.csv", index=False)
-        inputs[f"raw_{ds}"], inputs[f"manifest_{ds}"] = str(tmp_path / f"raw_{ds}"), str(tmp_path / f"{ds}.csv")
+        (folder / f"raw_{ds}").mkdir()
+        pd.DataFrame({"record_id": [f"r{i:02d}" for i in range(40)]}).to_csv(folder / f"{ds}.csv", index=False)
+        inputs[f"raw_{ds}"], inputs[f"manifest_{ds}"] = str(folder / f"raw_{ds}"), str(folder / f"{ds}.csv")
+    return inputs
+
+
+def test_build_all_tables_from_fake_results(demo, repo_root, tmp_path, monkeypatch):
+    cfg = copy.deepcopy(demo)
+    cfg["papers"], cfg["floor"]["papers"], cfg["cross_dataset"]["models"] = ["audiofuse"], [], []
+    inputs = _fake_af_inputs(cfg, repo_root, tmp_path)
     assert set(build.table_inputs(cfg)) <= set(inputs)  # the rule hands over at least this
     out = tmp_path / "reports"
     outputs = {"tables": str(out / "tables"), "metrics": str(out / "metrics.json"),
@@ -118,20 +132,7 @@ def test_build_all_figures_from_the_built_tables(demo, repo_root, tmp_path, monk
     (off) draw nothing."""
     cfg = copy.deepcopy(demo)
     cfg["papers"], cfg["floor"]["papers"], cfg["cross_dataset"]["models"] = ["audiofuse"], [], []
-    inputs = {"base_params": str(repo_root / "params.yaml"),
-              "claims": str(repo_root / "src/auscult/reporting/claims.yaml")}
-    for v in layout.table_variants(cfg, "audiofuse"):
-        seeds = layout.seeds(cfg, "audiofuse", v)
-        inputs[f"metrics_{v}"], inputs[f"predictions_{v}"] = _fake_af_results(tmp_path, v, seeds)
-        inputs[f"history_{v}"] = []
-        for s in seeds:
-            path = tmp_path / f"history_{v}{s}.csv"
-            pd.DataFrame({"epoch": [1, 2], "val_auc": [0.6, 0.7], "val_loss": [0.7, 0.6]}).to_csv(path, index=False)
-            inputs[f"history_{v}"].append(str(path))
-    for ds in build.paper_datasets(cfg):
-        (tmp_path / f"raw_{ds}").mkdir()
-        pd.DataFrame({"record_id": [f"r{i:02d}" for i in range(40)]}).to_csv(tmp_path / f"{ds}.csv", index=False)
-        inputs[f"raw_{ds}"], inputs[f"manifest_{ds}"] = str(tmp_path / f"raw_{ds}"), str(tmp_path / f"{ds}.csv")
+    inputs = _fake_af_inputs(cfg, repo_root, tmp_path, history=True)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "reports"
     build.build_all_tables(cfg, inputs, build.table_params(cfg), {

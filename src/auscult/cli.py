@@ -147,7 +147,8 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from auscult.atomic import write_json
-    from auscult.evaluation.metrics import binary_metrics, bootstrap_ci
+    from auscult.evaluation.metrics import binary_metrics
+    from auscult.stats import paired
 
     if args.n_boot < 2:
         raise UsageError(f"--n-boot must be at least 2, got {args.n_boot}")
@@ -173,7 +174,8 @@ def cmd_evaluate(args) -> int:
     s = score(model, arrays, device)
     thr = decision_threshold(card, args.threshold_rule)
     metrics = binary_metrics(y, s, thr)
-    ci = {m: list(bootstrap_ci(m, y, s, n_boot=args.n_boot, seed=0, threshold=thr))
+    runs = paired.Runs(np.array(records), y, s, [thr])
+    ci = {m: [(e := paired.estimate(runs, m, n_boot=args.n_boot)).low, e.high]
           for m in ("auc", "sensitivity", "specificity", "mcc", "f1")}
     result = {"run": str(args.run_dir), "paper": card["paper"], "variant": card["variant"], "n": int(len(y)),
               "n_abnormal": int(y.sum()), "threshold": thr, "metrics": metrics, "ci95": ci}

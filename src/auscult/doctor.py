@@ -7,11 +7,10 @@ does not (2: a usage error, as every ``auscult`` command).
 
 Time here. With a GPU: the forecast's one-GPU wall time (H100 at the forecast's assumed
 utilisation; another GPU scales with its throughput). Without one: the forecast's FLOPs at
-:data:`CPU_TRAIN_GFLOPS_PER_CORE` per core, the training rate measured on the 2-core
-development machine (README, "Forecast of the paper budget": the cpu budget's 24 training
-jobs reached 0.167 of that machine's 0.169 TFLOP/s fp32 matmul rate with 2 threads, i.e.
-28.2 GFLOP/s, 14.1 per core), scaled by this machine's cores (linear scaling is optimistic
-beyond a few cores). The printed ratio is what one H100 at the forecast's utilisation does
+:data:`CPU_TRAIN_EFFICIENCY` x this machine's fp32 matmul rate, measured when the doctor
+runs (:func:`auscult.forecast.cpu_matmul_tflops`, all cores): the cpu budget's 24 training
+jobs reached 0.167 of the matmul rate on the 2-core development machine (README, "Forecast
+of the paper budget"). The printed ratio is what one H100 at the forecast's utilisation does
 per hour of this machine: forecast GPU-hours x ratio = CPU hours. Feature extraction,
 the reference floor and the cross-dataset scoring are not in the forecast, so this is a
 lower bound for the whole workflow.
@@ -33,11 +32,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Training throughput per CPU core (FLOP/s): README "Forecast of the paper budget", the cpu
-# budget's measured check (24 training jobs, 2026-12-01): 0.167 x 0.169 TFLOP/s on 2 cores.
-CPU_TRAIN_GFLOPS_PER_CORE = 0.167 * 169.0 / 2
-MEASURED_ON = ("README, 'Forecast of the paper budget': the cpu budget's 24 training jobs reached 0.167 of the "
-               "2-core machine's 0.169 TFLOP/s fp32 matmul rate")
+# The share of this CPU's fp32 matmul rate that training jobs reach: README "Forecast of the
+# paper budget", the cpu budget's measured check (24 training jobs, 2026-12-01: 0.167). The
+# rate itself is measured on this machine when the doctor runs (forecast.cpu_matmul_tflops).
+CPU_TRAIN_EFFICIENCY = 0.167
+MEASURED_ON = ("training jobs reach 0.167 of the CPU's fp32 matmul rate: the cpu budget's 24 training jobs, "
+               "README 'Forecast of the paper budget'")
 DEFAULT_MAX_HOURS = 24.0
 DTYPE_BYTES = {"float32": 4, "float16": 2}
 
@@ -230,11 +230,13 @@ def diagnose(budget: str, root: str | Path = ".", *, max_hours: float = DEFAULT_
         lines.append(f"time here: {_duration(hours)} on one GPU at the expected stop ({_duration(hours_max)} at max "
                      f"epochs), as an H100 at the forecast's assumed utilisation; scale by your GPU's throughput")
     else:
-        rate = CPU_TRAIN_GFLOPS_PER_CORE * 1e9 * here.cores
+        matmul = forecast.cpu_matmul_tflops(here.cores) * 1e12  # measured here, now
+        rate = CPU_TRAIN_EFFICIENCY * matmul
         hours, hours_max = flops_expected / rate / 3600, flops_max / rate / 3600
         ratio = hours / total["gpu_h_expected"] if total["gpu_h_expected"] else float("nan")
-        lines.append(f"time here: no GPU: {CPU_TRAIN_GFLOPS_PER_CORE:.1f} GFLOP/s per core x {here.cores} cores = "
-                     f"{rate / 1e9:.1f} GFLOP/s ({MEASURED_ON}); one H100-hour at the forecast's utilisation = "
+        lines.append(f"time here: no GPU: {CPU_TRAIN_EFFICIENCY} x this CPU's measured fp32 matmul rate "
+                     f"{matmul / 1e9:.0f} GFLOP/s ({here.cores} threads) = {rate / 1e9:.1f} GFLOP/s ({MEASURED_ON}); "
+                     f"one H100-hour at the forecast's utilisation = "
                      f"{ratio:,.0f} hours here for this budget: {total['gpu_h_expected']:.3g} H100-hours x "
                      f"{ratio:,.0f} = {_duration(hours)} ({_duration(hours_max)} at max epochs)")
 

@@ -1,4 +1,4 @@
-"""Evaluation: metrics, threshold selection and bootstrap confidence intervals.
+"""Evaluation: metrics and threshold selection (intervals: auscult.stats.paired).
 
 Only numpy (and the standard library) is imported here, so evaluation runs anywhere.
 """
@@ -8,7 +8,6 @@ from .metrics import (
     THRESHOLD_RULES,
     DegenerateMetricWarning,
     binary_metrics,
-    bootstrap_ci,
     choose_threshold,
     metrics_from_confusion,
     relative_change,
@@ -21,7 +20,6 @@ __all__ = [
     "THRESHOLD_RULES",
     "DegenerateMetricWarning",
     "binary_metrics",
-    "bootstrap_ci",
     "choose_threshold",
     "metrics_from_confusion",
     "relative_change",

@@ -1,5 +1,6 @@
-"""Binary classification metrics, threshold rules, bootstrap confidence intervals, and the
-ICBHI 4-class cycle metrics (Sp, Se, Score; bottom of the module).
+"""Binary classification metrics, threshold rules, and the ICBHI 4-class cycle metrics (Sp,
+Se, Score; bottom of the module). Intervals and comparisons over seeds and recordings:
+:mod:`auscult.stats.paired`.
 
 Conventions: label 1 = abnormal = positive class; a recording is predicted positive when
 ``score >= threshold``. Undefined ratios follow scikit-learn where it has a convention
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -220,93 +220,6 @@ def choose_threshold(y_true, y_score, rule: str) -> float:
     best = np.max(value)
     idx = int(np.flatnonzero(value >= best - _TIE_TOL)[0])  # candidates are ascending
     return float(cand[idx])
-
-
-# --------------------------------------------------------------------------- bootstrap
-def _metric_fn(metric: str | Callable) -> tuple[Callable, bool]:
-    """(fn(y, s, threshold) -> float, needs_threshold)."""
-    if callable(metric):
-        return (lambda y, s, t: float(metric(y, s))), False
-    if metric == "auc":
-        return (lambda y, s, t: _auc_unchecked(y, s, warn=False)), False
-    if metric in THRESHOLD_METRICS:
-        def fn(y, s, t):
-            return metrics_from_confusion(*_confusion(y, s, t))[metric]
-        return fn, True
-    raise ValueError(
-        f"unknown metric {metric!r}; choose 'auc', one of {list(THRESHOLD_METRICS)} or a callable"
-    )
-
-
-def bootstrap_ci(
-    metric: str | Callable,
-    y_true,
-    scores: Sequence[np.ndarray] | np.ndarray,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-    threshold: Sequence[float] | float | None = None,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of a metric averaged over seeds.
-
-    ``scores`` holds one score array per seed (a single 1-D array is one seed). Each
-    bootstrap replicate resamples the test items with replacement *within each class*
-    (class counts are kept, so AUC is always defined), computes the metric for every seed's
-    scores on that resample and averages over seeds. ``metric`` is a key of
-    :func:`binary_metrics` ('auc', 'mcc', 'f1', ...) or ``callable(y_true, y_score)``.
-    Threshold metrics need ``threshold``: one per seed (or one float for all).
-    Returns ``(low, high)`` = the ``alpha/2`` and ``1 - alpha/2`` percentiles.
-    """
-    y = _as_labels(y_true)
-    if isinstance(scores, np.ndarray) and scores.ndim == 1:
-        scores = [scores]
-    score_list = [_as_scores(s, y.shape[0]) for s in scores]
-    if not score_list:
-        raise ValueError("bootstrap_ci needs at least one score array")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if int(n_boot) < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    fn, needs_thr = _metric_fn(metric)
-    if needs_thr:
-        if threshold is None:
-            raise ValueError(f"metric {metric!r} needs a threshold per seed")
-        if np.ndim(threshold) == 0:
-            thresholds = [float(threshold)] * len(score_list)
-        else:
-            thresholds = [float(t) for t in threshold]
-        if len(thresholds) != len(score_list):
-            raise ValueError(
-                f"got {len(thresholds)} thresholds for {len(score_list)} score arrays"
-            )
-    else:
-        thresholds = [0.5] * len(score_list)  # unused
-    pos_idx = np.flatnonzero(y == 1)
-    neg_idx = np.flatnonzero(y == 0)
-    if metric == "auc" and (pos_idx.size == 0 or neg_idx.size == 0):
-        warnings.warn(
-            "bootstrap CI of ROC-AUC is undefined with a single class; returning (nan, nan)",
-            DegenerateMetricWarning,
-            stacklevel=2,
-        )
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    stacked = np.stack(score_list)  # (n_seeds, n)
-    values = np.empty(int(n_boot), dtype=np.float64)
-    for b in range(int(n_boot)):
-        idx = np.concatenate([
-            rng.choice(pos_idx, size=pos_idx.size, replace=True),
-            rng.choice(neg_idx, size=neg_idx.size, replace=True),
-        ])
-        yb = y[idx]
-        sb = stacked[:, idx]
-        values[b] = np.mean([fn(yb, sb[k], thresholds[k]) for k in range(len(score_list))])
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(lo), float(hi)
 
 
 def relative_change(new: float, ref: float) -> float:

@@ -265,7 +265,7 @@ def build_tables(ctx, pp: Mapping) -> None:
                                   "the same 3:1:1 parts (trained on train; dev unused, nothing to select), test "
                                   "scored at probability 0.5")]
     tables = koike.build_tables(runs, models, tables_cfg, ctx.paper, pp["bootstrap"])
-    ctx.add_runs(koike.claim_runs(runs), {t: pp["budgets"] for t in (koike.T4, koike.T5)})
+    ctx.add_runs(koike.claim_runs(runs, models), {t: pp["budgets"] for t in (koike.T4, koike.T5)})
     train_s = sum(s.get("wall_s", 0) for r in runs.values() for s in r.summaries)
     notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(ctx.paper), *floor_notes]
              for k, v in koike.NOTES.items()}

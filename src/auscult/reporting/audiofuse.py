@@ -18,7 +18,7 @@ import pandas as pd
 from auscult.evaluation.metrics import roc_auc
 from auscult.layout import FLOOR
 from auscult.reporting import floor
-from auscult.reporting.tables import Cell, load_json
+from auscult.reporting.tables import Cell, load_json, reversed_flag
 from auscult.stats import paired
 
 T1, T2, T3 = "audiofuse_t1_physionet", "audiofuse_t2_pascal", "audiofuse_t3_vit_ablation"
@@ -40,6 +40,7 @@ class SeedResults:
     def __init__(self, metrics_files: Sequence[str], prediction_files: Sequence[str]):
         self.metrics = [load_json(p) for p in metrics_files]
         self.predictions = [pd.read_csv(p, dtype={"record_id": str}) for p in prediction_files]
+        self._runs: dict = {}
 
     def values(self, protocol: str, metric: str) -> list[float]:
         return [float(m[protocol][metric]) for m in self.metrics]
@@ -68,6 +69,10 @@ class SeedResults:
         there are none, or the seeds scored different recordings). ``strata``: record id ->
         group (the PASCAL set); ``reference``: the in-domain protocol whose AUC the derived
         metrics (retention, relative change) divide by."""
+        # the tables and the claims ask for the same whole-protocol runs many times: built once
+        key = (protocol, reference, bool(strata)) if records is None else None
+        if key is not None and key in self._runs:
+            return self._runs[key]
         per_seed = self._scored(protocol, records)
         if not per_seed or per_seed[0].empty:
             return None
@@ -75,9 +80,12 @@ class SeedResults:
         if any(not np.array_equal(d["record_id"].to_numpy(), ids) for d in per_seed):
             return None  # seeds scored different recordings; no paired interval
         ref = self.runs(reference) if reference else None
-        return paired.Runs(ids, per_seed[0]["label"].to_numpy(), np.vstack([d["score"].to_numpy() for d in per_seed]),
+        runs = paired.Runs(ids, per_seed[0]["label"].to_numpy(), np.vstack([d["score"].to_numpy() for d in per_seed]),
                            np.array([float(d["threshold"].iloc[0]) for d in per_seed]),
                            strata=np.array([strata.get(i, "?") for i in ids]) if strata else None, reference=ref)
+        if key is not None:
+            self._runs[key] = runs
+        return runs
 
     def ci(self, protocol: str, metric: str, boot: Mapping, records: set[str] | None = None,
            runs: paired.Runs | None = None) -> tuple[float, float] | None:
@@ -140,12 +148,6 @@ def t1_cells(results: Mapping[str, SeedResults], variants: Sequence[str], paper:
 
 def degenerate_flag(runs: paired.Runs | None) -> str:
     return "constant predictor" if runs is not None and paired.is_constant(runs) else ""
-
-
-def reversed_flag(ci: tuple[float, float] | None) -> str:
-    """A transfer AUC whose whole interval lies below 0.5: the model's decision rule flips
-    between datasets (it keys on something that differs), not merely a weak model."""
-    return "reversed decision rule (interval below 0.5)" if ci is not None and ci[1] < 0.5 else ""
 
 
 # PASCAL's two subsets differ in device, sample rate and prevalence; pooled AUC mixes them

@@ -63,7 +63,13 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> dict[str, list[dict]]:
                 raise ValueError(f"{path}: claim {c.get('id', '?')} of {paper} lacks {sorted(missing)}")
             if c["kind"] not in KINDS:
                 raise ValueError(f"{path}: claim {c['id']}: kind must be one of {list(KINDS)}, got {c['kind']!r}")
-            unknown = set(c.get("premises") or {}) - PREMISE_KEYS
+            prem = c.get("premises") or {}
+            if not isinstance(prem, dict):
+                raise ValueError(f"{path}: claim {c['id']}: premises must be a mapping, got {prem!r}")
+            dom = prem.get("in_domain")
+            if dom is not None and not (isinstance(dom, dict) and {"table", "protocol"} <= set(dom)):
+                raise ValueError(f"{path}: claim {c['id']}: premises.in_domain needs `table` and `protocol`")
+            unknown = set(prem) - PREMISE_KEYS
             if unknown:
                 raise ValueError(f"{path}: claim {c['id']}: unknown premise(s) {sorted(unknown)}; "
                                  f"allowed: {sorted(PREMISE_KEYS)}")

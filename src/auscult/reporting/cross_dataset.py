@@ -25,6 +25,7 @@ import pandas as pd
 from auscult.atomic import write_csv, write_text
 from auscult.evaluation.metrics import DegenerateMetricWarning, binary_metrics
 from auscult.reporting import markdown as md
+from auscult.reporting.tables import reversed_flag
 from auscult.stats import paired
 
 NAME = "cross_dataset"
@@ -35,7 +36,6 @@ COLUMNS = ["model", "family", "variant", "target", "n", "n_abnormal", "seeds", "
            "sensitivity", "specificity", "threshold", "n_half_padded", "auc_within", "auc_within_low", "auc_within_high",
            "set_id_auc", "set_id_low", "set_id_high", "flag", "data", "weights", "budget"]
 POOLED = " (sets pooled)"
-REVERSED = "reversed decision rule"
 
 
 def model_label(family: str, variant: str) -> str:
@@ -82,8 +82,7 @@ def _row(family: str, variant: str, target: str, per: Sequence[pd.DataFrame], su
         "specificity": float(np.mean([r["specificity"] for r in m])),
         "threshold": float(np.mean([p["threshold"].iloc[0] for p in per])),
         "n_half_padded": int((per[0]["pad_fraction"].to_numpy() > PAD_LIMIT).sum()),
-        "flag": f"{REVERSED} (interval below 0.5)" if auc.high < 0.5 else
-        ("constant predictor" if paired.is_constant(runs) else ""),
+        "flag": reversed_flag((auc.low, auc.high)) or ("constant predictor" if paired.is_constant(runs) else ""),
         "data": data, "weights": ",".join(sorted(set(sub["weights"].astype(str)))) if "weights" in sub else "scratch",
         "budget": budget,
     }
@@ -92,8 +91,7 @@ def _row(family: str, variant: str, target: str, per: Sequence[pd.DataFrame], su
         ident = _interval(runs.relabel((strata == sorted(set(strata))[-1]).astype(int)), "auc", bootstrap)
         row.update(auc_within=within.value, auc_within_low=within.low, auc_within_high=within.high,
                    set_id_auc=ident.value, set_id_low=ident.low, set_id_high=ident.high)
-        if within.high < 0.5:
-            row["flag"] = f"{REVERSED} within sets (interval below 0.5)"
+        row["flag"] = reversed_flag((within.low, within.high), " within sets") or row["flag"]
     return row
 
 

@@ -82,16 +82,17 @@ def row_flags(runs: Mapping[str, KoikeRuns]) -> dict[str, str]:
     return flags
 
 
-def claim_runs(runs: Mapping[str, KoikeRuns]) -> dict[str, dict[str, dict[str, paired.Runs]]]:
-    """{table: {variant: {input label: Runs}}} for the claims engine."""
+def claim_runs(runs: Mapping[str, KoikeRuns], models: Mapping[str, Sequence[str]]
+               ) -> dict[str, dict[str, dict[str, paired.Runs]]]:
+    """{table: {variant: {input label: Runs}}} for the claims engine: the same variants and
+    input labels as :func:`t4_cells` (``models``: model -> its inputs, the floor included)."""
     out: dict = {T4: {}, T5: {}}
-    for v, r in runs.items():
-        rr = r.runs()
-        if rr is None:
-            continue
-        inp = INPUT_LABELS.get(v.rsplit("_", 1)[-1], "") if not v.startswith(FLOOR) else INPUT_LABELS["floor_stats"]
-        for t in out:
-            out[t][v] = {inp: rr}
+    for model, inputs in models.items():
+        for inp in inputs:
+            v = f"{model}_{inp}"
+            if v in runs and (rr := runs[v].runs()) is not None:
+                for t in out:
+                    out[t][v] = {INPUT_LABELS[inp]: rr}
     return out
 
 

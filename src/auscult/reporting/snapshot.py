@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     snap = root / "reports" / "tables" / "snapshot.md"
     text = snap.read_text() if snap.exists() else render(root / "reports")
     readme = root / "README.md"
-    readme.write_text(splice(readme.read_text(), text))
+    try:
+        write_text(readme, splice(readme.read_text(), text))
+    except (OSError, ValueError) as e:
+        print(f"auscult.reporting.snapshot: error: {readme}: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -111,6 +111,12 @@ INTERVAL_NOTE = ("it covers test sampling (a bootstrap over the test recordings,
                  "decision rule): claims exclude or merge such rows.")
 
 
+def reversed_flag(ci: tuple[float, float] | None, where: str = "") -> str:
+    """A transfer AUC whose whole interval lies below 0.5: the model's decision rule flips
+    between datasets (it keys on something that differs), not merely a weak model."""
+    return f"reversed decision rule{where} (interval below 0.5)" if ci is not None and ci[1] < 0.5 else ""
+
+
 def budget_banner(budget: str) -> str | None:
     """The warning every table below the paper budget carries above its numbers."""
     if budget == "paper":

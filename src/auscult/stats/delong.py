@@ -9,11 +9,7 @@ import math
 
 import numpy as np
 
-
-def _midranks(x: np.ndarray) -> np.ndarray:
-    _, inv, cnt = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(cnt)
-    return (ends - (cnt - 1) / 2.0)[inv.reshape(-1)]
+from auscult.evaluation.metrics import _average_ranks as _midranks  # ties get the mean rank
 
 
 def _placements(y: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from auscult.stats.paired import Runs
+from auscult.stats.paired import Runs, check_paired
 
 FILE_NAME = "predictions.csv"
 DEFAULT_THRESHOLD = 0.5  # Koike runs: classes sampled equally in training, 0.5 is the protocol's cut
@@ -193,17 +193,12 @@ def read_runs(paths: Sequence[str | Path], protocol: str | None = None) -> Loade
 def check_same_records(a: LoadedRuns, b: LoadedRuns) -> None:
     """Models A and B scored the same recordings with the same labels (a one-line
     :class:`ValueError` naming their first files otherwise)."""
-    ra, rb = a.runs, b.runs
     where = f"A ({a.paths[0]}{', ...' if len(a.paths) > 1 else ''}) and B ({b.paths[0]}" \
             f"{', ...' if len(b.paths) > 1 else ''})"
-    if ra.n_records != rb.n_records or not np.array_equal(ra.record_ids, rb.record_ids):
-        ia, ib = set(ra.record_ids.tolist()), set(rb.record_ids.tolist())
-        only_a, only_b = sorted(ia - ib), sorted(ib - ia)
-        raise ValueError(f"{where} scored different recordings ({len(only_a)} only in A, e.g. {only_a[:3]}; "
-                         f"{len(only_b)} only in B, e.g. {only_b[:3]})")
-    if not np.array_equal(ra.labels, rb.labels):
-        bad = ra.record_ids[ra.labels != rb.labels]
-        raise ValueError(f"{where}: labels differ for {bad.size} recordings, e.g. {bad[:3].tolist()}")
+    try:
+        check_paired(a.runs, b.runs)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def load_runs(paths: Sequence[str | Path], protocol: str | None = None) -> Runs:
