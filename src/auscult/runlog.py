@@ -116,8 +116,9 @@ def write_benchmark(path: str | os.PathLike) -> dict:
     wall = _seconds_since_start()
     peak_mb = max(self_.ru_maxrss, children.ru_maxrss) / (1024 * 1024 if sys.platform == "darwin" else 1024)
     hms = time.strftime("%H:%M:%S", time.gmtime(wall))
+    # cpu_time as precise as s: at 2 decimals a 0.4 s job's load could not be rebuilt from them
     rec = {"s": round(wall, 4), "h:m:s": hms, "max_rss": round(peak_mb, 2),
-           "mean_load": round(100 * cpu / wall, 2) if wall > 0 else 0.0, "cpu_time": round(cpu, 2)}
+           "mean_load": round(100 * cpu / wall, 2) if wall > 0 else 0.0, "cpu_time": round(cpu, 4)}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".tsv") as tmp:
         Path(tmp).write_text("\t".join(BENCHMARK_COLUMNS) + "\n"
