@@ -199,8 +199,8 @@ def bench_ast(threads: int, steps: int = 2, bs: int = 4) -> None:
 
     from auscult.models import build_model, count_trainable
     from auscult.papers.ast_sam import variant_slice as ast_sam_slice
+    from auscult.papers.ast_sam.train import make_optimizer
     from auscult.params import load_params
-    from auscult.training.ast_sam import make_optimizer
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(threads)

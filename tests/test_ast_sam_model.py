@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from auscult.features import ast_sam as feats
 from auscult.features.build import build_feature_cache
 from auscult.features.store import load_arrays, read_index
 from auscult.models import ast as ast_mod
 from auscult.models import build_model, weights
 from auscult.models.weights import WeightsChecksumError, WeightsMismatchError
+from auscult.papers.ast_sam import features as feats
 
 torch.set_num_threads(1)
 

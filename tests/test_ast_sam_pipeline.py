@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from auscult.datasets import icbhi2017, synthetic
-from auscult.evaluation.ast_sam import run_evaluation
 from auscult.features.build import build_feature_cache
+from auscult.papers.ast_sam import tables as rep
 from auscult.papers.ast_sam import variant_slice as ast_sam_slice
-from auscult.reporting import ast_sam as rep
+from auscult.papers.ast_sam.evaluate import run_evaluation
+from auscult.papers.ast_sam.train import run_training
 from auscult.reporting.figures import confusion_panels
 from auscult.reporting.tables import long_frame, paper_values
-from auscult.training.ast_sam import run_training
 
 torch.set_num_threads(1)
 

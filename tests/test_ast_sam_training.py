@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from auscult.evaluation.ast_sam import confusion_matrix, icbhi_metrics, metrics_from_cm
-from auscult.training import ast_sam as tr
+from auscult.papers.ast_sam import train as tr
+from auscult.papers.ast_sam.evaluate import confusion_matrix, icbhi_metrics, metrics_from_cm
 
 # every epoch leaves a resumable checkpoint (tests of resume and its files)
 pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")

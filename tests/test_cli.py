@@ -18,7 +18,7 @@ import torch
 from scratch import demo_feature_cache
 
 from auscult import cards, cli
-from auscult.training.audiofuse import run_training
+from auscult.papers.audiofuse.train import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -36,7 +36,7 @@ def run(tmp_path_factory):
     params["training"] = {**params["training"], "max_epochs": 2}
     out = tmp / "runs" / "cnn_only" / "seed42"
     run_training(feats, params, out, seed=42, progress=False, variant="cnn_only")
-    from auscult.evaluation.audiofuse import run_evaluation
+    from auscult.papers.audiofuse.evaluate import run_evaluation
 
     ev = {"split": params["split"], "evaluation": cfg["audiofuse"]["evaluation"],
           "head_retrain": cfg["audiofuse"]["head_retrain"]}

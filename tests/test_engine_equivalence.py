@@ -188,8 +188,8 @@ def _clean(v):
 
 def run_scenario(name: str, out: Path, *, interrupt_after: int | None = None) -> dict:
     from auscult.models import build_model
+    from auscult.papers.ast_sam.train import train_cycles
     from auscult.training import seed_everything, train_binary
-    from auscult.training.ast_sam import train_cycles
 
     class Stop(Exception):
         pass

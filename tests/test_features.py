@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from auscult.features.audiofuse import extract, logmel_image, resize_bilinear
 from auscult.features.build import build_feature_cache
 from auscult.features.store import (
     FeatureStoreError,
@@ -14,6 +13,7 @@ from auscult.features.store import (
     read_meta,
     write_store,
 )
+from auscult.papers.audiofuse.features import extract, logmel_image, resize_bilinear
 
 CFG = {"sample_rate": 22050, "clip_seconds": 5.0, "crop": "end",
        "logmel": {"n_fft": 2048, "hop_length": 512, "n_mels": 224, "top_db": 80.0, "resize": [224, 224]},
@@ -119,7 +119,8 @@ def test_cached_filterbank_and_window_give_librosas_features_bit_for_bit():
     process (auscult.features.spectral); the features equal librosa's own calls exactly."""
     import librosa
 
-    from auscult.features import audiofuse, koike
+    from auscult.papers.audiofuse import features as audiofuse
+    from auscult.papers.koike import features as koike
     from auscult.params import load_params
 
     rng = np.random.default_rng(3)

@@ -16,14 +16,14 @@ from auscult import layout
 from auscult.evaluation.metrics import choose_threshold, roc_auc
 from auscult.features import floor as ffeat
 from auscult.features.store import write_store
+from auscult.papers.audiofuse import tables as af_report
+from auscult.papers.audiofuse import train as af_protocol
+from auscult.papers.koike import tables as koike_report
+from auscult.papers.koike import train as koike_protocol
 from auscult.params import ParamsError, load_params, validate
-from auscult.reporting import audiofuse as af_report
 from auscult.reporting import floor as floor_report
-from auscult.reporting import koike as koike_report
 from auscult.reporting.tables import long_frame, paper_values
-from auscult.training import audiofuse as af_protocol
 from auscult.training import floor
-from auscult.training import koike as koike_protocol
 
 CTX = {"data": "synthetic", "weights": "scratch", "budget": "demo"}
 
@@ -202,8 +202,8 @@ def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits):
     # the deep models' evaluation on the same stores and the same protocol parameters
     import torch
 
-    from auscult.evaluation.audiofuse import run_evaluation
     from auscult.models import build_model
+    from auscult.papers.audiofuse.evaluate import run_evaluation
 
     cfg = {"arch": "audiofuse", "branches": ["wave"], "init": "torch", "head": {"hidden": 4, "dropout": 0.0},
            "wave_cnn": {"channels": [4, 4, 4], "kernel": 4, "stride": 1, "pool": 2, "out_dim": 4,

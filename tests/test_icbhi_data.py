@@ -46,7 +46,7 @@ def test_mirror_official_split_and_counts(mirror_root):
     assert sorted(set(train["patient_id"]) & set(test["patient_id"])) == ["156", "218"]
     assert cycles["record_id"].is_unique
     # T6 states the split from the manifest it read, never a typed-in count
-    from auscult.reporting.ast_sam import split_note
+    from auscult.papers.ast_sam.tables import split_note
 
     note = split_note(cycles)
     assert "539 train / 381 test recordings (6898 cycles)" in note and note.endswith("156, 218.")

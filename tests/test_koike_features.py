@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from auscult.features import koike
 from auscult.features.build import RECIPES, build_feature_cache
 from auscult.features.store import load_arrays, read_meta
+from auscult.papers.koike import features as koike
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from auscult.features.store import write_store
+from auscult.papers.koike import tables as rk
 from auscult.papers.koike import variant_model as koike_model_config
 from auscult.papers.koike import variant_table as koike_variants
+from auscult.papers.koike.train import protocol_splits, run_training
 from auscult.params import ParamsError, load_params, validate
-from auscult.reporting import koike as rk
-from auscult.training.koike import protocol_splits, run_training
 
 # every epoch leaves a resumable checkpoint (tests of resume and its files)
 pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")

@@ -14,7 +14,9 @@ import soundfile as sf
 
 from auscult import audio
 from auscult.audio import AudioError
-from auscult.features import ast_sam, audiofuse, koike
+from auscult.papers.ast_sam import features as ast_sam
+from auscult.papers.audiofuse import features as audiofuse
+from auscult.papers.koike import features as koike
 from auscult.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from auscult.models import available_models, build_model, count_trainable
-from auscult.models.audiofuse import keras_same_padding
+from auscult.papers.audiofuse.model import keras_same_padding
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread
 

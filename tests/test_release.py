@@ -30,8 +30,8 @@ BIN = Path(sys.executable).parent
 def demo_run(tmp_path_factory):
     """A tiny AudioFuse run trained as the demo's training job would (release context of
     config/demo.yaml), laid out as the workflow does, and its evaluation's result folder."""
-    from auscult.evaluation.audiofuse import run_evaluation
-    from auscult.training.audiofuse import run_training
+    from auscult.papers.audiofuse.evaluate import run_evaluation
+    from auscult.papers.audiofuse.train import run_training
 
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("release")
@@ -171,7 +171,7 @@ def test_limitations_of_a_real_paper_budget_scratch_koike_run():
 def test_a_koike_card_holds_its_test_part_beside_validation(tmp_path):
     from auscult.evaluation.metrics import binary_metrics
     from auscult.features.store import write_store
-    from auscult.training.koike import run_training
+    from auscult.papers.koike.train import run_training
 
     rng = np.random.default_rng(0)
     n = 50
@@ -388,8 +388,8 @@ def ast_run(tmp_path_factory):
 
 
 def test_predict_on_an_ast_model_gives_four_class_scores(ast_run, tmp_path, capsys, monkeypatch):
-    from auscult.features.ast_sam import extract_cycles
     from auscult.models import weights
+    from auscult.papers.ast_sam.features import extract_cycles
 
     # never fetch the pretrained checkpoint the card's config names (the weights are the run's)
     monkeypatch.setattr(weights, "resolve_weights", lambda *a, **k: pytest.fail("tried to resolve weights"))

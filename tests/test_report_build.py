@@ -11,7 +11,7 @@ import pytest
 
 from auscult import layout, papers
 from auscult.evaluation.metrics import binary_metrics
-from auscult.reporting import audiofuse as af_report
+from auscult.papers.audiofuse import tables as af_report
 from auscult.reporting import build
 
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from auscult.evaluation.metrics import binary_metrics
-from auscult.reporting import audiofuse, compute_cost, cross_dataset, figures, notebook
+from auscult.papers.audiofuse import tables as audiofuse
+from auscult.reporting import compute_cost, cross_dataset, figures, notebook
 from auscult.reporting import markdown as md
 from auscult.reporting.tables import Cell, fill_title, long_frame, paper_values, render_markdown
 

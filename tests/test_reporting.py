@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from auscult.evaluation.metrics import binary_metrics
-from auscult.reporting import audiofuse
+from auscult.papers.audiofuse import tables as audiofuse
 from auscult.reporting.provenance import deviations
 from auscult.reporting.tables import Cell, long_frame, paper_values, render_markdown, write_table
 
@@ -149,7 +149,7 @@ def test_provenance_names_no_machine_path():
 
 
 def test_koike_note_finds_the_papers_own_inconsistency():
-    from auscult.reporting import koike
+    from auscult.papers.koike import tables as koike
 
     note = koike.paper_consistency_note(paper_values())
     assert "ResNeXt-101 + WSL logmel: 71.0 vs 61.2" in note

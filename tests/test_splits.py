@@ -8,7 +8,7 @@ import pytest
 from scratch import run_python
 
 from auscult import splits
-from auscult.training.audiofuse import protocol_splits
+from auscult.papers.audiofuse.train import protocol_splits
 
 
 def _frame(n=200, patients=False):

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from auscult.models import build_model
+from auscult.papers.ast_sam import train as tr_ast
 from auscult.params import ParamsError, validate
-from auscult.training import ast_sam as tr_ast
 from auscult.training import engine, seed_everything, train_binary, validate_train_cfg
 
 # every epoch leaves a resumable checkpoint (tests of resume)

@@ -15,9 +15,9 @@ sys.path.insert(0, {str(SRC)!r})
 import tempfile
 import numpy as np, torch
 from torch import nn
-import auscult.training.jobs, auscult.training.audiofuse, auscult.training.koike, auscult.training.ast_sam
+import auscult.training.jobs, auscult.papers.audiofuse.train, auscult.papers.koike.train, auscult.papers.ast_sam.train
 from auscult.training import train_binary, run_job, fit
-from auscult.training.ast_sam import train_cycles
+from auscult.papers.ast_sam.train import train_cycles
 
 class M(nn.Module):
     inputs = ("x",)

@@ -100,10 +100,12 @@ def test_a_job_hands_its_card_the_budget_and_data_source(tmp_path, monkeypatch, 
 
 
 def test_runners_are_the_papers_run_training():
-    from auscult.training import ast_sam, audiofuse, koike
+    from auscult.papers.ast_sam import train as ast_sam
+    from auscult.papers.audiofuse import train as audiofuse
+    from auscult.papers.koike import train as koike
 
     assert jobs._runner("audiofuse") is audiofuse.run_training
     assert jobs._runner("koike") is koike.run_training
     assert jobs._runner("ast_sam") is ast_sam.run_training
-    with pytest.raises(ValueError, match="unknown paper"):
+    with pytest.raises(KeyError, match="unknown paper"):
         jobs._runner("p4")

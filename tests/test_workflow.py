@@ -215,9 +215,9 @@ def test_shuffled_training_labels_score_at_chance(demo_run, tmp_path):
 
     from auscult import layout
     from auscult.features.store import read_index
+    from auscult.papers.audiofuse import train as af_training
+    from auscult.papers.koike import train as koike_training
     from auscult.params import load_params
-    from auscult.training import audiofuse as af_training
-    from auscult.training import koike as koike_training
 
     torch.set_num_threads(2)
     cfg = load_params(demo_run / "params.yaml", [demo_run / "config" / "demo.yaml"])

@@ -82,7 +82,7 @@ def _import_before_meta() -> None:
 
     for name in ("torchaudio.compliance.kaldi", "transformers.models.audio_spectrogram_transformer",
                  "torchvision.models", "auscult.models.ast", "auscult.models.cnn14",
-                 "auscult.models.imagenet", "auscult.models.audiofuse"):
+                 "auscult.models.imagenet", "auscult.papers.audiofuse.model"):
         try:
             importlib.import_module(name)
         except ImportError:

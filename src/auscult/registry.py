@@ -10,7 +10,7 @@ defines is listed in ``auscult/papers/__init__.py`` and ``docs/adding_a_paper.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from types import ModuleType
 
 REGISTRY: dict[str, ModuleType] = {}
@@ -76,3 +76,45 @@ def enabled(config: Mapping) -> list[ModuleType]:
 
 def names() -> list[str]:
     return list(REGISTRY)
+
+
+def resolve(spec: str):
+    """The object a ``"package.module:attribute"`` spec names (imported on first use, so a
+    paper's hooks can point at torch or librosa code without importing it)."""
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class HookTable(MutableMapping):
+    """A shared table (model architectures, feature recipes) that the registered papers fill:
+    each paper module's ``attr`` maps a name to a ``"module:attribute"`` spec, resolved when
+    it is first looked up; entries set here (a test's monkeypatch, a user's own) win."""
+
+    def __init__(self, attr: str, builtin: Mapping[str, object] | None = None):
+        self.attr, self._own = attr, dict(builtin or {})
+
+    def _specs(self) -> dict:
+        out: dict = {}
+        for module in REGISTRY.values():
+            out.update(getattr(module, self.attr, {}) or {})
+        return out
+
+    def __getitem__(self, name: str):
+        if name in self._own:
+            return self._own[name]
+        spec = self._specs()[name]
+        return resolve(spec) if isinstance(spec, str) else spec
+
+    def __setitem__(self, name: str, value) -> None:
+        self._own[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._own[name]
+
+    def __iter__(self):
+        return iter({**self._specs(), **self._own})
+
+    def __len__(self) -> int:
+        return len({**self._specs(), **self._own})

@@ -135,7 +135,7 @@ def train(features_dir: str, train_params: Mapping, seed: int, out_metrics: str)
     from auscult.atomic import write_json
     from auscult.evaluation.metrics import binary_metrics, choose_threshold
     from auscult.features.store import load_arrays, read_index
-    from auscult.training import audiofuse as af_protocol
+    from auscult.papers.audiofuse import train as af_protocol
     from auscult.training import floor
 
     parts = af_protocol.protocol_splits(read_index(features_dir), train_params["split"], None)

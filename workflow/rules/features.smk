@@ -8,9 +8,9 @@ rule features:
         code=src_files(
             "features/build",
             "features/store",
-            "features/audiofuse",
-            "features/koike",
-            "features/ast_sam",
+            "papers/audiofuse/features",
+            "papers/koike/features",
+            "papers/ast_sam/features",
             "features/floor",
             "audio",
         ),

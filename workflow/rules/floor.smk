@@ -11,7 +11,7 @@ rule floor_audiofuse_run:
         transfer_features=floor_features(AF["transfer_dataset"]),
         code=src_files(
             "training/floor",
-            "training/audiofuse",
+            "papers/audiofuse/train",
             "evaluation/metrics",
             "splits",
             "features/store",
@@ -36,7 +36,7 @@ rule floor_koike_run:
     input:
         features=floor_features(config["koike"]["train_dataset"]),
         code=src_files(
-            "training/floor", "training/koike", "evaluation/metrics", "splits", "features/store"
+            "training/floor", "papers/koike/train", "evaluation/metrics", "splits", "features/store"
         ),
     output:
         split="runs/koike/floor/{recipe}/{dig}/seed{seed}/split.csv",

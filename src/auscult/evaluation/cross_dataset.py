@@ -120,7 +120,7 @@ def score_floor(*, runs: Sequence[tuple[str, int, str]], train_features: str | P
     """Re-fit the floor per seed as its job did, check its validation threshold against the
     job's ``metrics.json`` and score every target."""
     from auscult.evaluation.metrics import choose_threshold
-    from auscult.training import audiofuse as af_protocol
+    from auscult.papers.audiofuse import train as af_protocol
     from auscult.training import floor
 
     tgts = _targets(targets, manifests)

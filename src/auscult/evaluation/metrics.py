@@ -234,7 +234,7 @@ def relative_change(new: float, ref: float) -> float:
 
 # --------------------------------------------------------------------------- ICBHI cycles
 # ICBHI 2017 4-class cycle metrics (normal 0, crackle 1, wheeze 2, both 3); see
-# auscult.evaluation.ast_sam for the definitions (Sp; Se exact and any-abnormal; the two
+# auscult.papers.ast_sam.evaluate for the definitions (Sp; Se exact and any-abnormal; the two
 # Scores). Here, below training, so that training can score epochs without importing the
 # evaluation runners.
 

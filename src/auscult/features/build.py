@@ -19,19 +19,16 @@ import numpy as np
 import pandas as pd
 
 from auscult.audio import AudioError, sha256_file
-from auscult.features import ast_sam, audiofuse, floor, koike
+from auscult.features import floor
 from auscult.features.store import write_store
+from auscult.registry import HookTable
 
-# recipe name (a key of params.yaml `features`) -> per-recording extractor
-RECIPES: dict[str, Callable[[str, dict], dict[str, np.ndarray]]] = {
-    "audiofuse": audiofuse.extract,
-    "koike": koike.extract,
-    "floor_stats": floor.extract,
-}
+# recipe name (a key of params.yaml `features`) -> per-recording extractor (path, cfg) -> dict;
+# a paper brings its own recipes (its module's FEATURE_RECIPES), the floor's is shared
+RECIPES: HookTable = HookTable("FEATURE_RECIPES", {"floor_stats": floor.extract})
 # recipe -> per-recording extractor of several segments: (path, [(start_s, end_s)], cfg) -> [dict]
-SEGMENT_RECIPES: dict[str, Callable[[str, list, dict], list[dict[str, np.ndarray]]]] = {
-    "ast_sam": ast_sam.extract_cycles,
-}
+# (a paper module's SEGMENT_RECIPES)
+SEGMENT_RECIPES: HookTable = HookTable("SEGMENT_RECIPES")
 SEGMENT_COLUMNS = ("cycle_start", "cycle_end")
 
 

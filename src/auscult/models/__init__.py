@@ -10,14 +10,16 @@ from collections.abc import Callable, Mapping
 
 from torch import nn
 
+from auscult.registry import HookTable
+
 from .ast import build_ast
-from .audiofuse import AudioFuse, build_audiofuse
 from .cnn14 import build_cnn14
 from .imagenet import build_imagenet
 
 ModelBuilder = Callable[[Mapping], nn.Module]
 
-_REGISTRY: dict[str, ModelBuilder] = {"audiofuse": build_audiofuse}
+# arch -> builder: the shared families below, plus a paper's own (its module's MODELS)
+_REGISTRY: HookTable = HookTable("MODELS")
 
 
 def register_model(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
@@ -32,11 +34,9 @@ def register_model(arch: str) -> Callable[[ModelBuilder], ModelBuilder]:
     return deco
 
 
-# Koike et al. 2020 (paper P2) models.
-register_model("cnn14")(build_cnn14)
-register_model("imagenet")(build_imagenet)
-# AST + SAM on ICBHI (paper P3).
-register_model("ast")(build_ast)
+register_model("cnn14")(build_cnn14)  # PANNs CNN14
+register_model("imagenet")(build_imagenet)  # torchvision ImageNet networks
+register_model("ast")(build_ast)  # Audio Spectrogram Transformer
 
 
 def available_models() -> list[str]:
@@ -62,7 +62,6 @@ def count_trainable(model: nn.Module) -> int:
 
 
 __all__ = [
-    "AudioFuse",
     "available_models",
     "build_model",
     "count_trainable",

@@ -4,7 +4,7 @@ Architecture, as the AST+SAM paper's ``CustomAST`` (official repo Atakanisik/ICB
 ``ASTModel`` encoder, the **mean of ``last_hidden_state`` over all tokens** (cls and
 distillation tokens included; not the (cls + dist)/2 pooler of the original AST, which is
 ``pooling: cls_dist`` here), ``Dropout(head_dropout)``, ``Linear(hidden, n_classes)``.
-Input: the cached ``fbank`` (B, frames, mel bins), see ``auscult.features.ast_sam``.
+Input: the cached ``fbank`` (B, frames, mel bins), see ``auscult.papers.ast_sam.features``.
 
 Model config (every key required, unknown keys rejected)::
 

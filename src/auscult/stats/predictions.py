@@ -7,7 +7,7 @@ Two formats:
   with its own validation-chosen threshold;
 - a Koike run folder's ``predictions.csv``: ``record_id,part,label,score`` (``part`` is
   ``dev`` or ``test``), no threshold column: threshold metrics then use
-  :data:`DEFAULT_THRESHOLD` (0.5, the protocol's, as ``auscult.reporting.koike.THRESHOLD``).
+  :data:`DEFAULT_THRESHOLD` (0.5, the protocol's, as ``auscult.papers.koike.tables.THRESHOLD``).
 
 One path per seed: a ``predictions.csv`` or a folder holding one. Every seed of a model
 must score the same recordings with the same labels; recordings are aligned by

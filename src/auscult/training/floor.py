@@ -11,12 +11,12 @@ early stopping, or ``kind: logreg``, ``StandardScaler`` + L2 ``LogisticRegressio
 balance by ``class_weight`` ('balanced' or 'none'); ``random_state`` = the run's seed.
 
 - AudioFuse protocol (:func:`run_audiofuse`): the same train / validation / test records as
-  the deep models (auscult.training.audiofuse.protocol_splits), threshold chosen on the
+  the deep models (auscult.papers.audiofuse.train.protocol_splits), threshold chosen on the
   validation split with the paper's ``threshold_rule``, PASCAL zero-shot on all labelled
   recordings and head-retrained (here: the floor re-fitted on the PASCAL train part of the
   same carve, threshold on its inner validation part); ``metrics.json`` and
-  ``predictions.csv`` in the format of auscult.evaluation.audiofuse.run_evaluation.
-- Koike protocol (:func:`run_koike`): the same 3:1:1 parts (auscult.training.koike
+  ``predictions.csv`` in the format of auscult.papers.audiofuse.evaluate.run_evaluation.
+- Koike protocol (:func:`run_koike`): the same 3:1:1 parts (auscult.papers.koike.train
   .protocol_splits); no model selection on dev (nothing to select), dev and test scored once;
   ``split.csv``, ``predictions.csv`` and ``train_summary.json`` as koike_run_<model> writes them.
 """
@@ -36,8 +36,8 @@ import pandas as pd
 from auscult.atomic import write_csv, write_json
 from auscult.evaluation.metrics import binary_metrics, choose_threshold
 from auscult.features.store import load_arrays, read_index
-from auscult.training import audiofuse as af_protocol
-from auscult.training import koike as koike_protocol
+from auscult.papers.audiofuse import train as af_protocol
+from auscult.papers.koike import train as koike_protocol
 
 log = logging.getLogger(__name__)
 KINDS = ("hgb", "logreg")

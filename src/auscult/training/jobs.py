@@ -15,29 +15,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-PAPERS = ("audiofuse", "koike", "ast_sam")
-
 
 def _runner(paper: str) -> Callable[..., dict]:
-    if paper == "audiofuse":
-        from auscult.training.audiofuse import run_training
-    elif paper == "koike":
-        from auscult.training.koike import run_training
-    elif paper == "ast_sam":
-        from auscult.training.ast_sam import run_training
-    else:
-        raise ValueError(f"unknown paper {paper!r}; one of {list(PAPERS)}")
-    return run_training
+    """The paper's ``run_training`` (its module's ``TRAIN`` spec)."""
+    from auscult import registry
+
+    return registry.resolve(registry.get(paper).TRAIN)
 
 
 def describe(paper: str, summary: Mapping[str, Any]) -> str:
-    """The job log's one-line account of a finished run."""
-    if paper == "ast_sam":
-        return (f"clean epoch {summary['selection']['clean']['epoch']}, paper-protocol epoch "
-                f"{(summary['selection']['paper'] or {}).get('epoch')}, weights "
-                f"{(summary['weights'] or {}).get('status')}")
-    text = f"best epoch {summary.get('best_epoch')}"
-    return text + (f", weights {summary['weights']}" if paper == "koike" else "")
+    """The job log's one-line account of a finished run (the paper's ``describe_run``)."""
+    from auscult import registry
+
+    return registry.get(paper).describe_run(summary)
 
 
 def card_context(config, paper: str, variant: str, log=None) -> dict | None:

@@ -23,7 +23,7 @@ for _m in KK["models"]:
                 "models/weights",
                 "training/engine",
                 "training/loop",
-                "training/koike",
+                "papers/koike/train",
                 "training/jobs",
                 "splits",
                 "features/store",

@@ -5,7 +5,7 @@ checkpoint on the dev part and scores dev and test: ``runs/koike/<model>/<input>
 training job (rule ``koike_run_<model>``) trains a model's runs on every input for one seed,
 one after the other, in one process (:func:`job_artifact`).
 
-Parameters: ``koike`` in params.yaml; tables: ``auscult.reporting.koike``.
+Parameters: ``koike`` in params.yaml; tables: ``auscult.papers.koike.tables``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ from auscult.papers._shared import (
 from auscult.params import ParamsError, deep_merge
 
 NAME = "koike"
+
+# What this paper brings to the shared tables ("module:attribute", imported on first use);
+# its models are the shared CNN14 and ImageNet families
+FEATURE_RECIPES = {"koike": "auscult.papers.koike.features:extract"}
+TRAIN = "auscult.papers.koike.train:run_training"
+
+
+def describe_run(summary: Mapping) -> str:
+    """The training job log's one-line account of a finished run."""
+    return f"best epoch {summary.get('best_epoch')}, weights {summary['weights']}"
+
 FLOOR_TABLES = ("t4_uar", "t5_spec_sens_f1")
 FLOOR_FILES = (("train_summary", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True
@@ -249,8 +260,9 @@ def figure_params(config: Mapping | None) -> dict:
 
 
 def build_tables(ctx, pp: Mapping) -> None:
-    """T4, T5 (``auscult.reporting.koike.build_tables``), with the floor as one more model."""
-    from auscult.reporting import floor, koike
+    """T4, T5 (``auscult.papers.koike.tables.build_tables``), with the floor as one more model."""
+    from auscult.papers.koike import tables as koike
+    from auscult.reporting import floor
 
     FLOOR = layout.FLOOR
     runs = {v: koike.KoikeRuns(ctx.inputs[f"{NAME}_train_summary_{v}"], ctx.inputs[f"{NAME}_predictions_{v}"])
@@ -270,9 +282,9 @@ def build_tables(ctx, pp: Mapping) -> None:
     notes = {k: [*v, koike.split_note(runs), koike.paper_consistency_note(ctx.paper), *floor_notes]
              for k, v in koike.NOTES.items()}
     devices = {s.get("device_name", "?") for r in runs.values() for s in r.summaries}
-    prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.koike."
+    prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.papers.koike.tables."
                               "build_tables; cells from `runs/koike/<model>/<input>/<digest>/seed<k>/predictions.csv`, "
-                              "rule `koike_run_<model>` → auscult.training.koike.run_training", NAME, devices,
+                              "rule `koike_run_<model>` → auscult.papers.koike.train.run_training", NAME, devices,
                               f"training {train_s / 60:.1f} min")
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "see cell", "budget": ctx.budget}, prov, pp)
 

@@ -2,7 +2,7 @@
 
 Called by the `tables` rule (workflow/rules/report.smk). Each cell is the mean ± std over
 seeds of one entry of ``results/audiofuse/<variant>/<digest>/seed<k>/metrics.json``
-(written by auscult.evaluation.audiofuse.run_evaluation), with a 95 % interval from the
+(written by auscult.papers.audiofuse.evaluate.run_evaluation), with a 95 % interval from the
 matching ``predictions.csv`` that covers test sampling and seed spread
 (auscult.stats.paired.estimate). :func:`claim_runs` gives the claims engine the same
 predictions, as :class:`auscult.stats.paired.Runs`, for paired comparisons.

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from auscult import runlog
-from auscult.evaluation.audiofuse import run_evaluation
+from auscult.papers.audiofuse.evaluate import run_evaluation
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = runlog.setup(runlog.job_log(smk))

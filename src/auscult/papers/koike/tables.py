@@ -3,7 +3,7 @@
 Called by the `tables` rule (workflow/rules/report.smk). Each cell is the mean ± std over
 seeds of a metric computed here from ``runs/koike/<model>/<input>/<digest>/seed<k>/
 predictions.csv`` (test part, probability >= 0.5 = abnormal; written by rule `koike_run_<model>`,
-auscult.training.koike.run_training), with a 95 % interval covering test sampling and seed
+auscult.papers.koike.train.run_training), with a 95 % interval covering test sampling and seed
 spread (auscult.stats.paired.estimate; one seed: test sampling only). The
 ``weights`` column of every cell says whether its runs started from pretrained weights or
 from scratch (a scratch cell whose runs asked for pretrained weights could not reach them).

@@ -3,7 +3,7 @@ on the waveform, trained on PhysioNet 2016 and scored on PhysioNet test, PASCAL 
 PASCAL with the head re-trained. One training and one evaluation job per (variant, seed):
 ``runs/audiofuse/<variant>/<d>/seed<k>`` and ``results/audiofuse/<variant>/<d>/seed<k>``.
 
-Parameters: ``audiofuse`` in params.yaml; tables: ``auscult.reporting.audiofuse``.
+Parameters: ``audiofuse`` in params.yaml; tables: ``auscult.papers.audiofuse.tables``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,17 @@ from auscult.papers._shared import (
 from auscult.params import ParamsError, deep_merge, digest
 
 NAME = "audiofuse"
+
+# What this paper brings to the shared tables ("module:attribute", imported on first use)
+FEATURE_RECIPES = {"audiofuse": "auscult.papers.audiofuse.features:extract"}
+MODELS = {"audiofuse": "auscult.papers.audiofuse.model:build_audiofuse"}
+TRAIN = "auscult.papers.audiofuse.train:run_training"
+
+
+def describe_run(summary: Mapping) -> str:
+    """The training job log's one-line account of a finished run."""
+    return f"best epoch {summary.get('best_epoch')}"
+
 FLOOR_TABLES = ("t1_physionet", "t2_pascal")  # tables that get the reference-floor row
 FLOOR_FILES = (("metrics", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True  # its T1 runs are scored by the cross-dataset table
@@ -205,10 +216,11 @@ def figure_params(config: Mapping | None) -> dict:
 
 
 def build_tables(ctx, pp: Mapping) -> None:
-    """T1-T3 (``auscult.reporting.audiofuse.build_tables``), with the floor's rows in T1, T2."""
+    """T1-T3 (``auscult.papers.audiofuse.tables.build_tables``), with the floor's rows in T1, T2."""
     import pandas as pd
 
-    from auscult.reporting import audiofuse, floor
+    from auscult.papers.audiofuse import tables as audiofuse
+    from auscult.reporting import floor
 
     FLOOR = layout.FLOOR
     results = {v: audiofuse.SeedResults(ctx.inputs[f"metrics_{v}"], ctx.inputs[f"predictions_{v}"])
@@ -231,9 +243,9 @@ def build_tables(ctx, pp: Mapping) -> None:
     train_s = sum(m["train"].get("wall_s", 0) for r in results.values() for m in r.metrics)
     eval_s = sum(m.get("wall_s", 0) for r in results.values() for m in r.metrics)
     devices = {m["train"].get("device_name", "?") for r in results.values() for m in r.metrics}
-    prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.audiofuse."
+    prov = ctx.run_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.papers.audiofuse.tables."
                               "build_tables; cells from `results/audiofuse/<variant>/<digest>/seed<k>/metrics.json`, "
-                              "rule `audiofuse_evaluate` → auscult.evaluation.audiofuse.run_evaluation", NAME, devices,
+                              "rule `audiofuse_evaluate` → auscult.papers.audiofuse.evaluate.run_evaluation", NAME, devices,
                               f"training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min")
     ctx.write_all(tables, notes, {"data": pp["data"], "weights": "scratch", "budget": ctx.budget}, prov, pp,
                   title_fields=audiofuse.title_fields(results))

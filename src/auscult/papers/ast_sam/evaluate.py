@@ -17,11 +17,11 @@ class is NaN. Only numpy is needed. The metric functions live in :mod:`auscult.e
 
 from __future__ import annotations
 
-from .metrics import ICBHI_CLASS_NAMES as CLASS_NAMES
-from .metrics import ICBHI_METRICS as METRICS
-from .metrics import ICBHI_N_CLASSES as N_CLASSES
-from .metrics import confusion_matrix, icbhi_metrics
-from .metrics import icbhi_metrics_from_cm as metrics_from_cm
+from auscult.evaluation.metrics import ICBHI_CLASS_NAMES as CLASS_NAMES
+from auscult.evaluation.metrics import ICBHI_METRICS as METRICS
+from auscult.evaluation.metrics import ICBHI_N_CLASSES as N_CLASSES
+from auscult.evaluation.metrics import confusion_matrix, icbhi_metrics
+from auscult.evaluation.metrics import icbhi_metrics_from_cm as metrics_from_cm
 
 __all__ = ["CLASS_NAMES", "METRICS", "N_CLASSES", "confusion_matrix", "icbhi_metrics", "metrics_from_cm",
            "run_evaluation"]

@@ -13,10 +13,10 @@ rule audiofuse_train:
     input:
         features=af_features("train"),
         code=src_files(
-            "models/audiofuse",
+            "papers/audiofuse/model",
             "training/engine",
             "training/loop",
-            "training/audiofuse",
+            "papers/audiofuse/train",
             "training/jobs",
             "splits",
             "features/store",
@@ -45,7 +45,7 @@ rule audiofuse_train:
 rule audiofuse_evaluate:
     input:
         unpack(af_eval_input),
-        code=src_files("evaluation/metrics", "evaluation/audiofuse"),
+        code=src_files("evaluation/metrics", "papers/audiofuse/evaluate"),
     output:
         metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",

@@ -59,10 +59,9 @@ from auscult.evaluation.metrics import ICBHI_N_CLASSES as N_CLASSES
 from auscult.evaluation.metrics import icbhi_metrics
 from auscult.splits import ICBHI_SPLIT_KEYS as SPLIT_KEYS
 from auscult.splits import icbhi_protocol_splits as protocol_splits
-
-from . import engine
-from .engine import predict_logits
-from .seeding import seed_everything
+from auscult.training import engine
+from auscult.training.engine import predict_logits
+from auscult.training.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ rule ast_sam_train:
         code=src_files(
             "models/ast",
             "training/engine",
-            "training/ast_sam",
+            "papers/ast_sam/train",
             "training/jobs",
             "splits",
             "features/store",
@@ -46,7 +46,7 @@ rule ast_sam_evaluate:
     input:
         unpack(as_eval_input),
         code=src_files(
-            "evaluation/ast_sam", "evaluation/metrics", "training/engine", "splits", "models/ast"
+            "papers/ast_sam/evaluate", "evaluation/metrics", "training/engine", "splits", "models/ast"
         ),
     output:
         metrics="results/ast_sam/{variant}/{dig}/seed{seed}/metrics.json",

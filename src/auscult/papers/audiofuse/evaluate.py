@@ -26,7 +26,11 @@ from torch import nn
 from auscult.atomic import write_csv, write_json
 from auscult.evaluation.metrics import binary_metrics, choose_threshold
 from auscult.features.store import load_arrays, read_index
-from auscult.training.audiofuse import HEAD_RETRAIN_PROTOCOLS, head_retrain_splits, protocol_splits
+from auscult.papers.audiofuse.train import (
+    HEAD_RETRAIN_PROTOCOLS,
+    head_retrain_splits,
+    protocol_splits,
+)
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ and one evaluation job per (variant, seed): ``runs/ast_sam/<variant>/<d>/seed<k>
 ``results/ast_sam/<variant>/<d>/seed<k>`` (evaluation has no parameters of its own: its
 results sit under the training digest).
 
-Parameters: ``ast_sam`` in params.yaml; tables: ``auscult.reporting.ast_sam``.
+Parameters: ``ast_sam`` in params.yaml; tables: ``auscult.papers.ast_sam.tables``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,19 @@ from auscult.papers._shared import mentioned_rows, unknown_rows
 from auscult.params import ParamsError, deep_merge
 
 NAME = "ast_sam"
+
+# What this paper brings to the shared tables ("module:attribute", imported on first use);
+# its model is the shared AST family
+SEGMENT_RECIPES = {"ast_sam": "auscult.papers.ast_sam.features:extract_cycles"}
+TRAIN = "auscult.papers.ast_sam.train:run_training"
+
+
+def describe_run(summary: Mapping) -> str:
+    """The training job log's one-line account of a finished run."""
+    return (f"clean epoch {summary['selection']['clean']['epoch']}, paper-protocol epoch "
+            f"{(summary['selection']['paper'] or {}).get('epoch')}, weights "
+            f"{(summary['weights'] or {}).get('status')}")
+
 FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False  # a lung-sound model: not scored on the heart-sound targets
@@ -88,7 +101,7 @@ def check(config: Mapping) -> None:
     for v in p.get("variants", {}):
         t = variant_slice(p, v)["training"]
         if t["sam"]["enabled"] is True and t["amp"] == "fp16":
-            # auscult.training.ast_sam.SAM_FP16 (not imported here: params validation needs no torch)
+            # auscult.papers.ast_sam.train.SAM_FP16 (not imported here: params validation needs no torch)
             raise ParamsError(f"{NAME}.variants.{v}: SAM with amp: fp16 is not supported (its two passes per "
                               "step cannot share one GradScaler step); use amp: bf16")
 
@@ -138,11 +151,11 @@ def figure_params(config: Mapping | None) -> dict:
 
 
 def build_tables(ctx, pp: Mapping) -> None:
-    """T6 (``auscult.reporting.ast_sam.t6_cells``)."""
+    """T6 (``auscult.papers.ast_sam.tables.t6_cells``)."""
     import pandas as pd
 
     from auscult.datasets import icbhi2017, synthetic_icbhi
-    from auscult.reporting import ast_sam as report
+    from auscult.papers.ast_sam import tables as report
 
     seed_metrics = {v: report.load_seed_metrics(ctx.inputs[f"{NAME}_metrics_{v}"]) for v in pp["variants"]}
     raw = ctx.inputs[f"raw_{pp['datasets'][0]}"]
@@ -152,10 +165,10 @@ def build_tables(ctx, pp: Mapping) -> None:
     else:
         summary = synthetic_icbhi.synthesis_summary(raw)
     ctx.devices |= {(m.get("train") or {}).get("device_name") or "?" for r in seed_metrics.values() for m in r}
-    prov = ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.reporting.ast_sam.t6_cells; "
+    prov = ctx.common_provenance(pp, "rule `tables` (workflow/rules/report.smk) → auscult.papers.ast_sam.tables.t6_cells; "
                                  "cells from `results/ast_sam/<variant>/<digest>/seed<k>/metrics.json`, rule "
-                                 "`ast_sam_evaluate` → auscult.evaluation.ast_sam.run_evaluation (trained by rule "
-                                 "`ast_sam_train` → auscult.training.ast_sam.run_training)", NAME)
+                                 "`ast_sam_evaluate` → auscult.papers.ast_sam.evaluate.run_evaluation (trained by rule "
+                                 "`ast_sam_train` → auscult.papers.ast_sam.train.run_training)", NAME)
     tables = {report.T6: report.t6_cells(seed_metrics, pp["tables"]["t6_ablation"], ctx.paper)}
     first = next(iter(seed_metrics.values()))[0]
     trained = first.get("train") or {}  # absent in results written before it was recorded
@@ -173,7 +186,7 @@ def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:
         return
     import pandas as pd
 
-    from auscult.reporting import ast_sam as report
+    from auscult.papers.ast_sam import tables as report
     from auscult.reporting import figures
     from auscult.reporting.tables import paper_values
 
