@@ -16,8 +16,10 @@ from auscult import layout
 from auscult.evaluation.metrics import choose_threshold, roc_auc
 from auscult.features import floor as ffeat
 from auscult.features.store import write_store
+from auscult.papers.audiofuse import floor as af_floor
 from auscult.papers.audiofuse import tables as af_report
 from auscult.papers.audiofuse import train as af_protocol
+from auscult.papers.koike import floor as kk_floor
 from auscult.papers.koike import tables as koike_report
 from auscult.papers.koike import train as koike_protocol
 from auscult.params import ParamsError, load_params, validate
@@ -195,9 +197,7 @@ def fits(monkeypatch):
 
 def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits):
     phys_dir, pascal_dir, phys, pas = _stores(tmp_path)
-    m = floor.run_audiofuse(train_features=phys_dir, transfer_features=pascal_dir, floor_params=AF_FLOOR, seed=42,
-                            out_metrics=tmp_path / "floor" / "metrics.json",
-                            out_predictions=tmp_path / "floor" / "predictions.csv")
+    m = af_floor.run_floor(features=[phys_dir, pascal_dir], floor_params=AF_FLOOR, seed=42, out_dir=tmp_path / "floor")
 
     # the deep models' evaluation on the same stores and the same protocol parameters
     import torch
@@ -248,7 +248,7 @@ def test_koike_protocol_writes_what_koike_train_writes(tmp_path, fits):
     phys_dir, _, phys, _ = _stores(tmp_path, n_pool=150, n_test=50)
     kp = {"model": _hgb(), "split": {"ratios": [3, 1, 1], "seed": 42}, "max_train_records": 60,
           "max_eval_records": 30}
-    s = floor.run_koike(features_dir=phys_dir, floor_params=kp, seed=42, out_dir=tmp_path / "k")
+    s = kk_floor.run_floor(features=[phys_dir], floor_params=kp, seed=42, out_dir=tmp_path / "k")
     split = pd.read_csv(tmp_path / "k" / "split.csv", dtype={"record_id": str})
     preds = pd.read_csv(tmp_path / "k" / "predictions.csv", dtype={"record_id": str})
     parts = koike_protocol.protocol_splits(phys, kp["split"], 60, 30)
@@ -284,8 +284,7 @@ def test_audiofuse_tables_show_the_floor_in_t1_and_t2_only(tmp_path):
     files = {}
     for seed in (42, 43):
         d = tmp_path / f"seed{seed}"
-        floor.run_audiofuse(train_features=phys_dir, transfer_features=pascal_dir, floor_params=AF_FLOOR, seed=seed,
-                            out_metrics=d / "metrics.json", out_predictions=d / "predictions.csv")
+        af_floor.run_floor(features=[phys_dir, pascal_dir], floor_params=AF_FLOOR, seed=seed, out_dir=d)
         files.setdefault("m", []).append(d / "metrics.json")
         files.setdefault("p", []).append(d / "predictions.csv")
     results = {"floor": af_report.SeedResults(files["m"], files["p"])}
@@ -372,8 +371,8 @@ def test_floor_on_real_physionet_features(mirror_root, tmp_path, params, feat_cf
     build_feature_cache(pascal.build_manifest(mirror_root / "pascal", hash_audio=False), mirror_root / "pascal",
                         tmp_path / "pascal", recipe="floor_stats", cfg=feat_cfg, progress=False)
     fp = {**layout.floor_slice(params, "audiofuse"), "max_train_records": 800}
-    m = floor.run_audiofuse(train_features=tmp_path / "phys", transfer_features=tmp_path / "pascal", floor_params=fp,
-                            seed=42, out_metrics=tmp_path / "m.json", out_predictions=tmp_path / "p.csv")
+    m = af_floor.run_floor(features=[tmp_path / "phys", tmp_path / "pascal"], floor_params=fp, seed=42,
+                           out_dir=tmp_path)
     assert m["physionet_test"]["n"] == 301 and m["pascal_zero_shot"]["n"] == 585
     assert m["train"]["n_train"] == 800 and m["train"]["n_features"] == ffeat.n_features(feat_cfg)
     assert m["physionet_test"]["auc"] > 0.75

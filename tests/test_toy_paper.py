@@ -46,7 +46,8 @@ def test_its_params_block_is_validated_by_its_schema(repo_root, toy_registered):
     assert cfg["papers"] == ["toy"]
     from auscult import layout, registry
 
-    assert registry.get("toy").NAME == "toy" and registry.rule_files() == [str(TOY / "toy.smk")]
+    assert registry.get("toy").NAME == "toy" and str(TOY / "toy.smk") in registry.rule_files()
+    assert registry.external() == [registry.get("toy")]
     assert layout.run_dir(cfg, "toy", "logreg", 42).startswith("runs/toy/logreg/")
     bad = dict(cfg, toy={**cfg["toy"], "variants": {"logreg": {"C": 1.0, "typo": 2}}})
     with pytest.raises(ParamsError, match=r"toy\.variants\.logreg: unknown key\(s\) \['typo'\]"):

@@ -341,6 +341,25 @@ def floor_dir(config: Mapping, paper: str, seed: int) -> str:
     return _paper(paper).floor_dir(config, floor_digest(config, paper), seed)
 
 
+def floor_capable() -> list[str]:
+    """Registered papers whose module names a ``FLOOR`` function (rule ``floor_<name>_run``)."""
+    return [n for n, m in registry.REGISTRY.items() if getattr(m, "FLOOR", None)]
+
+
+def floor_template(config: Mapping, paper: str) -> str:
+    """The floor folder of ``paper`` with ``{dig}`` and ``{seed}`` wildcards (its rule's outputs)."""
+    return _paper(paper).floor_dir(config, "{dig}", "{seed}")
+
+
+def floor_code(paper: str) -> list[str]:
+    """The modules (``src/auscult/<m>.py``) a floor job of ``paper`` runs: the shared floor,
+    and a built-in paper's floor and protocol (``papers/<name>/floor``, ``papers/<name>/train``)."""
+    out = ["training/floor", "evaluation/metrics", "splits", "features/store"]
+    if registry.is_builtin(_paper(paper)):
+        out += [f"papers/{paper}/floor", f"papers/{paper}/train"]
+    return out
+
+
 def floor_seed_files(config: Mapping, paper: str, names: Sequence[str]) -> list[str]:
     """``<floor_dir>/<name>`` for every seed of ``paper`` and every name (seed by seed); none
     when the paper's floor is off."""

@@ -41,7 +41,7 @@ def load(module_name: str) -> ModuleType:
     for attr in ("NAME", "SCHEMA", "RULES"):
         if not hasattr(module, attr):
             raise ValueError(f"paper module {module_name!r} defines no {attr} (see docs/adding_a_paper.md)")
-    if module.NAME in REGISTRY and REGISTRY[module.NAME] is not module and not hasattr(REGISTRY[module.NAME], "RULES"):
+    if module.NAME in REGISTRY and REGISTRY[module.NAME] is not module and is_builtin(REGISTRY[module.NAME]):
         raise ValueError(f"paper module {module_name!r}: {module.NAME!r} is a built-in paper")
     return register(module)
 
@@ -51,14 +51,20 @@ def load_configured(config: Mapping) -> list[ModuleType]:
     return [load(str(name)) for name in config.get("paper_modules") or []]
 
 
+def is_builtin(module: ModuleType) -> bool:
+    """A paper shipped in the package (``auscult.papers.<name>``), not a user's own."""
+    return module.__name__.startswith("auscult.papers.")
+
+
 def external() -> list[ModuleType]:
-    """Registered papers from outside the package (they bring their own rule file)."""
-    return [m for m in REGISTRY.values() if hasattr(m, "RULES")]
+    """Registered papers from outside the package."""
+    return [m for m in REGISTRY.values() if not is_builtin(m)]
 
 
 def rule_files() -> list[str]:
-    """The rule files of the papers registered from outside the package."""
-    return [str(m.RULES) for m in external()]
+    """The rule file (``RULES``) of every registered paper, built-in or not: the Snakefile
+    includes each, so a built-in paper plugs in exactly as an external one does."""
+    return [str(m.RULES) for m in REGISTRY.values()]
 
 
 def get(name: str) -> ModuleType:

@@ -18,7 +18,6 @@ FLOOR_TABLES: tuple[str, ...] = ()
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False
 CROSS_FLOOR = False
-REPORTING: tuple[str, ...] = ()
 TABLE = f"{NAME}_t1"
 # its published values (what paper_values.yaml holds for the built-in papers)
 PAPER_VALUES = {TABLE: {"title": "Toy T1: logistic regression on MFCC + log-mel statistics (a test paper)",

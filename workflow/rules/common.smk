@@ -7,6 +7,7 @@ import sys
 
 from auscult import layout, registry
 from auscult.params import ParamsError, validate
+from auscult.smk import cross_stage, src_files
 
 # Fails before any job runs, naming the bad key (closed schema, no injected defaults):
 # one line per problem, no traceback.
@@ -25,8 +26,6 @@ except ParamsError as _e:
     sys.exit(1)
 
 DATASETS = list(config["datasets"])
-AF = config["audiofuse"]
-AF_VARIANTS = list(AF["variants"])
 PAPERS = config["papers"]
 
 # Runtime setting, not a parameter: where a GPU is visible, each training/evaluation job asks
@@ -54,24 +53,8 @@ def gpu_slots(paper, variants=None):
 wildcard_constraints:
     ds="|".join(DATASETS),
     recipe="|".join(config["features"]),
-    variant="|".join(AF_VARIANTS + list(config["ast_sam"]["variants"])),
     dig=r"[0-9a-f]{8}",
     seed=r"\d+",
-
-
-def cross_stage(path):
-    """An input from another stage. Its path carries a digest of its parameters, so its
-    mtime says nothing (and after `dvc pull` it is arbitrary): when it exists, ignore the
-    mtime (ancient). When it does not exist it stays a plain input, so Snakemake builds it
-    and re-runs the consumer; a missing ancient() input would leave a stale output alone."""
-    return ancient(path) if os.path.exists(path) else path
-
-
-def src_files(*modules):
-    """Library modules a rule runs. Listed so the DAG names its code; checkout mtimes are
-    arbitrary, so they never trigger re-runs here: DVC tracks their content (dvc.yaml deps),
-    and `snakemake -R <rule>` forces a re-run after editing them outside DVC."""
-    return [ancient(f"src/auscult/{m}.py") for m in modules]
 
 
 def file_sha256(path):

@@ -1,6 +1,6 @@
 # Cross-dataset table (issue 12): every trained binary heart-sound model, unchanged, scored on
 # every cross_dataset.targets entry (auscult.evaluation.cross_dataset); one job per model family
-# (audiofuse, koike, floor). The table itself is written by rule `tables`.
+# (each paper whose module says CROSS_FAMILY, and the floor). The table itself is written by rule `tables`.
 # DVC stage `cross_dataset` runs these rules.
 
 
@@ -16,7 +16,7 @@ rule cross_dataset_score:
             "results/cross_dataset/{family}/{dig}", depth=layout.CROSS_DEPTH
         ),
     wildcard_constraints:
-        family="audiofuse|koike|floor",
+        family="|".join(layout.cross_families()),
     threads: 2
     resources:
         mem_mb=8000,

@@ -18,7 +18,9 @@ def cross_input(w):
     runs = layout.cross_runs(config, fam)
     if fam == "floor":
         out["train_features"] = cross_stage(
-            layout.features_dir(config, AF["train_dataset"], recipe)
+            layout.features_dir(
+                config, layout.floor_datasets(config, layout.cross_floor_paper())[0], recipe
+            )
         )
         out["runs"] = [cross_stage(f"{d}/metrics.json") for _, _, d in runs]
     else:

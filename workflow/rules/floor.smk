@@ -1,65 +1,39 @@
 # Reference floor (not from any paper): a classical model (auscult.training.floor) on the
-# `features.floor_stats` vectors, one job per seed through each paper's own protocol.
-# AudioFuse: results/audiofuse/floor/<d>/seed<k>/{metrics.json,predictions.csv} (as
-# audiofuse_evaluate writes them); Koike: runs/koike/floor/<recipe>/<d>/seed<k>/ (as
-# koike_run_<model>). DVC stages `floor_audiofuse` and `floor_koike` run these rules.
+# `features.floor_stats` vectors, one job per seed through each paper's own protocol: one rule
+# for every paper whose module names a ``FLOOR`` function, writing what its ``FLOOR_OUTPUTS``
+# list into ``floor_dir`` (AudioFuse: results/audiofuse/floor/<d>/seed<k>/, as evaluation;
+# Koike: runs/koike/floor/<recipe>/<d>/seed<k>/, as training). DVC stage `floor_<paper>`.
 
 
-rule floor_audiofuse_run:
-    input:
-        train_features=floor_features(AF["train_dataset"]),
-        transfer_features=floor_features(AF["transfer_dataset"]),
-        code=src_files(
-            "training/floor",
-            "papers/audiofuse/train",
-            "evaluation/metrics",
-            "splits",
-            "features/store",
-        ),
-    output:
-        metrics="results/audiofuse/floor/{dig}/seed{seed}/metrics.json",
-        predictions="results/audiofuse/floor/{dig}/seed{seed}/predictions.csv",
-    log:
-        layout.log_path("results/audiofuse/floor/{dig}/seed{seed}"),
-        benchmark=layout.benchmark_path("results/audiofuse/floor/{dig}/seed{seed}"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    params:
-        floor=lambda w: layout.floor_slice(config, "audiofuse"),
-    script:
-        "../scripts/floor_audiofuse.py"
+for _p in layout.floor_capable():
+    _dir = layout.floor_template(config, _p)
 
+    rule:
+        name:
+            f"floor_{_p}_run"
+        input:
+            features=[
+                cross_stage(layout.features_dir(config, ds, config["floor"]["features"]))
+                for ds in layout.floor_datasets(config, _p)
+            ],
+            code=src_files(*layout.floor_code(_p)),
+        output:
+            [f"{_dir}/{name}" for name in registry.get(_p).FLOOR_OUTPUTS],
+        log:
+            layout.log_path(_dir),
+            benchmark=layout.benchmark_path(_dir),
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        params:
+            paper=_p,
+            floor=layout.floor_slice(config, _p),
+        script:
+            "../scripts/floor.py"
 
-rule floor_koike_run:
-    input:
-        features=floor_features(config["koike"]["train_dataset"]),
-        code=src_files(
-            "training/floor", "papers/koike/train", "evaluation/metrics", "splits", "features/store"
-        ),
-    output:
-        split="runs/koike/floor/{recipe}/{dig}/seed{seed}/split.csv",
-        predictions="runs/koike/floor/{recipe}/{dig}/seed{seed}/predictions.csv",
-        summary="runs/koike/floor/{recipe}/{dig}/seed{seed}/train_summary.json",
-    log:
-        layout.log_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
-        benchmark=layout.benchmark_path("runs/koike/floor/{recipe}/{dig}/seed{seed}"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    params:
-        floor=lambda w: layout.floor_slice(config, "koike"),
-    script:
-        "../scripts/floor_koike.py"
-
-
-rule floor_audiofuse:
-    input:
-        layout.floor_seed_files(config, "audiofuse", ("metrics.json", "predictions.csv")),
-
-
-rule floor_koike:
-    input:
-        layout.floor_seed_files(config, "koike", ("train_summary.json", "predictions.csv")),
+    rule:
+        name:
+            f"floor_{_p}"
+        input:
+            layout.floor_seed_files(config, _p, registry.get(_p).FLOOR_OUTPUTS),

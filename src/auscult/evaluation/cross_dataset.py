@@ -126,9 +126,9 @@ def score_floor(*, runs: Sequence[tuple[str, int, str]], train_features: str | P
     tgts = _targets(targets, manifests)
     parts = af_protocol.protocol_splits(read_index(train_features), floor_params["split"],
                                         floor_params["max_train_records"])
-    x = {k: floor._features(train_features, df) for k, df in parts.items() if k in ("train", "val")}
+    x = {k: floor.load_features(train_features, df) for k, df in parts.items() if k in ("train", "val")}
     frames = []
-    with floor._threads(threads):
+    with floor.thread_limit(threads):
         for variant, seed, result_dir in runs:
             model = floor.fit(x["train"], parts["train"]["label"].to_numpy(), floor_params["model"], seed)
             thr = choose_threshold(parts["val"]["label"].to_numpy(), floor.scores(model, x["val"]),

@@ -28,9 +28,10 @@ defines:
   folder; ``auscult.layout.train_job``, ``train_benchmark``);
 - ``table_files(config)``, ``figure_files(config)``, ``table_params(config)``,
   ``figure_params(config)``: what its tables and figures read;
-- ``REPORTING``, ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out,
-  plots)``: its tables and figures, from the ``auscult.reporting``
-  builders ``REPORTING`` names.
+- ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out, plots)``: its
+  tables and figures (a built-in paper's builders are in its ``tables`` module);
+- ``RULES``: the path of its Snakemake rule file (``rules.smk`` in the paper's folder),
+  which the Snakefile includes for every registered paper, built-in or external.
 """
 
 from __future__ import annotations

@@ -100,12 +100,11 @@ def figure_params(config: Mapping) -> dict:
 
 def code_modules() -> list[str]:
     """The modules (``src/auscult/<m>.py``) rule ``tables`` runs for the registered papers:
-    each paper's module and its ``auscult.reporting`` builders (``REPORTING``)."""
+    each built-in paper's hooks and table builders (an external paper's rule file names its own)."""
     out = ["papers/__init__", "papers/_shared", "stats/__init__", "stats/paired"]
     for name, p in registry.REGISTRY.items():
-        if p in registry.external():  # its own rule file names its code
-            continue
-        out += [f"papers/{name}", *(f"reporting/{m}" for m in p.REPORTING)]
+        if registry.is_builtin(p):
+            out += [f"papers/{name}/__init__", f"papers/{name}/tables"]
     return out
 
 

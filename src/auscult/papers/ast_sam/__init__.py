@@ -10,12 +10,14 @@ Parameters: ``ast_sam`` in params.yaml; tables: ``auscult.papers.ast_sam.tables`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from auscult import layout
 from auscult.papers._shared import mentioned_rows, unknown_rows
 from auscult.params import ParamsError, deep_merge
 
 NAME = "ast_sam"
+RULES = Path(__file__).with_name("rules.smk")  # included by the Snakefile, as an external paper's
 
 # What this paper brings to the shared tables ("module:attribute", imported on first use);
 # its model is the shared AST family
@@ -33,7 +35,6 @@ FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False  # a lung-sound model: not scored on the heart-sound targets
 CROSS_FLOOR = False
-REPORTING = ("ast_sam",)
 
 
 def variant_slice(paper_cfg: Mapping, variant: str) -> dict:

@@ -3,15 +3,16 @@
 # the official test split under both selection protocols (clean and the paper's).
 # DVC stages `ast_sam_train@<variant>` and `ast_sam_evaluate@<variant>` run these rules.
 
-AS = config["ast_sam"]
-AS_VARIANTS = list(AS["variants"])
-AS_RUN = "runs/ast_sam/{variant}/{dig}/seed{seed}"  # layout.run_dir
-AS_RESULT = "results/ast_sam/{variant}/{dig}/seed{seed}"  # layout.result_dir
+
+from auscult.papers import ast_sam as ast_sam_paper
+from auscult.papers.ast_sam import workflow as as_wf
+
+AS_RUN, AS_RESULT = as_wf.RUN, as_wf.RESULT
 
 
 rule ast_sam_train:
     input:
-        features=as_features,
+        features=as_wf.features(config),
         code=src_files(
             "models/ast",
             "training/engine",
@@ -30,21 +31,23 @@ rule ast_sam_train:
     log:
         layout.log_path(AS_RUN),
         benchmark=layout.benchmark_path(AS_RUN),
+    wildcard_constraints:
+        variant="|".join(ast_sam_paper.variants(config)),
     threads: 2
     resources:
         mem_mb=16000,
         runtime=480,
         gpu_slots=gpu_slots("ast_sam"),
     params:
-        train=lambda w: as_train_slice(w.variant),
+        train=lambda w: layout.train_slice(config, "ast_sam", w.variant),
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "ast_sam", w.variant, w.seed),
     script:
-        "../scripts/ast_sam_train.py"
+        "scripts/train.py"
 
 
 rule ast_sam_evaluate:
     input:
-        unpack(as_eval_input),
+        unpack(as_wf.eval_input(config)),
         code=src_files(
             "papers/ast_sam/evaluate", "evaluation/metrics", "training/engine", "splits", "models/ast"
         ),
@@ -54,18 +57,20 @@ rule ast_sam_evaluate:
     log:
         layout.log_path(AS_RESULT),
         benchmark=layout.benchmark_path(AS_RESULT),
+    wildcard_constraints:
+        variant="|".join(ast_sam_paper.variants(config)),
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
         gpu_slots=gpu_slots("ast_sam"),
     params:
-        train=lambda w: as_train_slice(w.variant),
+        train=lambda w: layout.train_slice(config, "ast_sam", w.variant),
     script:
-        "../scripts/ast_sam_evaluate.py"
+        "scripts/evaluate.py"
 
 
-for _v in AS_VARIANTS:
+for _v in ast_sam_paper.variants(config):
 
     rule:
         name:

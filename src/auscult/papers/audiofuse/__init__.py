@@ -9,6 +9,7 @@ Parameters: ``audiofuse`` in params.yaml; tables: ``auscult.papers.audiofuse.tab
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from auscult import layout
 from auscult.papers._shared import (
@@ -21,6 +22,7 @@ from auscult.papers._shared import (
 from auscult.params import ParamsError, deep_merge, digest
 
 NAME = "audiofuse"
+RULES = Path(__file__).with_name("rules.smk")  # included by the Snakefile, as an external paper's
 
 # What this paper brings to the shared tables ("module:attribute", imported on first use)
 FEATURE_RECIPES = {"audiofuse": "auscult.papers.audiofuse.features:extract"}
@@ -32,11 +34,12 @@ def describe_run(summary: Mapping) -> str:
     """The training job log's one-line account of a finished run."""
     return f"best epoch {summary.get('best_epoch')}"
 
+FLOOR = "auscult.papers.audiofuse.floor:run_floor"  # the reference floor under this paper's protocol
+FLOOR_OUTPUTS = ("metrics.json", "predictions.csv")  # what its floor job writes (rule floor_audiofuse_run)
 FLOOR_TABLES = ("t1_physionet", "t2_pascal")  # tables that get the reference-floor row
 FLOOR_FILES = (("metrics", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True  # its T1 runs are scored by the cross-dataset table
-CROSS_FLOOR = True
-REPORTING = ("audiofuse",)  # its auscult.reporting builders  # and so is the floor fitted under its protocol (family ``floor``)
+CROSS_FLOOR = True  # and so is the floor fitted under its protocol (family ``floor``)
 
 # model sections that only matter when the named branch is used
 BRANCH_SECTIONS = {"spec": "vit", "wave": "wave_cnn"}

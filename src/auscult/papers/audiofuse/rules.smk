@@ -4,14 +4,14 @@
 
 
 from auscult.papers import audiofuse as audiofuse_paper
+from auscult.papers.audiofuse import workflow as af_wf
 
-AF_RUN = "runs/audiofuse/{variant}/{dig}/seed{seed}"  # layout.run_dir
-AF_RESULT = "results/audiofuse/{variant}/{dig}/seed{seed}"  # layout.result_dir
+AF_RUN, AF_RESULT = af_wf.RUN, af_wf.RESULT
 
 
 rule audiofuse_train:
     input:
-        features=af_features("train"),
+        features=af_wf.features(config, "train"),
         code=src_files(
             "papers/audiofuse/model",
             "training/engine",
@@ -30,6 +30,8 @@ rule audiofuse_train:
     log:
         layout.log_path(AF_RUN),
         benchmark=layout.benchmark_path(AF_RUN),
+    wildcard_constraints:
+        variant="|".join(audiofuse_paper.variants(config)),
     threads: 2
     resources:
         mem_mb=8000,
@@ -39,12 +41,12 @@ rule audiofuse_train:
         train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
         checkpoint_dir=lambda w: layout.checkpoint_dir(config, "audiofuse", w.variant, w.seed),
     script:
-        "../scripts/audiofuse_train.py"
+        "scripts/train.py"
 
 
 rule audiofuse_evaluate:
     input:
-        unpack(af_eval_input),
+        unpack(af_wf.eval_input(config)),
         code=src_files("evaluation/metrics", "papers/audiofuse/evaluate"),
     output:
         metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
@@ -52,6 +54,8 @@ rule audiofuse_evaluate:
     log:
         layout.log_path(AF_RESULT),
         benchmark=layout.benchmark_path(AF_RESULT),
+    wildcard_constraints:
+        variant="|".join(audiofuse_paper.variants(config)),
     threads: 2
     resources:
         mem_mb=8000,
@@ -62,10 +66,10 @@ rule audiofuse_evaluate:
         evaluation=lambda w: audiofuse_paper.eval_slice(config),
         train=lambda w: layout.train_slice(config, "audiofuse", w.variant),
     script:
-        "../scripts/audiofuse_evaluate.py"
+        "scripts/evaluate.py"
 
 
-for _v in AF_VARIANTS:
+for _v in audiofuse_paper.variants(config):
 
     rule:
         name:

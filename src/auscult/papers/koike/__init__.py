@@ -11,6 +11,7 @@ Parameters: ``koike`` in params.yaml; tables: ``auscult.papers.koike.tables``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from auscult import layout
 from auscult.papers._shared import (
@@ -23,6 +24,7 @@ from auscult.papers._shared import (
 from auscult.params import ParamsError, deep_merge
 
 NAME = "koike"
+RULES = Path(__file__).with_name("rules.smk")  # included by the Snakefile, as an external paper's
 
 # What this paper brings to the shared tables ("module:attribute", imported on first use);
 # its models are the shared CNN14 and ImageNet families
@@ -34,11 +36,12 @@ def describe_run(summary: Mapping) -> str:
     """The training job log's one-line account of a finished run."""
     return f"best epoch {summary.get('best_epoch')}, weights {summary['weights']}"
 
+FLOOR = "auscult.papers.koike.floor:run_floor"  # the reference floor under this paper's protocol
+FLOOR_OUTPUTS = ("split.csv", "predictions.csv", "train_summary.json")  # what its floor job writes (rule floor_koike_run)
 FLOOR_TABLES = ("t4_uar", "t5_spec_sens_f1")
 FLOOR_FILES = (("train_summary", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True
 CROSS_FLOOR = False
-REPORTING = ("koike",)
 
 
 # ---------------------------------------------------------------- variants and parameter slices

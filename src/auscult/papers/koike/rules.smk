@@ -6,17 +6,17 @@
 # its inputs in turn (one process: its start-up is paid once, not per input).
 # DVC stage `koike_train@<model>` runs rule `koike_train_<model>`: every run of one model.
 
-KK = config["koike"]
-KK_VARIANTS = layout.variants(config, "koike")
+from auscult.papers import koike as koike_paper
+from auscult.papers.koike import workflow as kk_wf
 
 
-for _m in KK["models"]:
+for _m in config["koike"]["models"]:
 
     rule:
         name:
             f"koike_run_{_m}"
         input:
-            features=kk_features,
+            features=kk_wf.features(config),
             code=src_files(
                 "models/cnn14",
                 "models/imagenet",
@@ -29,7 +29,7 @@ for _m in KK["models"]:
                 "features/store",
             ),
         output:
-            kk_job_outputs(_m),
+            kk_wf.job_outputs(config, _m),
         log:
             layout.log_path(koike_paper.job_artifact(config, _m, "{seed}")),
             benchmark=layout.benchmark_path(koike_paper.job_artifact(config, _m, "{seed}")),
@@ -43,12 +43,12 @@ for _m in KK["models"]:
             runtime=480 * len(koike_paper.model_variants(config, _m)),
             gpu_slots=gpu_slots("koike", koike_paper.model_variants(config, _m)),
         params:
-            runs=kk_job_runs(_m),
+            runs=kk_wf.job_runs(config, _m),
         script:
-            "../scripts/koike_train.py"
+            "scripts/train.py"
 
     rule:
         name:
             f"koike_train_{_m}"
         input:
-            kk_runs(_m, "predictions.csv"),
+            kk_wf.runs(config, _m, "predictions.csv"),
