@@ -166,6 +166,7 @@ def _step_rate(model, batch, opt, steps: int, bs: int, loss_fn) -> float:
 def bench_koike(threads: int, steps: int = 2, bs: int = 8) -> None:
     import torch
 
+    from auscult import forecast
     from auscult.layout import variant_model_config, variants
     from auscult.models import build_model, count_trainable
     from auscult.params import load_params
@@ -174,17 +175,14 @@ def bench_koike(threads: int, steps: int = 2, bs: int = 8) -> None:
 
     torch.set_num_threads(threads)
     cfg = load_params(REPO / "params.yaml")
-    feat = cfg["features"]["koike"]
-    n = int(feat["sample_rate"] * feat["clip_seconds"])
-    frames = 1 + n // feat["hop_length"]
-    shapes = {"logmel": (feat["n_mels"], frames), "linear": (feat["n_fft"] // 2 + 1, frames)}
+    shapes = forecast.input_shapes(cfg, "koike")  # the paper's inputs at this budget
     paper = paper_values()["koike_t4_uar"]["rows"]
     for v in variants(cfg, "koike"):
         mcfg = variant_model_config(cfg, "koike", v)
         seed_everything(0)
         model = build_model(mcfg).train()
         key = model.inputs[0]
-        x = torch.randn(bs, n) * 0.1 if key == "wave" else torch.randn(bs, *shapes[key])
+        x = torch.randn(bs, *shapes[key]) * (0.1 if key == "wave" else 1.0)
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
         rate = _step_rate(model, {key: x}, opt, steps, bs, lambda y: y.float().mean())
         m = v.rsplit("_", 1)[0]

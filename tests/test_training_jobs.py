@@ -1,4 +1,4 @@
-"""run_job / run_koike_job: the bodies of the *_train.py scripts."""
+"""run_job / run_jobs: the bodies of the *_train.py scripts."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_a_koike_job_trains_each_input_of_its_model_into_its_own_run(tmp_path, m
             "vgg16_logmel": {"train": {"lr": 1}, "run_dir": "runs/a/seed42", "checkpoint_dir": "ck/a"},
             "vgg16_linear": {"train": {"lr": 2}, "run_dir": "runs/b/seed42", "checkpoint_dir": "ck/b"}}),
         wildcards=SimpleNamespace(seed="42"), threads=1, log=[str(tmp_path / "job.log")])
-    got = jobs.run_koike_job(smk)
+    got = jobs.run_jobs(smk, "koike")
     assert list(got) == ["vgg16_logmel", "vgg16_linear"]
     assert calls == [
         {"features_dir": "data/features/k", "train_params": {"lr": 1}, "out_dir": Path("runs/a/seed42"),

@@ -51,8 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from auscult import layout
-from auscult.papers import ast_sam, koike
+from auscult import layout, registry
 
 H100_BF16_DENSE_TFLOPS = 989.4  # NVIDIA H100 SXM5, bf16 dense tensor-core peak (datasheet)
 # assumed fraction of that peak a training job reaches, by trainable parameters
@@ -80,9 +79,10 @@ def _import_before_meta() -> None:
     rest of the process."""
     import importlib
 
+    models = [f"auscult.{m.replace('/', '.')}" for m in registry.spec_modules("MODELS")]
     for name in ("torchaudio.compliance.kaldi", "transformers.models.audio_spectrogram_transformer",
                  "torchvision.models", "auscult.models.ast", "auscult.models.cnn14",
-                 "auscult.models.imagenet", "auscult.papers.audiofuse.model"):
+                 "auscult.models.imagenet", *models):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -99,10 +99,7 @@ def _model_params(config_json: str, paper: str, variant: str) -> int:
 
     from auscult.models import build_model, count_trainable
 
-    config = json.loads(config_json)
-    cfg = layout.variant_model_config(config, paper, variant)
-    if paper == "ast_sam":
-        cfg = {**cfg, "pretrained": False}
+    cfg = _shape_only(layout.variant_model_config(json.loads(config_json), paper, variant))
     _import_before_meta()
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised for real
         return int(count_trainable(build_model(cfg)))
@@ -114,7 +111,7 @@ def job_gpu_slots(config: Mapping, paper: str, variant: str) -> int:
     estimated peak memory (:func:`job_peak_bytes`; a paper this module cannot size: by parameters)."""
     key = json.dumps(config, sort_keys=True, default=str)
     by_params = gpu_slots(_model_params(key, paper, variant))
-    if paper not in MEMORY_PAPERS:
+    if _hooks(paper) is None:
         return by_params
     return max(by_params, memory_slots(_job_peak_bytes(key, paper, variant)))
 
@@ -158,7 +155,20 @@ def dataset_size(config: Mapping, dataset: str, root: str | Path = ".") -> dict:
 
 
 # --------------------------------------------------------------------------- memory
-MEMORY_PAPERS = ("audiofuse", "koike", "ast_sam")  # the papers input_shapes knows
+def _hooks(paper: str):
+    """The paper's forecast module (its ``FORECAST``: ``input_shapes(config)`` and
+    ``workload(config, variant, root)``), or ``None`` where it has none (not forecast)."""
+    spec = getattr(registry.get(paper), "FORECAST", None)
+    if not spec:
+        return None
+    import importlib
+
+    return importlib.import_module(spec)
+
+
+def _shape_only(cfg: Mapping) -> dict:
+    """A model config built for its shapes only: no pretrained checkpoint to look for."""
+    return {**cfg, "pretrained": False} if "pretrained" in cfg else dict(cfg)
 
 
 def count_memory(model, shapes: Mapping[str, tuple[int, ...]], batch: int = 2) -> dict:
@@ -196,9 +206,7 @@ def peak_bytes(mem: Mapping, batch_size: int, *, sam: bool = False) -> float:
 
 def _counted_model(config: Mapping, paper: str, variant: str) -> tuple[str, str]:
     """(model config, input shapes) of ``variant`` as JSON: the keys of the cached counts."""
-    cfg = layout.variant_model_config(config, paper, variant)
-    if paper == "ast_sam":
-        cfg = {**cfg, "pretrained": False}  # shapes only: no checkpoint to look for
+    cfg = _shape_only(layout.variant_model_config(config, paper, variant))
     return json.dumps(cfg, sort_keys=True), json.dumps(input_shapes(config, paper), sort_keys=True)
 
 
@@ -262,20 +270,14 @@ def job_peak_bytes(config: Mapping, paper: str, variant: str) -> float:
     return _job_peak_bytes(json.dumps(config, sort_keys=True, default=str), paper, variant)
 
 
-def _cap(n: int, cap) -> int:
-    return n if cap is None else min(n, int(cap))
+def cap(n: int, limit) -> int:
+    """``n``, at most ``limit`` (``None``: no cap)."""
+    return n if limit is None else min(n, int(limit))
 
 
 def input_shapes(config: Mapping, paper: str) -> dict[str, tuple[int, ...]]:
-    f = config["features"][config[paper]["features"]]
-    if paper == "audiofuse":
-        return {"spec": tuple(f["logmel"]["resize"]), "wave": (int(f["sample_rate"] * f["clip_seconds"]),)}
-    if paper == "koike":
-        n = int(f["sample_rate"] * f["clip_seconds"])
-        frames = 1 + n // int(f["hop_length"])
-        return {"wave": (n,), "logmel": (int(f["n_mels"]), frames), "linear": (int(f["n_fft"]) // 2 + 1, frames)}
-    m = config[paper]["model"]
-    return {"fbank": (int(m["max_length"]), int(m["num_mel_bins"]))}
+    """The model's input shapes per sample at this budget (the paper's ``FORECAST`` module)."""
+    return _hooks(paper).input_shapes(config)
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -342,46 +344,6 @@ class Job:
                 + self.fwd_flops_per_sample * self.fwd_samples_once)
 
 
-def _audiofuse_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
-    p = config["audiofuse"]
-    ds = dataset_size(config, p["train_dataset"], root)
-    pool = ds["records"] - ds["test"]
-    n_val = round(pool * p["split"]["val_fraction"])
-    n_train = _cap(pool - n_val, p["max_train_records"])
-    t = layout.train_slice(config, "audiofuse", variant)["training"]  # a variant may override it
-    recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
-    transfer = dataset_size(config, p["transfer_dataset"], root)["records"]
-    # evaluation job: validation + test + every transfer recording (head re-training is on embeddings)
-    return n_train, n_val + recal, n_val + ds["test"] + transfer, t
-
-
-def _koike_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
-    p = config["koike"]
-    n = dataset_size(config, p["train_dataset"], root)["records"]
-    r = p["split"]["ratios"]
-    parts = [n * x / sum(r) for x in r]
-    sl = layout.train_slice(config, "koike", variant)
-    n_train = _cap(round(parts[0]), sl["max_train_records"])
-    n_dev, n_test = (_cap(round(x), p["max_eval_records"]) for x in parts[1:])
-    t = sl["training"]
-    recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
-    return n_train, n_dev + recal, n_dev + n_test, t
-
-
-def _ast_counts(config: Mapping, variant: str, root) -> tuple[float, float, float, dict]:
-    sl = ast_sam.variant_slice(config["ast_sam"], variant)
-    ds = dataset_size(config, config["ast_sam"]["train_dataset"], root)
-    sp = sl["split"]
-    pool = ds["records"] - ds["test"]
-    n_val = _cap(round(pool * sp["val_fraction"]), sp["max_val_cycles"])
-    n_train = _cap(pool - round(pool * sp["val_fraction"]), sp["max_train_cycles"])
-    n_test = _cap(ds["test"], sp["max_test_cycles"])
-    t = sl["training"]
-    passes = 2 if t["sam"]["enabled"] else 1
-    per_epoch_fwd = n_val + (n_test if t["paper_protocol"] else 0)
-    return n_train * passes, per_epoch_fwd, n_test, t
-
-
 def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
     """One :class:`Job` per (table, variant) of the enabled papers (seeds counted in it)."""
     import torch
@@ -390,31 +352,23 @@ def jobs(config: Mapping, root: str | Path = ".") -> list[Job]:
     _import_before_meta()
     out: list[Job] = []
     for paper in config["papers"]:
-        p = config[paper]
-        for table, rows in p["tables"].items():
-            variants = rows
-            if paper == "koike":
-                variants = [v for v, (m, _) in koike.variant_table(p).items() if m in rows]
-            for v in variants:
+        hooks = _hooks(paper)
+        if hooks is None:  # a paper without a FORECAST module is not forecast
+            continue
+        for table, rows in config[paper]["tables"].items():
+            for v in hooks.table_runs(config, rows):
                 counted = _counted_model(config, paper, v)
                 tr, fw, n_params = _flops(*counted)
-                if paper == "audiofuse":
-                    n_tr, n_fwd, once, t = _audiofuse_counts(config, v, root)
-                    max_e, patience = int(t["max_epochs"]), int(t["patience"])
-                elif paper == "koike":
-                    n_tr, n_fwd, once, t = _koike_counts(config, v, root)
-                    max_e, patience = int(t["max_epochs"]), int(t["patience"])
-                else:
-                    n_tr, n_fwd, once, t = _ast_counts(config, v, root)
-                    max_e, patience = int(t["epochs"]), None
+                w = hooks.workload(config, v, root)
+                max_e, patience = w["max_epochs"], w["patience"]
                 expected = max_e if patience is None else min(max_e, EXPECTED_STOP_PATIENCES * patience)
-                bs = int(t["batch_size"])
-                passes = 2 if paper == "ast_sam" and t["sam"]["enabled"] else 1
+                bs, passes = w["batch_size"], w["passes"]
                 peak = peak_bytes(_memory(*counted), bs, sam=passes == 2)
-                out.append(Job(f"{paper}_{table}", paper, v, n_params, tr, fw, n_tr, n_fwd, once, max_e,
-                               expected, len(layout.seeds(config, paper, v)), layout.train_job(config, paper, v),
-                               batch_size=bs, steps_per_epoch=max(1, math.ceil(n_tr / passes / bs)),
-                               max_steps=t.get("max_steps"), peak_bytes=peak))
+                out.append(Job(f"{paper}_{table}", paper, v, n_params, tr, fw, w["train_samples"], w["fwd_samples"],
+                               w["once"], max_e, expected, len(layout.seeds(config, paper, v)),
+                               layout.train_job(config, paper, v), batch_size=bs,
+                               steps_per_epoch=max(1, math.ceil(w["train_samples"] / passes / bs)),
+                               max_steps=w["max_steps"], peak_bytes=peak))
     return out
 
 

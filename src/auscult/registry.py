@@ -93,6 +93,18 @@ def resolve(spec: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def spec_modules(attr: str) -> list[str]:
+    """The package modules (``x/y`` for ``auscult.x.y``) that the registered papers' ``attr``
+    tables point at: a rule's code inputs (a user's own module outside the package is not)."""
+    out = []
+    for module in REGISTRY.values():
+        for spec in (getattr(module, attr, {}) or {}).values():
+            name = spec.partition(":")[0] if isinstance(spec, str) else ""
+            if name.startswith("auscult."):
+                out.append(name.removeprefix("auscult.").replace(".", "/"))
+    return list(dict.fromkeys(out))
+
+
 class HookTable(MutableMapping):
     """A shared table (model architectures, feature recipes) that the registered papers fill:
     each paper module's ``attr`` maps a name to a ``"module:attribute"`` spec, resolved when

@@ -8,9 +8,8 @@ rule features:
         code=src_files(
             "features/build",
             "features/store",
-            "papers/audiofuse/features",
-            "papers/koike/features",
-            "papers/ast_sam/features",
+            *registry.spec_modules("FEATURE_RECIPES"),
+            *registry.spec_modules("SEGMENT_RECIPES"),
             "features/floor",
             "audio",
         ),

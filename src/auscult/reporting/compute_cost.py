@@ -80,10 +80,11 @@ def jobs(config: Mapping) -> list[dict]:
         for s in p["seeds"]:
             out.append({"stage": "train", "variant": f"{layout.FLOOR} ({name})", "tables": set(floor_tables),
                         "path": layout.benchmark_path(layout.floor_dir(config, name, s))})
-        datasets = layout.floor_datasets(config, name)
-        for ds in datasets:  # the transfer dataset's cache only serves the transfer tables
-            features(ds, recipe, [t for t in floor_tables if ds == p["train_dataset"]
-                                  or "pascal" in t])
+        # a dataset's floor cache serves the floor tables the paper's own cache of it serves
+        # (e.g. a transfer dataset's only the transfer tables)
+        served = {ds: set(tables) for ds, _, tables in paper.cost_jobs(config)[1]}
+        for ds in layout.floor_datasets(config, name):
+            features(ds, recipe, [t for t in floor_tables if t in served.get(ds, ())])
     # the cross-dataset table: one scoring job per model family, and the targets' feature caches
     for family in layout.cross_models(config):
         scores = layout.cross_scores(config, family)

@@ -1,7 +1,7 @@
-"""One Snakemake training job: the shared body of ``workflow/scripts/*_train.py``.
+"""One Snakemake training job: the shared body of every paper's ``scripts/train.py``.
 
-Each rule's script is ``run_job(snakemake, "<paper>")`` (Koike: ``run_koike_job``, one model's
-runs on all its inputs): the job log, then the paper's
+Each rule's script is ``run_job(snakemake, "<paper>")`` (or ``run_jobs`` for a job that trains
+several runs, e.g. one model on each of its inputs): the job log, then the paper's
 ``run_training`` (features ``input.features``, the run folder of ``output.model``, the
 ``params.train`` slice, ``params.checkpoint_dir`` for the resumable state outside the
 versioned run folder, the ``seed`` wildcard and the job's threads), then one log line.
@@ -72,14 +72,14 @@ def run_job(smk, paper: str) -> dict:
                   out_dir=Path(smk.output.model).parent, checkpoint_dir=smk.params.checkpoint_dir)
 
 
-def run_koike_job(smk) -> dict[str, dict]:
-    """Run the Koike training job ``smk`` (rule ``koike_run_<model>``): the model's run on
-    each of its inputs for the ``seed`` wildcard, one after the other in this process.
-    ``params.runs`` maps each variant (``koike.model_variants``) to its parameter slice
-    (``train``), run folder (``run_dir``) and resumable state (``checkpoint_dir``)."""
+def run_jobs(smk, paper: str) -> dict[str, dict]:
+    """Run a training job ``smk`` of ``paper`` that trains several runs for the ``seed``
+    wildcard, one after the other in this process (its start-up paid once). ``params.runs``
+    maps each run's variant to its parameter slice (``train``), run folder (``run_dir``) and
+    resumable state (``checkpoint_dir``)."""
     from auscult import runlog
 
     log = runlog.setup(runlog.job_log(smk))
-    return {v: _train(smk, "koike", log, variant=v, train_params=run["train"], out_dir=run["run_dir"],
+    return {v: _train(smk, paper, log, variant=v, train_params=run["train"], out_dir=run["run_dir"],
                       checkpoint_dir=run["checkpoint_dir"])
             for v, run in smk.params.runs.items()}

@@ -31,6 +31,7 @@ def describe_run(summary: Mapping) -> str:
             f"{(summary['selection']['paper'] or {}).get('epoch')}, weights "
             f"{(summary['weights'] or {}).get('status')}")
 
+FORECAST = "auscult.papers.ast_sam.forecast"  # its jobs' shapes and workloads (auscult.forecast)
 FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False  # a lung-sound model: not scored on the heart-sound targets

@@ -36,6 +36,7 @@ def describe_run(summary: Mapping) -> str:
 
 FLOOR = "auscult.papers.audiofuse.floor:run_floor"  # the reference floor under this paper's protocol
 FLOOR_OUTPUTS = ("metrics.json", "predictions.csv")  # what its floor job writes (rule floor_audiofuse_run)
+FORECAST = "auscult.papers.audiofuse.forecast"  # its jobs' shapes and workloads (auscult.forecast)
 FLOOR_TABLES = ("t1_physionet", "t2_pascal")  # tables that get the reference-floor row
 FLOOR_FILES = (("metrics", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True  # its T1 runs are scored by the cross-dataset table

@@ -38,6 +38,7 @@ def describe_run(summary: Mapping) -> str:
 
 FLOOR = "auscult.papers.koike.floor:run_floor"  # the reference floor under this paper's protocol
 FLOOR_OUTPUTS = ("split.csv", "predictions.csv", "train_summary.json")  # what its floor job writes (rule floor_koike_run)
+FORECAST = "auscult.papers.koike.forecast"  # its jobs' shapes and workloads (auscult.forecast)
 FLOOR_TABLES = ("t4_uar", "t5_spec_sens_f1")
 FLOOR_FILES = (("train_summary", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True

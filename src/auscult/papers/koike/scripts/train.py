@@ -3,8 +3,8 @@ seed, from cached features (one run per input: select on dev, score dev and test
 Imports only torch/numpy/pandas/scikit-learn."""
 
 from auscult import runlog
-from auscult.training.jobs import run_koike_job
+from auscult.training.jobs import run_jobs
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-run_koike_job(smk)
+run_jobs(smk, "koike")
 runlog.end_job(smk)
