@@ -12,7 +12,7 @@ import pytest
 from auscult import layout, papers
 from auscult.evaluation.metrics import binary_metrics
 from auscult.papers.audiofuse import tables as af_report
-from auscult.reporting import build
+from auscult.reporting import build, claims
 
 
 def test_registry_names_every_params_paper(demo):
@@ -81,7 +81,7 @@ def _fake_af_inputs(cfg, repo_root, folder, history=False):
     """What rule `tables` (and, with ``history``, rule `figures`) hands over for AudioFuse:
     fake per-seed results, learning curves and dataset folders in ``folder``."""
     inputs = {"base_params": str(repo_root / "params.yaml"),
-              "claims": str(repo_root / "src/auscult/reporting/claims.yaml")}
+              "claims": claims.claim_files()}
     for v in layout.table_variants(cfg, "audiofuse"):
         seeds = layout.seeds(cfg, "audiofuse", v)
         inputs[f"metrics_{v}"], inputs[f"predictions_{v}"] = _fake_af_results(folder, v, seeds)

@@ -93,6 +93,19 @@ def resolve(spec: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def paper_files(name: str) -> list[str]:
+    """``name`` (``paper_values.yaml``, ``claims.yaml``) beside each registered paper's module,
+    where it has one: a paper's published numbers and claims live in its own folder."""
+    from pathlib import Path
+
+    out = []
+    for module in REGISTRY.values():
+        f = Path(module.__file__).with_name(name)
+        if f.is_file():
+            out.append(str(f))
+    return out
+
+
 def spec_modules(attr: str) -> list[str]:
     """The package modules (``x/y`` for ``auscult.x.y``) that the registered papers' ``attr``
     tables point at: a rule's code inputs (a user's own module outside the package is not)."""

@@ -22,8 +22,9 @@ rule tables:
             "reporting/snapshot",
             *report_build.code_modules(),
         ),
-        paper_values="src/auscult/reporting/paper_values.yaml",
-        claims="src/auscult/reporting/claims.yaml",
+        # each paper's published numbers and claims, in its own folder
+        paper_values=registry.paper_files("paper_values.yaml"),
+        claims=registry.paper_files("claims.yaml"),
     output:
         tables=report(
             directory("reports/tables"),

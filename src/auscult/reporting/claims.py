@@ -1,6 +1,7 @@
 """Each paper's headline claims as data, tested on this pipeline's own predictions.
 
-The claims live in ``claims.yaml`` beside ``paper_values.yaml``: one entry per claim with
+The claims live in each paper's folder (``src/auscult/papers/<name>/claims.yaml``, beside its
+``paper_values.yaml``): one entry per claim with
 the table, metric, protocol and rows it is about, and its **premises**: what must hold for
 the claim to be tested here at all. A claim is judged in two steps.
 
@@ -41,7 +42,6 @@ from auscult.reporting import markdown as md
 from auscult.reporting.tables import metric_digits
 from auscult.stats import paired
 
-CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 VERDICTS = ("holds", "does not hold", "inconclusive", "not testable here")
 COLUMNS = ["paper", "id", "claim", "table", "metric", "protocol", "verdict", "reason", "premises", "effect",
            "ci_low", "ci_high", "p_value", "mde", "paper_gap", "n_comparisons", "evidence", "data", "budget"]
@@ -53,8 +53,28 @@ ALPHA = 0.05
 N_BOOT = 2000  # resamples per comparison (seeded: the same verdicts on every run)
 
 
-def load_claims(path: str | Path = CLAIMS_FILE) -> dict[str, list[dict]]:
-    """{paper: [claim, ...]} with every claim's keys checked."""
+def claim_files() -> list[str]:
+    """Every registered paper's ``claims.yaml`` (in its folder)."""
+    from auscult import registry
+
+    return registry.paper_files("claims.yaml")
+
+
+def load_claims(paths: str | Path | Sequence[str | Path] | None = None) -> dict[str, list[dict]]:
+    """{paper: [claim, ...]} from ``paths`` (default: :func:`claim_files`), every claim's keys checked."""
+    if paths is None:
+        paths = claim_files()
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out: dict[str, list[dict]] = {}
+    for path in paths:
+        spec = _load_claim_file(path)
+        for paper, claims in spec.items():
+            out.setdefault(paper, []).extend(claims)
+    return out
+
+
+def _load_claim_file(path: str | Path) -> dict[str, list[dict]]:
     spec = yaml.safe_load(Path(path).read_text()) or {}
     for paper, claims in spec.items():
         for c in claims:
@@ -347,7 +367,7 @@ def render_markdown(df: pd.DataFrame) -> str:
     lines += ["", "## Comparisons", ""]
     lines += [f"- **{md.text(r['id'])}**: {md.text(r['evidence'] or '–')}" for _, r in df.iterrows()]
     lines += ["", "How a verdict is reached (auscult.reporting.claims; claims and their premises are data: "
-              "src/auscult/reporting/claims.yaml):", "",
+              "src/auscult/papers/<name>/claims.yaml):", "",
               "- *not testable here*: a premise of the claim fails on these runs (the paper's weights, real data, "
               "at least 3 seeds per row, matched training budgets, in-domain AUC above chance for a transfer "
               "claim, no constant predictor). It says nothing about the paper.",

@@ -27,13 +27,21 @@ import yaml
 from auscult.atomic import write_csv, write_text
 from auscult.reporting import markdown as md
 
-PAPER_VALUES = Path(__file__).with_name("paper_values.yaml")
 LONG_COLUMNS = ["table", "row", "variant", "metric", "protocol", "mean", "std", "n_seeds", "ci_low",
                 "ci_high", "paper", "delta", "data", "weights", "budget", "flag"]
 
 
 def paper_values() -> dict:
-    return yaml.safe_load(PAPER_VALUES.read_text())
+    """The published numbers of every registered paper: its folder's ``paper_values.yaml``
+    (:func:`auscult.registry.paper_files`), and an external module's ``PAPER_VALUES``."""
+    from auscult import registry
+
+    out: dict = {}
+    for f in registry.paper_files("paper_values.yaml"):
+        out.update(yaml.safe_load(Path(f).read_text()) or {})
+    for module in registry.REGISTRY.values():
+        out.update(getattr(module, "PAPER_VALUES", {}) or {})
+    return out
 
 
 def fill_title(template: str, fields: Mapping[str, object] | None = None) -> str:
