@@ -1,6 +1,8 @@
 """params.yaml + overlays validate; bad keys fail early, naming the key."""
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +86,12 @@ def test_deep_merge_does_not_mutate():
     base = {"a": {"b": 1, "c": 2}}
     out = deep_merge(base, {"a": {"b": 5}})
     assert out == {"a": {"b": 5, "c": 2}} and base == {"a": {"b": 1, "c": 2}}
+
+
+def test_committed_json_schema_is_the_composed_one():
+    """src/auscult/schemas/params.schema.json is generated from the shared schema and every
+    built-in paper's schema.yaml: regenerate it (`python -m auscult.params`) after editing them."""
+    from auscult.params import full_schema
+
+    committed = json.loads((Path(__file__).parents[1] / "src/auscult/schemas/params.schema.json").read_text())
+    assert committed == full_schema(), "params.schema.json is stale: python -m auscult.params > src/auscult/schemas/params.schema.json"

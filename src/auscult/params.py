@@ -2,10 +2,11 @@
 
 ``params.yaml`` is the single source of truth; overlays (``config/demo.yaml``,
 ``config/quick.yaml``) are deep-merged on top, exactly as ``snakemake --configfile`` does.
-The merged result is validated against the schema shipped in the package,
-``src/auscult/schemas/params.schema.yaml`` (closed objects, every key required; read with
-``importlib.resources``, so it works from any installed copy), so a typo fails before any
-job runs, naming the key.
+The merged result is validated against the schema shipped in the package: the shared part,
+``src/auscult/schemas/params.schema.yaml``, composed with each registered paper's part (its
+folder's ``schema.yaml``: its block, its feature recipes, their $defs; an external module's
+``SCHEMA``). Closed objects, every key required; read with ``importlib.resources``, so it
+works from any installed copy: a typo fails before any job runs, naming the key.
 
 ``digest`` gives the short content hash that every artifact path carries: a path is a
 function of exactly the parameters that produced it, so a parameter change can never
@@ -73,11 +74,21 @@ def load_params(path: str | Path = "params.yaml", overlays: list[str | Path] = (
     return config
 
 
+def full_schema() -> dict:
+    """The composed schema of the built-in papers (shared part + each paper's ``schema.yaml``),
+    as committed in ``src/auscult/schemas/params.schema.json`` for editors and readers
+    (``python -m auscult.params > src/auscult/schemas/params.schema.json``; a test checks it)."""
+    schema = yaml.safe_load(schema_text())
+    _add_builtin_papers(schema)
+    return schema
+
+
 def validate(config: Mapping, schema_path: str | Path | None = None) -> None:
     """Raise ParamsError listing every schema violation with its dotted key path."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text() if schema_path else schema_text())
+    _add_builtin_papers(schema)
     _add_paper_modules(schema, config)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -85,6 +96,40 @@ def validate(config: Mapping, schema_path: str | Path | None = None) -> None:
         lines = [f"  {_key(e)}: {_explain(e)}" for e in errors]
         raise ParamsError("invalid parameters:\n" + "\n".join(lines))
     _check_cross_references(config)
+
+
+def paper_schema(module) -> dict:
+    """A paper's part of the schema: ``{"block": ..., "features": {recipe: ...}, "$defs": ...}``
+    from the ``schema.yaml`` beside its module, else its ``SCHEMA`` (the block only)."""
+    f = Path(module.__file__).with_name("schema.yaml")
+    if f.is_file():
+        return yaml.safe_load(f.read_text(encoding="utf-8"))
+    return {"block": module.SCHEMA}
+
+
+def _add_paper(schema: dict, module) -> None:
+    """Close the schema over one paper: its block, its name in ``papers`` (and in
+    ``cross_dataset.models`` when the cross-dataset table scores it), its recipes, its $defs."""
+    part, props = paper_schema(module), schema["properties"]
+    props[module.NAME] = part["block"]
+    schema["required"] = [*schema["required"], module.NAME]
+    props["papers"]["items"]["enum"] = [*props["papers"]["items"]["enum"], module.NAME]
+    if getattr(module, "CROSS_FAMILY", False):
+        models = props["cross_dataset"]["properties"]["models"]["items"]
+        models["enum"] = [*models["enum"], module.NAME]
+    features = props["features"]
+    for recipe, sub in (part.get("features") or {}).items():
+        features["properties"][recipe] = sub
+        features["required"] = [*features["required"], recipe]
+    schema.setdefault("$defs", {}).update(part.get("$defs") or {})
+
+
+def _add_builtin_papers(schema: dict) -> None:
+    from auscult import registry
+
+    for module in registry.REGISTRY.values():
+        if registry.is_builtin(module):
+            _add_paper(schema, module)
 
 
 def _add_paper_modules(schema: dict, config: Mapping) -> None:
@@ -100,10 +145,7 @@ def _add_paper_modules(schema: dict, config: Mapping) -> None:
             module = registry.load(str(name))
         except (ImportError, ValueError) as e:
             raise ParamsError(f"paper_modules: {e}") from None
-        schema["properties"][module.NAME] = module.SCHEMA
-        schema["required"] = [*schema["required"], module.NAME]
-        schema["properties"]["papers"]["items"]["enum"] = [*schema["properties"]["papers"]["items"]["enum"],
-                                                           module.NAME]
+        _add_paper(schema, module)
 
 
 def _key(error) -> str:
@@ -144,3 +186,7 @@ def canonical_json(obj: Any) -> str:
 def digest(obj: Any, length: int = 8) -> str:
     """Short, stable content hash of a JSON-serialisable parameter slice."""
     return hashlib.sha1(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+if __name__ == "__main__":  # the composed schema, as JSON (see full_schema)
+    print(json.dumps(full_schema(), indent=1, sort_keys=True))
