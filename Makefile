@@ -76,7 +76,7 @@ forecast: install
 # Snakefile workflow` reformats, `--diff` shows what it would change)
 lint: install
 	$(BIN)/ruff check src tests workflow benchmarks tools
-	$(BIN)/snakefmt --check Snakefile workflow tests/toy_paper
+	$(BIN)/snakefmt --check Snakefile workflow src/auscult/papers tests/toy_paper
 
 # pip-compile (pip-tools, in its own venv so that it never changes the pinned one) keeps the
 # pins already in requirements.lock that still satisfy requirements.in, and writes every

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-SNAKEFILES = ["Snakefile", "workflow", "tests/toy_paper"]  # snakefmt finds Snakefile and *.smk under these
+SNAKEFILES = ["Snakefile", "workflow", "src/auscult/papers", "tests/toy_paper"]  # snakefmt finds Snakefile and *.smk under these
 # The one lint left on purpose: every rule runs in the venv of requirements.lock.
 ALLOWED_LINTS = {"Specify a conda environment or container for each rule."}
 

@@ -49,7 +49,11 @@ rule ast_sam_evaluate:
     input:
         unpack(as_wf.eval_input(config)),
         code=src_files(
-            "papers/ast_sam/evaluate", "evaluation/metrics", "training/engine", "splits", "models/ast"
+            "papers/ast_sam/evaluate",
+            "evaluation/metrics",
+            "training/engine",
+            "splits",
+            "models/ast",
         ),
     output:
         metrics="results/ast_sam/{variant}/{dig}/seed{seed}/metrics.json",

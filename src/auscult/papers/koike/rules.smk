@@ -9,7 +9,6 @@
 from auscult.papers import koike as koike_paper
 from auscult.papers.koike import workflow as kk_wf
 
-
 for _m in config["koike"]["models"]:
 
     rule:
