@@ -41,8 +41,6 @@ INTENDED_USE = ("Research only: for reproducing and studying the cited paper's e
                 "device; not for diagnosis, screening or any clinical decision.")
 # the sections card format 2 adds (docs/model-cards.md)
 RELEASE_FIELDS = ("data", "budget", "software", "intended_use", "limitations", "licence")
-# papers whose published models started from pretrained weights (a scratch run is a limitation)
-PRETRAINED_PAPERS = ("koike", "ast_sam")
 _NUMBER = (int, float)
 # dotted key -> the types its value may have: the keys every card must hold ...
 SCHEMA: dict[str, type | tuple[type, ...]] = {
@@ -326,7 +324,7 @@ def limitations(card: Mapping) -> list[str]:
                    "sides of a split.")
         out.append("The PhysioNet 2016 test list is reconstructed (297 names from a public copy, 4 inferred).")
     weights = card.get("weights") or {}
-    if weights.get("weights") == "scratch" and (card.get("paper") in PRETRAINED_PAPERS
+    if weights.get("weights") == "scratch" and (_paper_attr(card.get("paper"), "PRETRAINED", False)
                                                 or weights.get("weights_requested") not in (None, "scratch")):
         out.append("Trained from random initialisation where the paper fine-tuned pretrained weights"
                    + (f" ({weights['weights_reason']})" if weights.get("weights_reason") else "") + ".")
@@ -607,6 +605,14 @@ def summary_lines(card: Mapping[str, Any]) -> list[str]:
 
 # --------------------------------------------------------------------------- README.md
 README = "README.md"
+def _paper_attr(paper, attr: str, default):
+    """An attribute of a registered paper's module (whether its published models were
+    pretrained, heart or lung sounds); ``default`` for a paper not registered here."""
+    from auscult import registry
+
+    return getattr(registry.REGISTRY.get(paper), attr, default)
+
+
 _HF_LICENCES = {"MIT": "mit", "CC-BY-NC-4.0": "cc-by-nc-4.0"}
 
 
@@ -615,7 +621,7 @@ def _front_matter(card: Mapping) -> dict:
                                                       else "")
     data = card.get("data") or {}
     tags = ["auscult", "research-only", "not-a-medical-device",
-            "heart-sound" if card.get("paper") != "ast_sam" else "lung-sound", f"paper-{card.get('paper')}"]
+            _paper_attr(card.get("paper"), "SOUND", "heart-sound"), f"paper-{card.get('paper')}"]
     if data.get("kind") in ("synthetic", "synthetic audio on real annotations"):
         tags.append("synthetic-data")
     if (card.get("budget") or {}).get("name"):

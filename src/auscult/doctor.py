@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auscult import registry
+
 # The share of this CPU's fp32 matmul rate that training jobs reach: README "Forecast of the
 # paper budget", the cpu budget's measured check (24 training jobs, 2026-12-01: 0.167). The
 # rate itself is measured on this machine when the doctor runs (forecast.cpu_matmul_tflops).
@@ -115,17 +117,14 @@ def recipe_record_values(config: Mapping, recipe: str) -> int | None:
     f = config["features"].get(recipe)
     if f is None:
         return None
-    if recipe == "audiofuse":
-        h, w = f["logmel"]["resize"]
-        return int(h * w + (f["sample_rate"] * f["clip_seconds"] if f["waveform"] else 0))
-    if recipe == "koike":
-        n = int(f["sample_rate"] * f["clip_seconds"])
-        frames = 1 + n // int(f["hop_length"])
-        size = {"wave": n, "logmel": int(f["n_mels"]) * frames, "linear": (int(f["n_fft"]) // 2 + 1) * frames}
-        return sum(size[o] for o in f["outputs"])
-    if recipe == "ast_sam":
-        frames = int(round(f["clip_seconds"] * 1000 / f["frame_shift_ms"]))
-        return frames * int(f["num_mel_bins"])
+    for paper in registry.REGISTRY.values():  # a paper's recipe: its forecast module's count
+        if recipe in {**(getattr(paper, "FEATURE_RECIPES", {}) or {}), **(getattr(paper, "SEGMENT_RECIPES", {}) or {})}:
+            spec = getattr(paper, "FORECAST", None)
+            if not spec:
+                return None
+            import importlib
+
+            return int(importlib.import_module(spec).record_values(f))
     if recipe == "floor_stats":
         per_frame = int(f["n_mfcc"]) * (2 if f["deltas"] else 1) + int(f["n_mels"])
         return per_frame * len(f["stats"])
@@ -168,7 +167,7 @@ def disk_estimate(config: Mapping, job_list, root: str | Path = ".") -> dict[str
         if config["datasets"][ds]["source"] != "synthetic":
             raw += _pinned_audio_bytes(ds)
     distinct = {(j.paper, j.variant): j for j in job_list}.values()
-    models = sum(4.0 * j.n_params * j.seeds * (2 if j.paper == "ast_sam" else 1) for j in distinct)
+    models = sum(4.0 * j.n_params * j.seeds * getattr(registry.get(j.paper), "MODEL_FILES", 1) for j in distinct)
     # last.pt while a run trains: weights, Adam's two moments and the best epoch's weights
     checkpoint = max((4.0 * j.n_params * 4 for j in distinct), default=0.0)
     return {"features": features, "models": models + checkpoint, "raw": raw,

@@ -36,13 +36,19 @@ from auscult.features.store import load_arrays, read_index, read_meta
 log = logging.getLogger(__name__)
 COLUMNS = ["family", "variant", "seed", "target", "dataset", "record_id", "label", "score", "threshold",
            "pad_fraction", "weights"]
-PADDED_RECIPES = ("audiofuse", "koike")
+
+
+def padded_recipes() -> set[str]:
+    """Recipes that zero-pad a recording shorter than their clip (each paper's ``PADDED_RECIPES``)."""
+    from auscult import registry
+
+    return {r for m in registry.REGISTRY.values() for r in getattr(m, "PADDED_RECIPES", ())}
 
 
 def pad_fraction(duration_s, recipe: str, recipe_params: Mapping) -> np.ndarray:
     """Share of the recipe's clip that is padding (0 where the recipe does not pad)."""
     d = np.asarray(duration_s, dtype=float)
-    if recipe not in PADDED_RECIPES:
+    if recipe not in padded_recipes():
         return np.zeros(len(d))
     clip = float(recipe_params["clip_seconds"])
     return np.clip(1.0 - d / clip, 0.0, 1.0)
@@ -119,13 +125,15 @@ def score_floor(*, runs: Sequence[tuple[str, int, str]], train_features: str | P
                 floor_params: Mapping, out: str | Path, threads: int = 1) -> pd.DataFrame:
     """Re-fit the floor per seed as its job did, check its validation threshold against the
     job's ``metrics.json`` and score every target."""
+    from auscult import layout, registry
     from auscult.evaluation.metrics import choose_threshold
-    from auscult.papers.audiofuse import train as af_protocol
     from auscult.training import floor
 
+    # the carve of the paper under whose protocol the floor was fitted (its ``PROTOCOL``)
+    protocol_splits = registry.resolve(registry.get(layout.cross_floor_paper()).PROTOCOL)
+
     tgts = _targets(targets, manifests)
-    parts = af_protocol.protocol_splits(read_index(train_features), floor_params["split"],
-                                        floor_params["max_train_records"])
+    parts = protocol_splits(read_index(train_features), floor_params["split"], floor_params["max_train_records"])
     x = {k: floor.load_features(train_features, df) for k, df in parts.items() if k in ("train", "val")}
     frames = []
     with floor.thread_limit(threads):

@@ -30,7 +30,15 @@ from auscult.stats import paired
 
 NAME = "cross_dataset"
 TITLE = "Cross-dataset zero-shot evaluation of the binary heart-sound models"
-FAMILY_LABEL = {"audiofuse": "AudioFuse", "koike": "Koike", "floor": "reference floor (not in any paper)"}
+FLOOR_LABEL = "reference floor (not in any paper)"
+
+
+def family_labels() -> dict[str, str]:
+    """Each model family's name in the table, in row order: the registered papers (their
+    module's ``LABEL``), then the floor."""
+    from auscult import registry
+
+    return {**{n: getattr(m, "LABEL", n) for n, m in registry.REGISTRY.items()}, "floor": FLOOR_LABEL}
 PAD_LIMIT = 0.5
 COLUMNS = ["model", "family", "variant", "target", "n", "n_abnormal", "seeds", "auc", "auc_low", "auc_high",
            "sensitivity", "specificity", "threshold", "n_half_padded", "auc_within", "auc_within_low", "auc_within_high",
@@ -39,7 +47,8 @@ POOLED = " (sets pooled)"
 
 
 def model_label(family: str, variant: str) -> str:
-    return FAMILY_LABEL[family] if family == "floor" else f"{FAMILY_LABEL.get(family, family)} {variant}"
+    labels = family_labels()
+    return labels[family] if family == "floor" else f"{labels.get(family, family)} {variant}"
 
 
 def load_scores(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -101,7 +110,7 @@ def build_table(scores: pd.DataFrame, bootstrap: Mapping, *, targets: Sequence[s
     pooled row per dataset that comes as several targets."""
     rows = []
     order = list(targets) if targets is not None else list(dict.fromkeys(scores["target"]))
-    fam_order = {f: i for i, f in enumerate(FAMILY_LABEL)}
+    fam_order = {f: i for i, f in enumerate(family_labels())}
     keys = scores[["family", "variant"]].drop_duplicates()
     keys = sorted(map(tuple, keys.to_numpy()), key=lambda k: (fam_order.get(k[0], 99), str(k[1])))
     for family, variant in keys:
@@ -137,7 +146,7 @@ def padding_notes(table: pd.DataFrame, clip_seconds: Mapping[str, float] | None 
         seen.add(key)
         clip = f" ({clip_seconds[r['family']]:g} s clip)" if clip_seconds and r["family"] in clip_seconds else ""
         notes.append(f"{r['target']}: {r['n_half_padded']} of {r['n']} recordings are more than half padding under "
-                     f"the {FAMILY_LABEL.get(r['family'], r['family'])} recipe{clip}: shorter recordings are "
+                     f"the {family_labels().get(r['family'], r['family'])} recipe{clip}: shorter recordings are "
                      "zero-padded as that paper's recipe does, so these scores rest on less signal.")
     return notes
 

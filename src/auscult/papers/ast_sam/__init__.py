@@ -31,6 +31,10 @@ def describe_run(summary: Mapping) -> str:
             f"{(summary['selection']['paper'] or {}).get('epoch')}, weights "
             f"{(summary['weights'] or {}).get('status')}")
 
+LABEL = "AST + SAM"
+PRETRAINED = True  # AudioSet-pretrained AST (model cards)
+SOUND = "lung-sound"
+MODEL_FILES = 2  # model.pt and model_paper.pt per run (both selection protocols)
 FORECAST = "auscult.papers.ast_sam.forecast"  # its jobs' shapes and workloads (auscult.forecast)
 FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()

@@ -34,3 +34,9 @@ def workload(config: Mapping, variant: str, root) -> dict:
     return {"train_samples": n_train * passes, "fwd_samples": per_epoch_fwd, "once": n_test,
             "max_epochs": int(t["epochs"]), "patience": None, "batch_size": int(t["batch_size"]),
             "passes": passes, "max_steps": t.get("max_steps")}
+
+
+def record_values(f: Mapping) -> int:
+    """Values one breathing cycle stores in this paper's feature cache (``auscult doctor``'s disk estimate)."""
+    frames = int(round(f["clip_seconds"] * 1000 / f["frame_shift_ms"]))
+    return frames * int(f["num_mel_bins"])

@@ -34,6 +34,14 @@ def describe_run(summary: Mapping) -> str:
     """The training job log's one-line account of a finished run."""
     return f"best epoch {summary.get('best_epoch')}"
 
+
+LABEL = "AudioFuse"  # its name in shared tables (cross-dataset rows)
+PRETRAINED = False  # its published models trained from scratch (model cards)
+SOUND = "heart-sound"
+PADDED_RECIPES = ("audiofuse",)  # recipes that zero-pad a short recording (cross-dataset pad fraction)
+PROTOCOL = "auscult.papers.audiofuse.train:protocol_splits"  # its train/validation/test carve
+# the README's results snapshot: (table, protocol, heading) of the headline AUCs
+HEADLINE = ("audiofuse_t1_physionet", "test, threshold from validation split", "AudioFuse T1, PhysioNet test AUC")
 FLOOR = "auscult.papers.audiofuse.floor:run_floor"  # the reference floor under this paper's protocol
 FLOOR_OUTPUTS = ("metrics.json", "predictions.csv")  # what its floor job writes (rule floor_audiofuse_run)
 FORECAST = "auscult.papers.audiofuse.forecast"  # its jobs' shapes and workloads (auscult.forecast)

@@ -32,3 +32,9 @@ def workload(config: Mapping, variant: str, root) -> dict:
     return {"train_samples": n_train, "fwd_samples": n_val + recal, "once": n_val + ds["test"] + transfer,
             "max_epochs": int(t["max_epochs"]), "patience": int(t["patience"]), "batch_size": int(t["batch_size"]),
             "passes": 1, "max_steps": t.get("max_steps")}
+
+
+def record_values(f: Mapping) -> int:
+    """Values one recording stores in this paper's feature cache (``auscult doctor``'s disk estimate)."""
+    h, w = f["logmel"]["resize"]
+    return int(h * w + (f["sample_rate"] * f["clip_seconds"] if f["waveform"] else 0))

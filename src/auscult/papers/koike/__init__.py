@@ -36,6 +36,11 @@ def describe_run(summary: Mapping) -> str:
     """The training job log's one-line account of a finished run."""
     return f"best epoch {summary.get('best_epoch')}, weights {summary['weights']}"
 
+
+LABEL = "Koike"
+PRETRAINED = True  # its published models started from AudioSet/ImageNet weights (model cards)
+SOUND = "heart-sound"
+PADDED_RECIPES = ("koike",)
 FLOOR = "auscult.papers.koike.floor:run_floor"  # the reference floor under this paper's protocol
 FLOOR_OUTPUTS = ("split.csv", "predictions.csv", "train_summary.json")  # what its floor job writes (rule floor_koike_run)
 FORECAST = "auscult.papers.koike.forecast"  # its jobs' shapes and workloads (auscult.forecast)

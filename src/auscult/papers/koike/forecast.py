@@ -35,3 +35,11 @@ def workload(config: Mapping, variant: str, root) -> dict:
     return {"train_samples": n_train, "fwd_samples": n_dev + recal, "once": n_dev + n_test,
             "max_epochs": int(t["max_epochs"]), "patience": int(t["patience"]), "batch_size": int(t["batch_size"]),
             "passes": 1, "max_steps": t.get("max_steps")}
+
+
+def record_values(f: Mapping) -> int:
+    """Values one recording stores in this paper's feature cache (``auscult doctor``'s disk estimate)."""
+    n = int(f["sample_rate"] * f["clip_seconds"])
+    frames = 1 + n // int(f["hop_length"])
+    size = {"wave": n, "logmel": int(f["n_mels"]) * frames, "linear": (int(f["n_fft"]) // 2 + 1) * frames}
+    return sum(size[o] for o in f["outputs"])
