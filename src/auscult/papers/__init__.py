@@ -1,4 +1,4 @@
-"""The built-in papers: one module per reproduced paper, registered in :mod:`auscult.registry`
+"""The built-in papers: one folder (package) per reproduced paper, registered in :mod:`auscult.registry`
 (looked up there by its params.yaml key).
 
 Shared mechanisms (``auscult.layout``, ``auscult.params``, the report rules and
@@ -30,6 +30,15 @@ defines:
   ``figure_params(config)``: what its tables and figures read;
 - ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out, plots)``: its
   tables and figures (a built-in paper's builders are in its ``tables`` module);
+- what it brings to the shared layers, each optional (``"module:attribute"`` specs are
+  imported on first use): ``FEATURE_RECIPES`` / ``SEGMENT_RECIPES`` and ``MODELS`` (entries of
+  the shared recipe and architecture tables), ``TRAIN`` (its ``run_training``) and
+  ``describe_run(summary)``, ``FLOOR`` + ``FLOOR_OUTPUTS`` (its floor under its protocol; one
+  floor rule serves all), ``PROTOCOL`` (its splits), ``FORECAST`` (a module with
+  ``input_shapes``, ``table_runs``, ``workload``, ``record_values``), ``LABEL`` (its name in
+  shared tables), ``PRETRAINED`` and ``SOUND`` (model cards), ``MODEL_FILES`` (model files
+  per run), ``PADDED_RECIPES`` (recipes that zero-pad short recordings), ``HEADLINE`` (the
+  README snapshot's table);
 - ``RULES``: the path of its Snakemake rule file (``rules.smk`` in the paper's folder),
   which the Snakefile includes for every registered paper, built-in or external.
 """
