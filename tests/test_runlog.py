@@ -37,16 +37,6 @@ def test_a_job_that_fails_before_end_job_still_exits_1(tmp_path):
     assert out.returncode == 1 and "ZeroDivisionError" in out.stderr
 
 
-def test_every_workflow_script_ends_with_end_job():
-    scripts = sorted((ROOT / "workflow" / "scripts").glob("*.py"))
-    assert scripts
-    for script in scripts:
-        lines = [ln for ln in script.read_text().splitlines() if ln.strip()]
-        # with the job object: end_job writes the job's benchmark record
-        assert lines[-1] == "runlog.end_job(smk)", f"{script.name} must end with runlog.end_job(smk)"
-        assert sum("end_job" in ln for ln in lines) == 1, f"{script.name}: end_job only as the last line"
-
-
 def _fake_job(**logs):
     """A job object whose ``log`` is the Namedlist Snakemake gives a script (``log: ..., name=...``)."""
     from snakemake.iocontainers import Log

@@ -8,6 +8,7 @@ other exception is a bug and shows its traceback in both places.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -158,6 +159,22 @@ def end_job(smk=None) -> None:
         except (OSError, ValueError):  # a closed or broken stream: nothing left to flush
             pass
     os._exit(0)
+
+
+@contextlib.contextmanager
+def job(smk, *, reap: bool = False):
+    """The one wrapper of every workflow script::
+
+        with runlog.job(snakemake) as log:
+            ...  # the job's work
+
+    Sets up the job's log (with ``reap``: also removes what killed earlier runs left beside
+    its outputs, :func:`start_job`), and when the body has finished writes the job's cost
+    record and ends the process (:func:`end_job`), so no script can forget its end. A body
+    that raises leaves no record; its error reaches the log as one line (:func:`setup`)."""
+    log = start_job(smk) if reap else setup(job_log(smk))
+    yield log
+    end_job(smk)
 
 
 def start_job(smk) -> logging.Logger:

@@ -6,15 +6,14 @@ from pathlib import Path
 from auscult import registry, runlog
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = runlog.setup(runlog.job_log(smk))
-registry.load_configured(smk.config)
-run_floor = registry.resolve(registry.get(smk.params.paper).FLOOR)
-run_floor(
-    features=list(smk.input.features),
-    floor_params=smk.params.floor,
-    seed=int(smk.wildcards.seed),
-    out_dir=Path(smk.output[0]).parent,
-    threads=smk.threads,
-)
-log.info("floor (%s protocol) seed %s: done", smk.params.paper, smk.wildcards.seed)
-runlog.end_job(smk)
+with runlog.job(smk) as log:
+    registry.load_configured(smk.config)
+    run_floor = registry.resolve(registry.get(smk.params.paper).FLOOR)
+    run_floor(
+        features=list(smk.input.features),
+        floor_params=smk.params.floor,
+        seed=int(smk.wildcards.seed),
+        out_dir=Path(smk.output[0]).parent,
+        threads=smk.threads,
+    )
+    log.info("floor (%s protocol) seed %s: done", smk.params.paper, smk.wildcards.seed)

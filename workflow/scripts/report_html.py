@@ -5,7 +5,6 @@ from auscult import runlog
 from auscult.reporting.notebook import render_report
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-runlog.setup(runlog.job_log(smk))
-render_report(smk.input.notebook, smk.output.executed, smk.output.html,
-              {"tables_dir": smk.input.tables, "figures_dir": smk.input.figures, "claims_csv": smk.input.claims})
-runlog.end_job(smk)
+with runlog.job(smk):
+    render_report(smk.input.notebook, smk.output.executed, smk.output.html,
+                  {"tables_dir": smk.input.tables, "figures_dir": smk.input.figures, "claims_csv": smk.input.claims})

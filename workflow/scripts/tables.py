@@ -6,6 +6,5 @@ from auscult import runlog
 from auscult.reporting.build import build_all_tables
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-runlog.setup(runlog.job_log(smk))
-build_all_tables(smk.config, smk.input, dict(smk.params.items()), smk.output)
-runlog.end_job(smk)
+with runlog.job(smk):
+    build_all_tables(smk.config, smk.input, dict(smk.params.items()), smk.output)

@@ -62,24 +62,26 @@ def _train(smk, paper: str, log, *, variant: str, train_params, out_dir, checkpo
     return summary
 
 
-def run_job(smk, paper: str) -> dict:
-    """Run the training job ``smk`` (Snakemake's ``snakemake`` object) of ``paper``: the run
-    of its ``variant`` wildcard."""
+def _job_log(smk, log):
     from auscult import runlog
 
-    log = runlog.setup(runlog.job_log(smk))
+    return log if log is not None else runlog.setup(runlog.job_log(smk))
+
+
+def run_job(smk, paper: str, log=None) -> dict:
+    """Run the training job ``smk`` (Snakemake's ``snakemake`` object) of ``paper``: the run
+    of its ``variant`` wildcard (``log``: the job's logger, ``runlog.job``'s; else set up here)."""
+    log = _job_log(smk, log)
     return _train(smk, paper, log, variant=smk.wildcards.variant, train_params=smk.params.train,
                   out_dir=Path(smk.output.model).parent, checkpoint_dir=smk.params.checkpoint_dir)
 
 
-def run_jobs(smk, paper: str) -> dict[str, dict]:
+def run_jobs(smk, paper: str, log=None) -> dict[str, dict]:
     """Run a training job ``smk`` of ``paper`` that trains several runs for the ``seed``
     wildcard, one after the other in this process (its start-up paid once). ``params.runs``
     maps each run's variant to its parameter slice (``train``), run folder (``run_dir``) and
     resumable state (``checkpoint_dir``)."""
-    from auscult import runlog
-
-    log = runlog.setup(runlog.job_log(smk))
+    log = _job_log(smk, log)
     return {v: _train(smk, paper, log, variant=v, train_params=run["train"], out_dir=run["run_dir"],
                       checkpoint_dir=run["checkpoint_dir"])
             for v, run in smk.params.runs.items()}

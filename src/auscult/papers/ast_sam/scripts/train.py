@@ -10,5 +10,5 @@ from auscult import runlog
 from auscult.training.jobs import run_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-run_job(smk, "ast_sam")
-runlog.end_job(smk)
+with runlog.job(smk) as log:
+    run_job(smk, "ast_sam", log=log)

@@ -6,5 +6,5 @@ from auscult import runlog
 from auscult.training.jobs import run_jobs
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-run_jobs(smk, "koike")
-runlog.end_job(smk)
+with runlog.job(smk) as log:
+    run_jobs(smk, "koike", log=log)
