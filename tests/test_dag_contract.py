@@ -206,3 +206,34 @@ def test_stage_params_cover_what_its_rules_read(stages, repo_root):
             assert after == before, f"{name}: its rules read {key}, which the stage does not declare"
             checked += 1
     assert checked > 100
+
+
+def test_rule_code_inputs_are_stage_deps(stages, repo_root):
+    """The modules a rule runs (auscult.codedeps: one list per rule) are deps of every DVC
+    stage that may run the rule, so DVC re-runs the stage when that code changes."""
+    from auscult import codedeps, layout
+
+    rules = {*codedeps.SHARED, *(f"floor_{p}_run" for p in layout.floor_capable())}
+    checked = 0
+    for name, stage in stages.items():
+        allowed, _ = allowed_rules(stage)
+        deps = stage.get("deps", [])
+        for rule in sorted(allowed):
+            try:
+                modules = codedeps.rule_code(rule)
+            except KeyError:
+                continue  # a target-only rule: it runs no code
+            rules.discard(rule)
+            for m in modules:
+                path = f"src/auscult/{m}.py"
+                assert (repo_root / path).is_file(), f"{rule}: {path} does not exist"
+                assert any(under(path, d) for d in deps), f"stage {name} runs rule {rule}, whose code {path} is not a dep"
+                checked += 1
+    assert checked > 50
+
+
+def test_rules_take_their_code_inputs_from_the_one_list(repo_root):
+    files = [*repo_root.glob("workflow/rules/*.smk"), *repo_root.glob("src/auscult/papers/*/rules.smk")]
+    assert len(files) > 8
+    for f in files:
+        assert "src_files(" not in f.read_text(), f"{f}: code inputs come from rule_code(<rule>) (auscult.codedeps)"

@@ -30,3 +30,10 @@ def src_files(*modules):
     from snakemake.io import ancient
 
     return [ancient(f"src/auscult/{m}.py") for m in modules]
+
+
+def rule_code(rule: str):
+    """The code input of rule ``rule``: :func:`src_files` of :func:`auscult.codedeps.rule_code`."""
+    from auscult import codedeps
+
+    return src_files(*codedeps.rule_code(rule))

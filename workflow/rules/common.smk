@@ -7,7 +7,7 @@ import sys
 
 from auscult import layout, registry
 from auscult.params import ParamsError, validate
-from auscult.smk import cross_stage, src_files
+from auscult.smk import cross_stage, rule_code, src_files
 
 # Fails before any job runs, naming the bad key (closed schema, no injected defaults):
 # one line per problem, no traceback.

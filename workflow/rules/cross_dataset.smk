@@ -7,7 +7,7 @@
 rule cross_dataset_score:
     input:
         unpack(cross_input),
-        code=src_files("evaluation/cross_dataset", "cli", "cards", "training/floor"),
+        code=rule_code("cross_dataset_score"),
     output:
         scores="results/cross_dataset/{family}/{dig}/scores.csv",
     log:

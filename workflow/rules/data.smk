@@ -20,14 +20,7 @@ rule acquire:
 rule manifest:
     input:
         unpack(manifest_input),
-        code=src_files(
-            "datasets/physionet2016",
-            "datasets/pascal",
-            "datasets/icbhi2017",
-            "datasets/checks",
-            "datasets/pinned",
-            "audio",
-        ),
+        code=rule_code("manifest"),
     output:
         manifest="data/manifests/{ds}/{dig}.csv",
         # records dropped under bad_audio: skip (and pinned ones absent from this copy)

@@ -5,14 +5,7 @@
 rule features:
     input:
         unpack(features_input),
-        code=src_files(
-            "features/build",
-            "features/store",
-            *registry.spec_modules("FEATURE_RECIPES"),
-            *registry.spec_modules("SEGMENT_RECIPES"),
-            "features/floor",
-            "audio",
-        ),
+        code=rule_code("features"),
     output:
         directory("data/features/{ds}/{recipe}-{dig}"),
     log:

@@ -16,7 +16,7 @@ for _p in layout.floor_capable():
                 cross_stage(layout.features_dir(config, ds, config["floor"]["features"]))
                 for ds in layout.floor_datasets(config, _p)
             ],
-            code=src_files(*layout.floor_code(_p)),
+            code=rule_code(f"floor_{_p}_run"),
         output:
             [f"{_dir}/{name}" for name in registry.get(_p).FLOOR_OUTPUTS],
         log:

@@ -10,18 +10,7 @@ from auscult.reporting import build as report_build
 rule tables:
     input:
         unpack(tables_input),
-        code=src_files(
-            "reporting/build",
-            "reporting/tables",
-            "reporting/markdown",
-            "reporting/compute_cost",
-            "reporting/provenance",
-            "reporting/claims",
-            "reporting/floor",
-            "reporting/cross_dataset",
-            "reporting/snapshot",
-            *report_build.code_modules(),
-        ),
+        code=rule_code("tables"),
         # each paper's published numbers and claims, in its own folder
         paper_values=registry.paper_files("paper_values.yaml"),
         claims=registry.paper_files("claims.yaml"),
@@ -46,7 +35,7 @@ rule tables:
 rule figures:
     input:
         unpack(figures_input),
-        code=src_files("reporting/build", "reporting/figures", *report_build.code_modules()),
+        code=rule_code("figures"),
     output:
         figures=report(
             directory("reports/figures"),
@@ -70,7 +59,7 @@ rule report_html:
         tables="reports/tables",
         claims="reports/claims.csv",
         figures="reports/figures",
-        code=src_files("reporting/notebook"),
+        code=rule_code("report_html"),
     output:
         executed="reports/report.ipynb",
         html=report("reports/report.html", caption="../report/report_html.rst", category="Report"),

@@ -36,6 +36,11 @@ PRETRAINED = True  # AudioSet-pretrained AST (model cards)
 SOUND = "lung-sound"
 MODEL_FILES = 2  # model.pt and model_paper.pt per run (both selection protocols)
 FORECAST = "auscult.papers.ast_sam.forecast"  # its jobs' shapes and workloads (auscult.forecast)
+# the library modules its rules run (their code inputs; auscult.codedeps, checked against dvc.yaml)
+CODE = {
+    "ast_sam_train": ("models/ast", "training/engine", "papers/ast_sam/train", "training/jobs", "splits", "features/store", "evaluation/metrics"),
+    "ast_sam_evaluate": ("papers/ast_sam/evaluate", "evaluation/metrics", "training/engine", "splits", "models/ast"),
+}
 FLOOR_TABLES: tuple[str, ...] = ()  # no reference floor
 FLOOR_FILES: tuple[tuple[str, str], ...] = ()
 CROSS_FAMILY = False  # a lung-sound model: not scored on the heart-sound targets

@@ -13,15 +13,7 @@ AS_RUN, AS_RESULT = as_wf.RUN, as_wf.RESULT
 rule ast_sam_train:
     input:
         features=as_wf.features(config),
-        code=src_files(
-            "models/ast",
-            "training/engine",
-            "papers/ast_sam/train",
-            "training/jobs",
-            "splits",
-            "features/store",
-            "evaluation/metrics",
-        ),
+        code=rule_code("ast_sam_train"),
     output:
         model="runs/ast_sam/{variant}/{dig}/seed{seed}/model.pt",
         paper_model="runs/ast_sam/{variant}/{dig}/seed{seed}/model_paper.pt",
@@ -48,13 +40,7 @@ rule ast_sam_train:
 rule ast_sam_evaluate:
     input:
         unpack(as_wf.eval_input(config)),
-        code=src_files(
-            "papers/ast_sam/evaluate",
-            "evaluation/metrics",
-            "training/engine",
-            "splits",
-            "models/ast",
-        ),
+        code=rule_code("ast_sam_evaluate"),
     output:
         metrics="results/ast_sam/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/ast_sam/{variant}/{dig}/seed{seed}/predictions.csv",

@@ -45,6 +45,11 @@ HEADLINE = ("audiofuse_t1_physionet", "test, threshold from validation split", "
 FLOOR = "auscult.papers.audiofuse.floor:run_floor"  # the reference floor under this paper's protocol
 FLOOR_OUTPUTS = ("metrics.json", "predictions.csv")  # what its floor job writes (rule floor_audiofuse_run)
 FORECAST = "auscult.papers.audiofuse.forecast"  # its jobs' shapes and workloads (auscult.forecast)
+# the library modules its rules run (their code inputs; auscult.codedeps, checked against dvc.yaml)
+CODE = {
+    "audiofuse_train": ("papers/audiofuse/model", "training/engine", "training/loop", "papers/audiofuse/train", "training/jobs", "splits", "features/store", "cards"),
+    "audiofuse_evaluate": ("evaluation/metrics", "papers/audiofuse/evaluate"),
+}
 FLOOR_TABLES = ("t1_physionet", "t2_pascal")  # tables that get the reference-floor row
 FLOOR_FILES = (("metrics", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True  # its T1 runs are scored by the cross-dataset table

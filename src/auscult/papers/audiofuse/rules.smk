@@ -12,16 +12,7 @@ AF_RUN, AF_RESULT = af_wf.RUN, af_wf.RESULT
 rule audiofuse_train:
     input:
         features=af_wf.features(config, "train"),
-        code=src_files(
-            "papers/audiofuse/model",
-            "training/engine",
-            "training/loop",
-            "papers/audiofuse/train",
-            "training/jobs",
-            "splits",
-            "features/store",
-            "cards",
-        ),
+        code=rule_code("audiofuse_train"),
     output:
         model="runs/audiofuse/{variant}/{dig}/seed{seed}/model.pt",
         history="runs/audiofuse/{variant}/{dig}/seed{seed}/history.csv",
@@ -47,7 +38,7 @@ rule audiofuse_train:
 rule audiofuse_evaluate:
     input:
         unpack(af_wf.eval_input(config)),
-        code=src_files("evaluation/metrics", "papers/audiofuse/evaluate"),
+        code=rule_code("audiofuse_evaluate"),
     output:
         metrics="results/audiofuse/{variant}/{dig}/seed{seed}/metrics.json",
         predictions="results/audiofuse/{variant}/{dig}/seed{seed}/predictions.csv",

@@ -44,6 +44,10 @@ PADDED_RECIPES = ("koike",)
 FLOOR = "auscult.papers.koike.floor:run_floor"  # the reference floor under this paper's protocol
 FLOOR_OUTPUTS = ("split.csv", "predictions.csv", "train_summary.json")  # what its floor job writes (rule floor_koike_run)
 FORECAST = "auscult.papers.koike.forecast"  # its jobs' shapes and workloads (auscult.forecast)
+# the library modules its rules run (their code inputs; auscult.codedeps, checked against dvc.yaml)
+CODE = {
+    "koike_run_*": ("models/cnn14", "models/imagenet", "models/weights", "training/engine", "training/loop", "papers/koike/train", "training/jobs", "splits", "features/store"),
+}
 FLOOR_TABLES = ("t4_uar", "t5_spec_sens_f1")
 FLOOR_FILES = (("train_summary", "json"), ("predictions", "csv"))
 CROSS_FAMILY = True

@@ -16,17 +16,7 @@ for _m in config["koike"]["models"]:
             f"koike_run_{_m}"
         input:
             features=kk_wf.features(config),
-            code=src_files(
-                "models/cnn14",
-                "models/imagenet",
-                "models/weights",
-                "training/engine",
-                "training/loop",
-                "papers/koike/train",
-                "training/jobs",
-                "splits",
-                "features/store",
-            ),
+            code=rule_code(f"koike_run_{_m}"),
         output:
             kk_wf.job_outputs(config, _m),
         log:
