@@ -1,6 +1,6 @@
 """The training engine every paper trains with: epochs, selection, early stopping, exact resume.
 
-A paper's trainer (``train_binary`` of :mod:`.loop` for AudioFuse and Koike, ``train_cycles``
+A paper's trainer (``train_binary`` of :mod:`.binary` for AudioFuse and Koike, ``train_cycles``
 of :mod:`.ast_sam` for AST+SAM) validates its config, seeds (:func:`setup`), builds the
 optimizer (:func:`make_optimizer`) and hands the engine a :class:`Task` (training data and
 order, loss, validation metrics, what to select on) and :class:`Settings` (epochs, batch size,

@@ -70,7 +70,7 @@ def embed(model: nn.Module, data: dict[str, np.ndarray], *, batch_size: int, dev
 
 
 def _predict_head(head_model: HeadOnly, z: np.ndarray, device: str) -> np.ndarray:
-    from auscult.training.loop import predict_scores
+    from auscult.training.binary import predict_scores
 
     return predict_scores(head_model, {"z": z}, batch_size=256, device=device)
 
@@ -91,7 +91,7 @@ def run_evaluation(
     device: str | None = None,
 ) -> dict:
     from auscult.models import build_model, count_trainable
-    from auscult.training.loop import predict_scores, train_binary
+    from auscult.training.binary import predict_scores, train_binary
     from auscult.training.seeding import seed_everything
 
     t0 = time.perf_counter()
