@@ -1,9 +1,9 @@
 """The training engine gives the numbers the two former loops gave (float equality on CPU).
 
 ``fixtures/engine_baseline/<cpu>/engine_baseline.json`` was written by the loops before they
-were merged into :mod:`auscult.training.engine` (``train_binary`` of ``training/loop.py`` and
-``train_cycles`` of ``training/ast_sam.py``: the test file of commit 1df4173 on the code of
-d678fb1): per scenario the history rows (without timings), the selection in the summary and
+were merged into :mod:`auscult.training.engine` (``train_binary`` of ``training/loop.py``, now
+``training/binary.py``, and ``train_cycles`` of ``training/ast_sam.py``: the test file of
+commit 1df4173 on the code of d678fb1): per scenario the history rows (without timings), the selection in the summary and
 sha256 digests of the saved state_dicts. ``<cpu>/*-epoch2.pt`` are checkpoints that code
 wrote after epoch 2 of two scenarios; resuming from them must end where the uninterrupted
 run ends (the checkpoint format is unchanged).

@@ -288,7 +288,7 @@ class _TinyBN(nn.Module):
 
 
 def test_batchnorm_recalibration_gives_the_training_statistics():
-    from auscult.training.loop import recalibrate_batchnorm
+    from auscult.training.binary import recalibrate_batchnorm
 
     rng = np.random.default_rng(0)
     x = (5.0 + 2.0 * rng.standard_normal((64, 3))).astype(np.float32)
@@ -406,7 +406,7 @@ def _full_forward_recalibration(model, data, *, batch_size, max_batches, seed):
 
 @pytest.mark.parametrize("arch", ["vgg16", "audiofuse"])
 def test_recalibration_stops_after_the_last_batchnorm_with_the_same_statistics(data, arch):
-    from auscult.training.loop import recalibrate_batchnorm
+    from auscult.training.binary import recalibrate_batchnorm
 
     if arch == "vgg16":  # BN only at the input: the 13 convs behind it need not run
         model_cfg = {"arch": "imagenet", "name": "vgg16", "input": "linear", "input_norm": "batchnorm",

@@ -190,7 +190,7 @@ def _train_shuffled(features_dir: Path, train_params: dict, parts: dict, out_dir
     from auscult.evaluation.metrics import roc_auc
     from auscult.features.store import load_arrays
     from auscult.models import build_model
-    from auscult.training.loop import predict_scores, train_binary
+    from auscult.training.binary import predict_scores, train_binary
     from auscult.training.seeding import seed_everything
 
     val = "val" if "val" in parts else "dev"

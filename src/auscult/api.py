@@ -230,7 +230,7 @@ class Run:
     def scores(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """(N,) abnormal probabilities of a binary model; (N, classes) softmax of a multiclass one."""
         if self.kind == "binary":
-            from auscult.training.loop import predict_scores
+            from auscult.training.binary import predict_scores
 
             return predict_scores(self.model, arrays, batch_size=16, device=self.device)
         from auscult.training.engine import predict_logits

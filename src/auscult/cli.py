@@ -52,7 +52,7 @@ def recording_features(card: dict, files: Sequence[Path]) -> dict[str, np.ndarra
 
 
 def score(model, arrays: dict[str, np.ndarray], device: str = "cpu") -> np.ndarray:
-    from auscult.training.loop import predict_scores
+    from auscult.training.binary import predict_scores
 
     return predict_scores(model.to(device), arrays, batch_size=16, device=device)
 

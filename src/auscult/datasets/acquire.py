@@ -214,16 +214,8 @@ def download(
     :class:`DownloadError` (not retried; the ``.part`` is deleted).
     """
     dest = Path(dest)
-    if dest.exists():
-        if expected_bytes is not None and dest.stat().st_size != expected_bytes:
-            problem = f"{dest.stat().st_size} bytes, expected {expected_bytes}"
-        elif sha256 is not None and sha256_file(dest) != sha256.lower():
-            problem = "differs from its published sha256"
-        else:
-            return dest
-        log.warning("%s: %s (a stale or corrupt earlier download); deleted, downloading it again",
-                    dest, problem)
-        dest.unlink()
+    if _existing_download_is_good(dest, sha256=sha256, expected_bytes=expected_bytes):
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(dest.suffix + ".part")
     scheme = urllib.parse.urlparse(url).scheme
@@ -231,39 +223,70 @@ def download(
         raise DownloadError(f"{url}: unsupported URL scheme {scheme!r}")
 
     attempt = 0
-    while True:
-        try:
-            _fetch_once(url, part, timeout=timeout, progress=progress, max_bytes=max_bytes,
-                        expected_bytes=expected_bytes)
-            break
-        except (DownloadError, InsecureRedirectError) as e:
-            part.unlink(missing_ok=True)
-            raise DownloadError(str(e)) from None
-        except urllib.error.HTTPError as e:
-            if e.code == 416 and part.exists():
-                if _complete_size(e.headers.get("Content-Range")) == part.stat().st_size:
-                    break  # the .part already holds the whole file
-                # Range not satisfiable: the .part is no prefix of this file; start over.
-                part.unlink()
-                error = f"HTTP 416 on resume ({e.reason})"
-            elif e.code < 500:
-                raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
-            else:
-                error = f"HTTP {e.code} {e.reason}"
-        except urllib.error.URLError as e:
-            if scheme == "file":
-                raise DownloadError(f"{url}: {e.reason}") from None
-            error = f"{e.reason}"
-        except (_Interrupted, ConnectionError, TimeoutError) as e:
-            error = f"{type(e).__name__}: {e}"
-        except http.client.HTTPException as e:
-            error = f"{type(e).__name__}: {e}"
+    while (error := _attempt(url, part, scheme, timeout=timeout, progress=progress,
+                             max_bytes=max_bytes, expected_bytes=expected_bytes)) is not None:
         if attempt >= retries:
             kept = f"; partial download kept in {part}" if part.exists() else ""
             raise DownloadError(f"{url}: failed after {attempt + 1} attempt(s): {error}{kept}")
         time.sleep(min(backoff * 2**attempt, 30.0))
         attempt += 1
 
+    _verify_and_move(url, part, dest, sha256=sha256, expected_bytes=expected_bytes, max_bytes=max_bytes)
+    return dest
+
+
+def _existing_download_is_good(dest: Path, *, sha256: str | None, expected_bytes: int | None) -> bool:
+    """Whether ``dest`` is already there with the expected size and sha256. A stale or
+    corrupt one is deleted, with a warning."""
+    if not dest.exists():
+        return False
+    if expected_bytes is not None and dest.stat().st_size != expected_bytes:
+        problem = f"{dest.stat().st_size} bytes, expected {expected_bytes}"
+    elif sha256 is not None and sha256_file(dest) != sha256.lower():
+        problem = "differs from its published sha256"
+    else:
+        return True
+    log.warning("%s: %s (a stale or corrupt earlier download); deleted, downloading it again",
+                dest, problem)
+    dest.unlink()
+    return False
+
+
+def _attempt(url: str, part: Path, scheme: str, *, timeout: float, progress: bool, max_bytes: int,
+             expected_bytes: int | None) -> str | None:
+    """One download attempt: None when ``part`` holds the whole file, else the error to retry
+    on. Errors that retrying cannot mend raise :class:`DownloadError`."""
+    try:
+        _fetch_once(url, part, timeout=timeout, progress=progress, max_bytes=max_bytes,
+                    expected_bytes=expected_bytes)
+        return None
+    except (DownloadError, InsecureRedirectError) as e:
+        part.unlink(missing_ok=True)
+        raise DownloadError(str(e)) from None
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and part.exists():
+            if _complete_size(e.headers.get("Content-Range")) == part.stat().st_size:
+                return None  # the .part already holds the whole file
+            # Range not satisfiable: the .part is no prefix of this file; start over.
+            part.unlink()
+            return f"HTTP 416 on resume ({e.reason})"
+        if e.code < 500:
+            raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+        return f"HTTP {e.code} {e.reason}"
+    except urllib.error.URLError as e:
+        if scheme == "file":
+            raise DownloadError(f"{url}: {e.reason}") from None
+        return f"{e.reason}"
+    except (_Interrupted, ConnectionError, TimeoutError) as e:
+        return f"{type(e).__name__}: {e}"
+    except http.client.HTTPException as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def _verify_and_move(url: str, part: Path, dest: Path, *, sha256: str | None,
+                     expected_bytes: int | None, max_bytes: int) -> None:
+    """Check the finished ``part``'s size and sha256 (deleting it on a mismatch), then move
+    it to ``dest``."""
     try:
         _check_size(url, part.stat().st_size, expected_bytes, max_bytes, "sent")
     except DownloadError:
@@ -275,7 +298,6 @@ def download(
             part.unlink()
             raise ChecksumError(f"{dest} (from {url})", sha256.lower(), actual)
     os.replace(part, dest)
-    return dest
 
 
 # --------------------------------------------------------------------------- checksums

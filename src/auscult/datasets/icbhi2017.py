@@ -309,28 +309,7 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
     rows = []
     accounted: set[Path] = set()
     for recording, group in cycles.groupby("recording", sort=True):
-        where = f"{root / SPLIT_FILE} (recording {recording})"
-        audio = audio_path(root, recording, aliases)
-        if audio is None:
-            checks.reject(where, f"label row without audio: no audio file {recording}.wav/.flac "
-                          f"(looked in {', '.join(AUDIO_DIRS)}); provide the recording, or fill "
-                          f"missing audio with 'missing_audio: synthesise'",
-                          record_id=recording, kind="no_audio")
-            continue
-        accounted.add(audio.resolve())
-        audio_cols = checks.verify_audio(root, audio, record_id=recording, label=None,
-                                         hash_audio=hash_audio, where=str(root / SPLIT_FILE))
-        if audio_cols is None:
-            continue
-        outside = group[group["cycle_start"] >= audio_cols["duration_s"]]
-        if len(outside):
-            ann = annotation_path(root, recording, aliases)
-            checks.reject(ann, f"{len(outside)} annotated cycle(s) start after the end of the audio "
-                          f"({audio_cols['duration_s']:.2f} s), e.g. at {outside['cycle_start'].iloc[0]:g} s",
-                          record_id=recording, kind="bad_audio")
-            continue
-        for row in group.to_dict("records"):
-            rows.append({**row, "dataset": NAME, "subset": row.pop("acq_mode"), **audio_cols})
+        rows += _recording_rows(root, recording, group, aliases, accounted, checks, hash_audio)
     known = set(split) | set(aliases.values())
     for folder in AUDIO_DIRS:
         for audio in audio_files(root / folder):
@@ -342,6 +321,35 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
     if not rows:
         raise ManifestError(f"{root}: no usable recordings ({len(checks.skipped)} skipped)")
     return to_frame(rows, EXTRA_COLUMNS)
+
+
+def _recording_rows(root: Path, recording: str, group: pd.DataFrame, aliases: dict[str, str],
+                    accounted: set[Path], checks: Checks, hash_audio: bool) -> list[dict]:
+    """The manifest rows (one per cycle) of one recording, or none: its audio is missing, bad,
+    or shorter than a cycle's start (each a problem or a skipped record in ``checks``). Its
+    audio file joins ``accounted``."""
+    where = f"{root / SPLIT_FILE} (recording {recording})"
+    audio = audio_path(root, recording, aliases)
+    if audio is None:
+        checks.reject(where, f"label row without audio: no audio file {recording}.wav/.flac "
+                      f"(looked in {', '.join(AUDIO_DIRS)}); provide the recording, or fill "
+                      f"missing audio with 'missing_audio: synthesise'",
+                      record_id=recording, kind="no_audio")
+        return []
+    accounted.add(audio.resolve())
+    audio_cols = checks.verify_audio(root, audio, record_id=recording, label=None,
+                                     hash_audio=hash_audio, where=str(root / SPLIT_FILE))
+    if audio_cols is None:
+        return []
+    outside = group[group["cycle_start"] >= audio_cols["duration_s"]]
+    if len(outside):
+        ann = annotation_path(root, recording, aliases)
+        checks.reject(ann, f"{len(outside)} annotated cycle(s) start after the end of the audio "
+                      f"({audio_cols['duration_s']:.2f} s), e.g. at {outside['cycle_start'].iloc[0]:g} s",
+                      record_id=recording, kind="bad_audio")
+        return []
+    return [{**row, "dataset": NAME, "subset": row.pop("acq_mode"), **audio_cols}
+            for row in group.to_dict("records")]
 
 
 def class_counts(manifest: pd.DataFrame) -> dict[str, int]:

@@ -161,6 +161,22 @@ def _row(root: Path, subset: str, table: Path, line_no: int, row: dict, seen: _S
             "official_split": "labelled", **cols}
 
 
+def _reject_audio_without_row(root: Path, seen: _Seen, checks: Checks) -> None:
+    """Reject the audio files of the readable subsets that no CSV row names (the challenge's
+    unlabelled test recordings aside)."""
+    for subset in seen.subsets:  # (a subset whose CSV is broken: its audio is not checked)
+        for audio in audio_files(root / subset):
+            stem = audio.stem.lower()
+            # the challenge's unlabelled test recordings (Aunlabelledtest__..., Bunlabelledtest__...)
+            # are named by rows with an empty label, whatever their spelling in the CSV
+            if stem in seen.unlabelled_stems or "unlabelledtest" in stem:
+                continue
+            if audio.resolve() not in seen.accounted:
+                checks.reject(audio, f"audio without a label row in {subset}.csv",
+                              record_id=audio.stem, kind="unlabelled")
+                seen.records.setdefault(audio.stem, str(audio))
+
+
 def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None = None) -> pd.DataFrame:
     """One row per labelled PASCAL recording of set A and set B.
 
@@ -186,17 +202,7 @@ def build_manifest(root: Path, *, hash_audio: bool = True, checks: Checks | None
             got = _row(root, subset, table, line_no, row, seen, checks, hash_audio)
             if got is not None:
                 rows.append(got)
-    for subset in seen.subsets:  # (a subset whose CSV is broken: its audio is not checked)
-        for audio in audio_files(root / subset):
-            stem = audio.stem.lower()
-            # the challenge's unlabelled test recordings (Aunlabelledtest__..., Bunlabelledtest__...)
-            # are named by rows with an empty label, whatever their spelling in the CSV
-            if stem in seen.unlabelled_stems or "unlabelledtest" in stem:
-                continue
-            if audio.resolve() not in seen.accounted:
-                checks.reject(audio, f"audio without a label row in {subset}.csv",
-                              record_id=audio.stem, kind="unlabelled")
-                seen.records.setdefault(audio.stem, str(audio))
+    _reject_audio_without_row(root, seen, checks)
     if seen.n_unlabelled:
         log.info("pascal: %d CSV rows without a label (the challenge's unlabelled test "
                  "recordings) are not in the manifest, by design", seen.n_unlabelled)

@@ -1,6 +1,9 @@
-"""Evaluation: metrics and threshold selection (intervals: auscult.stats.paired).
+"""Evaluation: metrics, threshold selection and the cross-dataset table job (intervals:
+auscult.stats.paired).
 
-Only numpy (and the standard library) is imported here, so evaluation runs anywhere.
+Importing the package loads only :mod:`.metrics`, which needs numpy and the standard
+library, so metrics run anywhere. :mod:`.cross_dataset` (the cross-dataset table job) is
+not imported here: it needs pandas and the feature store, and torch to score a model.
 """
 
 from .metrics import (

@@ -94,7 +94,7 @@ def score_deep(*, family: str, runs: Sequence[tuple[str, int, str]], targets: Se
     import torch
 
     from auscult.cli import load_run
-    from auscult.training.loop import predict_scores
+    from auscult.training.binary import predict_scores
 
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,4 +1,7 @@
-"""Pretrained weights for the Koike models: find, fetch, verify, load.
+"""Pretrained weights of every model that starts from a published checkpoint: find, fetch,
+verify, load. Used by the Koike models (PANNs CNN14, the torchvision ImageNet CNNs, WSL ResNeXt)
+and AST+SAM's Audio Spectrogram Transformer (``ast_audioset`` and its ``config.json``,
+fetched through :func:`resolve_weights` by :mod:`auscult.models.ast`).
 
 Weights are machine state, never parameters: no path appears in a config. A model names its
 checkpoint (``model.weights_name``, a key of :data:`WEIGHTS`), and

@@ -1,7 +1,7 @@
 """Training: seeding, the training engine with exact resume, the papers' trainers, prediction.
 
 ``engine`` runs every paper's epochs (selection, early stopping, LR plateau, AMP, SAM,
-samplers, BatchNorm recalibration, checkpoints); ``loop.train_binary`` (AudioFuse, Koike)
+samplers, BatchNorm recalibration, checkpoints); ``binary.train_binary`` (AudioFuse, Koike)
 and ``ast_sam.train_cycles`` (AST+SAM) are its thin trainers, ``jobs.run_job`` the body of
 the workflow's training scripts. Imports only torch, numpy, pandas, tqdm and the standard
 library (plus auscult.atomic, auscult.splits and auscult.evaluation.metrics), so it runs on a
@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "HISTORY_COLUMNS": "loop",
-    "TRAIN_KEYS": "loop",
+    "HISTORY_COLUMNS": "binary",
+    "TRAIN_KEYS": "binary",
     "Selection": "engine",
     "Settings": "engine",
     "Task": "engine",
@@ -24,9 +24,9 @@ _LAZY = {
     "predict_logits": "engine",
     "predict_scores": "engine",
     "run_job": "jobs",
-    "train_binary": "loop",
-    "validate_train_cfg": "loop",
-    "validation_scores": "loop",
+    "train_binary": "binary",
+    "validate_train_cfg": "binary",
+    "validation_scores": "binary",
     "get_rng_state": "seeding",
     "seed_everything": "seeding",
     "set_rng_state": "seeding",

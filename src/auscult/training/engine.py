@@ -1,6 +1,6 @@
 """The training engine every paper trains with: epochs, selection, early stopping, exact resume.
 
-A paper's trainer (``train_binary`` of :mod:`.loop` for AudioFuse and Koike, ``train_cycles``
+A paper's trainer (``train_binary`` of :mod:`.binary` for AudioFuse and Koike, ``train_cycles``
 of :mod:`.ast_sam` for AST+SAM) validates its config, seeds (:func:`setup`), builds the
 optimizer (:func:`make_optimizer`) and hands the engine a :class:`Task` (training data and
 order, loss, validation metrics, what to select on) and :class:`Settings` (epochs, batch size,
@@ -454,6 +454,60 @@ def fit(
     if not task.selections:
         raise ValueError("a task needs at least one selection")
     out_dir, ckpt_path = Path(out_dir), Path(checkpoint_path)
+    run = _set_up_run(model, task, optimizer, settings, device=device, seed=seed)
+    st, resumed_from = _resume(ckpt_path, task, model, optimizer, run)
+
+    every_s = checkpoint_every_s()
+    last_saved = time.perf_counter()
+    while not st["finished"]:
+        epoch = st["epoch"] + 1
+        t0 = time.perf_counter()
+        lr = float(optimizer.param_groups[0]["lr"])
+        train_loss, n_seen = _train_one_epoch(model, task, optimizer, settings, run, st, epoch,
+                                              progress=progress)
+        t_train = time.perf_counter() - t0
+        if int(settings.bn_recalibrate_batches) > 0:
+            recalibrate_batchnorm(model, task.train, batch_size=int(settings.batch_size),
+                                  max_batches=int(settings.bn_recalibrate_batches),
+                                  seed=int(seed) * 100_003 + epoch, device=run.dev, skip=settings.frozen)
+
+        row = {"epoch": epoch, "train_loss": train_loss, **task.evaluate(model)}
+        _update_selections(model, task, run, st, row, epoch)
+        row.update(lr=lr, seconds=time.perf_counter() - t0)
+        _record_epoch(st, settings, row, t_train=t_train, n_seen=n_seen)
+        if time.perf_counter() - last_saved >= every_s:
+            _save_checkpoint(ckpt_path, task, st, model, optimizer, run.scheduler, run.scaler, run.gen)
+            last_saved = time.perf_counter()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, dict(row))
+
+    _write_outputs(model, task, settings, st, out_dir)
+    return Fit(state=st, resumed_from=resumed_from, device=run.dev, amp=run.use_amp,
+               deterministic=deterministic, amp_dtype=settings.amp if run.use_amp else None)
+
+
+@dataclass
+class _Run:
+    """What :func:`fit` sets up once: device, autocast, step cap, LR plateau scheduler,
+    GradScaler, SAM (with its BatchNorm running-statistics switches) and the generator of
+    the epochs' order."""
+
+    dev: torch.device
+    use_amp: bool
+    amp_dtype: torch.dtype
+    max_steps: int | None
+    primary: Selection
+    scheduler: Any
+    scaler: Any
+    sam: bool
+    # (enable_running_stats, disable_running_stats) where SAM meets BatchNorm, else None
+    sam_bn_switches: tuple[Callable, Callable] | None
+    gen: torch.Generator
+
+
+def _set_up_run(model: nn.Module, task: Task, optimizer, settings: Settings, *,
+                device: torch.device, seed: int) -> _Run:
+    """Check the settings and build the scheduler, scaler and the seeded order generator."""
     dev = torch.device(device)
     if settings.amp is not None and settings.amp not in AMP_DTYPES:
         raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)} or None, got {settings.amp!r}")
@@ -474,128 +528,145 @@ def fit(
     sam = is_sam(optimizer)
     if sam and scaler is not None and use_amp:
         raise NotImplementedError("SAM with fp16 autocast and a GradScaler is not supported; use bf16")
-    sam_bn = sam and has_batchnorm(model)
-    if sam_bn:  # BN statistics are updated by the first SAM pass only
+    sam_bn_switches = None
+    if sam and has_batchnorm(model):  # BN statistics are updated by the first SAM pass only
         from pytorch_optimizer.optimizer.utils import disable_running_stats, enable_running_stats
+
+        sam_bn_switches = (enable_running_stats, disable_running_stats)
     gen = torch.Generator()
     gen.manual_seed(int(seed))
+    return _Run(dev=dev, use_amp=use_amp, amp_dtype=amp_dtype, max_steps=max_steps, primary=primary,
+                scheduler=scheduler, scaler=scaler, sam=sam, sam_bn_switches=sam_bn_switches, gen=gen)
 
+
+def _resume(ckpt_path: Path, task: Task, model: nn.Module, optimizer, run: _Run) -> tuple[dict, int | None]:
+    """The run state to go on from and the epoch it was resumed from (None: a fresh run).
+    An unfinished run's checkpoint also restores the model, optimizer, scheduler, scaler and
+    the order generator's RNG state."""
     st = _initial_state(task.selections)
-    resumed_from = None
     ckpt = _read_checkpoint(ckpt_path)
-    if ckpt is not None:
-        if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("fingerprint") != task.fingerprint:
-            raise ValueError(
-                f"{ckpt_path} was written by a different run (config, seed, data or model "
-                "differ); delete it to start afresh"
-            )
-        for k in st:
-            if k in ckpt:
-                st[k] = ckpt[k]
-        # A checkpoint holds the model exactly while its run is unfinished.
-        st["finished"] = "model" not in ckpt
-        resumed_from = st["epoch"]
-        if "model" in ckpt:
-            model.load_state_dict(ckpt["model"])
-            load_optimizer_state(optimizer, ckpt["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(ckpt["scheduler"])
-            if scaler is not None and use_amp:
-                scaler.load_state_dict(ckpt["scaler"])
-            set_rng_state(ckpt["rng"], gen)
-        del ckpt
+    if ckpt is None:
+        return st, None
+    if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("fingerprint") != task.fingerprint:
+        raise ValueError(
+            f"{ckpt_path} was written by a different run (config, seed, data or model "
+            "differ); delete it to start afresh"
+        )
+    for k in st:
+        if k in ckpt:
+            st[k] = ckpt[k]
+    # A checkpoint holds the model exactly while its run is unfinished.
+    st["finished"] = "model" not in ckpt
+    if "model" in ckpt:
+        model.load_state_dict(ckpt["model"])
+        load_optimizer_state(optimizer, ckpt["optimizer"])
+        if run.scheduler is not None:
+            run.scheduler.load_state_dict(ckpt["scheduler"])
+        if run.scaler is not None and run.use_amp:
+            run.scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"], run.gen)
+    return st, st["epoch"]
 
-    def forward_loss(batch, target):
-        with torch.autocast(device_type=dev.type, dtype=amp_dtype, enabled=use_amp):
+
+def _train_one_epoch(model: nn.Module, task: Task, optimizer, settings: Settings, run: _Run,
+                     st: dict, epoch: int, *, progress: bool) -> tuple[float, int]:
+    """The epoch's optimizer steps (up to the step cap, counted in ``st["steps"]``).
+    Returns the mean training loss and the number of examples seen."""
+    model.train()
+    if settings.frozen is not None:
+        settings.frozen.eval()  # BN statistics and dropout of the frozen part stay fixed
+    bs = int(settings.batch_size)
+    n_batches = math.ceil(len(task.y) / bs)
+    order = task.epoch_order(run.gen)
+    loss_sum, n_seen = 0.0, 0
+    bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{int(settings.max_epochs)}", unit="batch",
+               leave=False, disable=None if progress else True)
+    for b in range(n_batches):
+        idx = order[b * bs:(b + 1) * bs]
+        batch = batch_tensors(task.train, task.inputs, idx, run.dev)
+        target = torch.from_numpy(task.y[idx]).to(run.dev)
+        loss_val = _optimizer_step(model, task, optimizer, run, batch, target)
+        loss_sum += loss_val * len(idx)
+        n_seen += len(idx)
+        st["steps"] += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_val:.4f}")
+        if run.max_steps is not None and st["steps"] >= run.max_steps:
+            st["stopped_at_max_steps"] = True
+            break  # the step cap ends the epoch here; validation and selection still run
+    bar.close()
+    train_loss = loss_sum / n_seen
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
+    return train_loss, n_seen
+
+
+def _optimizer_step(model: nn.Module, task: Task, optimizer, run: _Run, batch: dict[str, torch.Tensor],
+                    target: torch.Tensor) -> float:
+    """One batch: SAM's two passes, a GradScaler step, or a plain step. Returns the loss
+    (SAM: of the first pass, at w)."""
+
+    def forward_loss():
+        with torch.autocast(device_type=run.dev.type, dtype=run.amp_dtype, enabled=run.use_amp):
             out = model(batch)
         return task.loss(out, target)
 
-    every_s = checkpoint_every_s()
-    last_saved = time.perf_counter()
-    max_epochs, bs = int(settings.max_epochs), int(settings.batch_size)
-    n_train = len(task.y)
-    n_batches = math.ceil(n_train / bs)
-    while not st["finished"]:
-        epoch = st["epoch"] + 1
-        t0 = time.perf_counter()
-        model.train()
-        if settings.frozen is not None:
-            settings.frozen.eval()  # BN statistics and dropout of the frozen part stay fixed
-        lr = float(optimizer.param_groups[0]["lr"])
-        order = task.epoch_order(gen)
-        loss_sum, n_seen = 0.0, 0
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{max_epochs}", unit="batch", leave=False,
-                   disable=None if progress else True)
-        for b in range(n_batches):
-            idx = order[b * bs:(b + 1) * bs]
-            batch = batch_tensors(task.train, task.inputs, idx, dev)
-            target = torch.from_numpy(task.y[idx]).to(dev)
-            optimizer.zero_grad(set_to_none=True)
-            if sam:
-                if sam_bn:
-                    enable_running_stats(model)
-                loss = forward_loss(batch, target)
-                loss.backward()
-                optimizer.first_step(zero_grad=True)
-                if sam_bn:
-                    disable_running_stats(model)
-                forward_loss(batch, target).backward()
-                optimizer.second_step(zero_grad=True)
-            elif scaler is not None:
-                loss = forward_loss(batch, target)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss = forward_loss(batch, target)
-                loss.backward()
-                optimizer.step()
-            loss_val = float(loss.detach())
-            loss_sum += loss_val * len(idx)
-            n_seen += len(idx)
-            st["steps"] += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_val:.4f}")
-            if max_steps is not None and st["steps"] >= max_steps:
-                st["stopped_at_max_steps"] = True
-                break  # the step cap ends the epoch here; validation and selection still run
-        bar.close()
-        train_loss = loss_sum / n_seen
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
-        t_train = time.perf_counter() - t0
-        if int(settings.bn_recalibrate_batches) > 0:
-            recalibrate_batchnorm(model, task.train, batch_size=bs,
-                                  max_batches=int(settings.bn_recalibrate_batches),
-                                  seed=int(seed) * 100_003 + epoch, device=dev, skip=settings.frozen)
+    optimizer.zero_grad(set_to_none=True)
+    if run.sam:
+        if run.sam_bn_switches is not None:
+            run.sam_bn_switches[0](model)  # enable_running_stats
+        loss = forward_loss()
+        loss.backward()
+        optimizer.first_step(zero_grad=True)
+        if run.sam_bn_switches is not None:
+            run.sam_bn_switches[1](model)  # disable_running_stats
+        forward_loss().backward()
+        optimizer.second_step(zero_grad=True)
+    elif run.scaler is not None:
+        loss = forward_loss()
+        run.scaler.scale(loss).backward()
+        run.scaler.step(optimizer)
+        run.scaler.update()
+    else:
+        loss = forward_loss()
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())
 
-        row = {"epoch": epoch, "train_loss": train_loss, **task.evaluate(model)}
-        for sel in task.selections:
-            value = row[sel.column]
-            improved = _better(value, st[f"{sel.name}_value"], sel.maximize)
-            if improved:
-                st[f"{sel.name}_value"], st[f"{sel.name}_epoch"] = float(value), epoch
-                st[f"{sel.name}_state"] = cpu_state(model)
-            if sel is primary:
-                st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
-                if scheduler is not None:
-                    scheduler.step(value)
-        seconds = time.perf_counter() - t0
-        row.update(lr=lr, seconds=seconds)
-        st["history"].append(row)
-        st["epoch"] = epoch
-        st["train_seconds"] += t_train
-        st["wall_seconds"] += seconds
-        st["samples_seen"] += n_seen
-        st["stopped_early"] = (settings.patience is not None and st["bad_epochs"] >= int(settings.patience)
-                               and epoch < max_epochs)
-        st["finished"] = st["stopped_early"] or epoch >= max_epochs or st["stopped_at_max_steps"]
-        if time.perf_counter() - last_saved >= every_s:
-            _save_checkpoint(ckpt_path, task, st, model, optimizer, scheduler, scaler, gen)
-            last_saved = time.perf_counter()
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, dict(row))
 
+def _update_selections(model: nn.Module, task: Task, run: _Run, st: dict, row: dict, epoch: int) -> None:
+    """Keep each selection's state where the epoch strictly improves it; the first selection
+    also counts epochs without improvement and steps the LR plateau scheduler."""
+    for sel in task.selections:
+        value = row[sel.column]
+        improved = _better(value, st[f"{sel.name}_value"], sel.maximize)
+        if improved:
+            st[f"{sel.name}_value"], st[f"{sel.name}_epoch"] = float(value), epoch
+            st[f"{sel.name}_state"] = cpu_state(model)
+        if sel is run.primary:
+            st["bad_epochs"] = 0 if improved else st["bad_epochs"] + 1
+            if run.scheduler is not None:
+                run.scheduler.step(value)
+
+
+def _record_epoch(st: dict, settings: Settings, row: dict, *, t_train: float, n_seen: int) -> None:
+    """Append the epoch's history row to the run state, add its timings and decide whether
+    the run is finished (early stopping, last epoch or step cap)."""
+    epoch, max_epochs = row["epoch"], int(settings.max_epochs)
+    st["history"].append(row)
+    st["epoch"] = epoch
+    st["train_seconds"] += t_train
+    st["wall_seconds"] += row["seconds"]
+    st["samples_seen"] += n_seen
+    st["stopped_early"] = (settings.patience is not None and st["bad_epochs"] >= int(settings.patience)
+                           and epoch < max_epochs)
+    st["finished"] = st["stopped_early"] or epoch >= max_epochs or st["stopped_at_max_steps"]
+
+
+def _write_outputs(model: nn.Module, task: Task, settings: Settings, st: dict, out_dir: Path) -> None:
+    """Load the first selection's weights into the model (eval mode), write every
+    selection's file and ``history.csv``."""
+    primary = task.selections[0]
     if st[f"{primary.name}_state"] is None:  # only if every monitored value was non-finite
         raise FloatingPointError(f"no epoch produced a finite monitored value ({primary.column}); "
                                  "nothing to keep")
@@ -606,9 +677,6 @@ def fit(
             torch.save(st[f"{sel.name}_state"], tmp)
     columns = list(settings.history_columns) if settings.history_columns is not None else None
     write_csv(out_dir / "history.csv", pd.DataFrame(st["history"], columns=columns))
-    return Fit(state=st, resumed_from=resumed_from, device=dev, amp=use_amp, deterministic=deterministic,
-               amp_dtype=settings.amp if use_amp else None)
-
 
 
 def _read_checkpoint(ckpt_path: Path) -> dict | None:

@@ -47,7 +47,8 @@ FLOOR_OUTPUTS = ("metrics.json", "predictions.csv")  # what its floor job writes
 FORECAST = "auscult.papers.audiofuse.forecast"  # its jobs' shapes and workloads (auscult.forecast)
 # the library modules its rules run (their code inputs; auscult.codedeps, checked against dvc.yaml)
 CODE = {
-    "audiofuse_train": ("papers/audiofuse/model", "training/engine", "training/loop", "papers/audiofuse/train", "training/jobs", "splits", "features/store", "cards"),
+    "audiofuse_train": ("papers/audiofuse/model", "training/engine", "training/binary",
+                       "papers/audiofuse/train", "training/jobs", "splits", "features/store", "cards"),
     "audiofuse_evaluate": ("evaluation/metrics", "papers/audiofuse/evaluate"),
 }
 FLOOR_TABLES = ("t1_physionet", "t2_pascal")  # tables that get the reference-floor row

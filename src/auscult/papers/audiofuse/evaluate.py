@@ -70,9 +70,26 @@ def embed(model: nn.Module, data: dict[str, np.ndarray], *, batch_size: int, dev
 
 
 def _predict_head(head_model: HeadOnly, z: np.ndarray, device: str) -> np.ndarray:
-    from auscult.training.loop import predict_scores
+    from auscult.training.binary import predict_scores
 
     return predict_scores(head_model, {"z": z}, batch_size=256, device=device)
+
+
+_BATCH = 64  # batch size of the full model's scoring and embedding passes
+
+
+class _Results:
+    """The metrics of every protocol (at its threshold and at 0.5) and their prediction rows."""
+
+    def __init__(self, metrics: dict):
+        self.metrics = metrics
+        self.preds: list[pd.DataFrame] = []
+
+    def record(self, name: str, df: pd.DataFrame, scores: np.ndarray, thr: float, dataset: str) -> None:
+        self.metrics[name] = binary_metrics(df["label"].to_numpy(), scores, thr)
+        self.metrics[name + "@0.5"] = binary_metrics(df["label"].to_numpy(), scores, 0.5)
+        self.preds.append(pd.DataFrame({"protocol": name, "dataset": dataset, "record_id": df["record_id"],
+                                        "label": df["label"].to_numpy(), "score": scores, "threshold": thr}))
 
 
 def run_evaluation(
@@ -90,9 +107,9 @@ def run_evaluation(
     threads: int = 1,
     device: str | None = None,
 ) -> dict:
+    """Score one trained (variant, seed) on every protocol of the module docstring; writes
+    ``out_metrics`` (JSON) and ``out_predictions`` (one row per protocol and recording)."""
     from auscult.models import build_model, count_trainable
-    from auscult.training.loop import predict_scores, train_binary
-    from auscult.training.seeding import seed_everything
 
     t0 = time.perf_counter()
     torch.set_num_threads(max(1, int(threads)))
@@ -103,58 +120,73 @@ def run_evaluation(
     model = build_model(model_cfg)
     model.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True))
     model.eval()
-    bs = 64
-    metrics: dict = {"seed": seed, "n_params": count_trainable(model), "train": summary}
-    preds: list[pd.DataFrame] = []
-
-    def record(name: str, df: pd.DataFrame, scores: np.ndarray, thr: float, dataset: str) -> None:
-        metrics[name] = binary_metrics(df["label"].to_numpy(), scores, thr)
-        metrics[name + "@0.5"] = binary_metrics(df["label"].to_numpy(), scores, 0.5)
-        preds.append(pd.DataFrame({"protocol": name, "dataset": dataset, "record_id": df["record_id"],
-                                   "label": df["label"].to_numpy(), "score": scores, "threshold": thr}))
-
-    # --- PhysioNet: threshold on the carved validation split, scored on the official test
-    index = read_index(train_features)
-    parts = protocol_splits(index, eval_params["split"], None)
-    scores = {}
-    for part in ("val", "test"):
-        _, x = load_arrays(train_features, model.inputs, parts[part]["record_id"].tolist())
-        scores[part] = predict_scores(model, x, batch_size=bs, device=device)
-    thr = choose_threshold(parts["val"]["label"].to_numpy(), scores["val"], ev["threshold_rule"])
-    metrics["threshold"] = {"rule": ev["threshold_rule"], "value": thr, "chosen_on": "physionet validation split"}
-    record("physionet_val", parts["val"], scores["val"], thr, "physionet2016")
-    record("physionet_test", parts["test"], scores["test"], thr, "physionet2016")
+    results = _Results({"seed": seed, "n_params": count_trainable(model), "train": summary})
+    thr = _physionet_protocols(model, results, train_features, eval_params["split"], ev["threshold_rule"],
+                               device=device)
 
     # --- PASCAL zero-shot on every labelled recording
     pascal, x_pascal = load_arrays(transfer_features, model.inputs)
-    z = embed(model, x_pascal, batch_size=bs, device=device)
+    z = embed(model, x_pascal, batch_size=_BATCH, device=device)
     zero_shot = HeadOnly(copy.deepcopy(model.head))
     s_zero = _predict_head(zero_shot, z, device)
-    record("pascal_zero_shot", pascal, s_zero, thr, "pascal")
+    results.record("pascal_zero_shot", pascal, s_zero, thr, "pascal")
 
     # --- PASCAL head re-trained (paper protocol) and its patient-grouped clean variant
     for name, group in HEAD_RETRAIN_PROTOCOLS.items():
-        hparts = head_retrain_splits(pascal, hr, group)
-        train, val, test = hparts["train"], hparts["val"], hparts["test"]
-        rows = pascal.reset_index(drop=True)
-        pos = pd.Series(range(len(rows)), index=rows["record_id"])
-        zi = {k: z[pos.loc[df["record_id"]].to_numpy()] for k, df in (("train", train), ("val", val), ("test", test))}
-        seed_everything(seed)
-        head_model = HeadOnly(copy.deepcopy(model.head))
-        train_binary(head_model, {"z": zi["train"]}, train["label"].to_numpy(), {"z": zi["val"]},
-                     val["label"].to_numpy(), hr["training"], Path(workdir) / name, seed=seed,
-                     device=device, progress=False)
-        head_model.load_state_dict(torch.load(Path(workdir) / name / "model.pt", map_location="cpu",
-                                              weights_only=True))
-        thr_hr = choose_threshold(val["label"].to_numpy(), _predict_head(head_model, zi["val"], device),
-                                  ev["threshold_rule"])
-        record(name, test, _predict_head(head_model, zi["test"], device), thr_hr, "pascal")
-        if group is None:
-            s_split = s_zero[pos.loc[test["record_id"]].to_numpy()]
-            record("pascal_zero_shot_split", test, s_split, thr, "pascal")
+        _head_retrained_protocol(name, group, model, pascal, z, s_zero, thr, results, hr, ev["threshold_rule"],
+                                 seed=seed, device=device, workdir=Path(workdir))
 
+    metrics = results.metrics
     metrics["wall_s"] = round(time.perf_counter() - t0, 2)
     metrics["device"] = device
-    write_csv(out_predictions, pd.concat(preds, ignore_index=True))
+    write_csv(out_predictions, pd.concat(results.preds, ignore_index=True))
     write_json(out_metrics, metrics)
     return metrics
+
+
+def _physionet_protocols(model: nn.Module, results: _Results, train_features: str | Path,
+                         split_cfg: dict, rule: str, *, device: str) -> float:
+    """PhysioNet: the threshold chosen on the carved validation split, the official test
+    scored with it. Returns that threshold."""
+    from auscult.training.binary import predict_scores
+
+    index = read_index(train_features)
+    parts = protocol_splits(index, split_cfg, None)
+    scores = {}
+    for part in ("val", "test"):
+        _, x = load_arrays(train_features, model.inputs, parts[part]["record_id"].tolist())
+        scores[part] = predict_scores(model, x, batch_size=_BATCH, device=device)
+    thr = choose_threshold(parts["val"]["label"].to_numpy(), scores["val"], rule)
+    results.metrics["threshold"] = {"rule": rule, "value": thr, "chosen_on": "physionet validation split"}
+    results.record("physionet_val", parts["val"], scores["val"], thr, "physionet2016")
+    results.record("physionet_test", parts["test"], scores["test"], thr, "physionet2016")
+    return thr
+
+
+def _head_retrained_protocol(name: str, group: str | None, model: nn.Module, pascal: pd.DataFrame,
+                             z: np.ndarray, s_zero: np.ndarray, thr: float, results: _Results,
+                             hr: dict, rule: str, *, seed: int, device: str, workdir: Path) -> None:
+    """One PASCAL head re-training protocol: a copy of the head trained on the embeddings
+    ``z`` of its train split, its threshold chosen on its validation split, scored on its
+    test split. The ungrouped protocol also scores the zero-shot model on that test split."""
+    from auscult.training.binary import train_binary
+    from auscult.training.seeding import seed_everything
+
+    hparts = head_retrain_splits(pascal, hr, group)
+    train, val, test = hparts["train"], hparts["val"], hparts["test"]
+    rows = pascal.reset_index(drop=True)
+    pos = pd.Series(range(len(rows)), index=rows["record_id"])
+    zi = {k: z[pos.loc[df["record_id"]].to_numpy()] for k, df in (("train", train), ("val", val), ("test", test))}
+    seed_everything(seed)
+    head_model = HeadOnly(copy.deepcopy(model.head))
+    train_binary(head_model, {"z": zi["train"]}, train["label"].to_numpy(), {"z": zi["val"]},
+                 val["label"].to_numpy(), hr["training"], workdir / name, seed=seed,
+                 device=device, progress=False)
+    head_model.load_state_dict(torch.load(workdir / name / "model.pt", map_location="cpu",
+                                          weights_only=True))
+    thr_hr = choose_threshold(val["label"].to_numpy(), _predict_head(head_model, zi["val"], device),
+                              rule)
+    results.record(name, test, _predict_head(head_model, zi["test"], device), thr_hr, "pascal")
+    if group is None:
+        s_split = s_zero[pos.loc[test["record_id"]].to_numpy()]
+        results.record("pascal_zero_shot_split", test, s_split, thr, "pascal")

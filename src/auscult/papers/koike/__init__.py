@@ -46,7 +46,8 @@ FLOOR_OUTPUTS = ("split.csv", "predictions.csv", "train_summary.json")  # what i
 FORECAST = "auscult.papers.koike.forecast"  # its jobs' shapes and workloads (auscult.forecast)
 # the library modules its rules run (their code inputs; auscult.codedeps, checked against dvc.yaml)
 CODE = {
-    "koike_run_*": ("models/cnn14", "models/imagenet", "models/weights", "training/engine", "training/loop", "papers/koike/train", "training/jobs", "splits", "features/store"),
+    "koike_run_*": ("models/cnn14", "models/imagenet", "models/weights", "training/engine",
+                   "training/binary", "papers/koike/train", "training/jobs", "splits", "features/store"),
 }
 FLOOR_TABLES = ("t4_uar", "t5_spec_sens_f1")
 FLOOR_FILES = (("train_summary", "json"), ("predictions", "csv"))

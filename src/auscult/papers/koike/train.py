@@ -102,8 +102,8 @@ def run_training(
 
     from auscult.evaluation.metrics import binary_metrics
     from auscult.models import build_model, count_trainable
+    from auscult.training.binary import train_binary, validation_scores
     from auscult.training.engine import predict_scores
-    from auscult.training.loop import train_binary, validation_scores
     from auscult.training.seeding import seed_everything
 
     torch.set_num_threads(max(1, int(threads)))

@@ -221,9 +221,37 @@ def train_binary(
     inputs = engine.model_inputs(model)
     yt = _check_data("train", train, y_train, inputs)
     yv = _check_data("val", val, y_val, inputs)
-    n_train, n_val = len(yt), len(yv)
+    pos_weight = _pos_weight(cfg, yt, yv)
+
+    dev, deterministic = engine.setup(seed, device, deterministic)
+    model.to(dev)
+    params = _trainable_params(model, cfg)
+    optimizer = engine.make_optimizer(params, optimizer=cfg["optimizer"], lr=cfg["lr"],
+                                      weight_decay=cfg["weight_decay"])
+    fingerprint = {
+        "cfg": cfg, "seed": int(seed), "inputs": list(inputs), "n_train": len(yt),
+        "n_val": len(yv), "labels": engine.digest(yt, yv), "params": engine.param_shapes(model),
+    }
+    task = BinaryTask(train, yt, val, yv, inputs, pos_weight=pos_weight,
+                      balanced=cfg["class_balance"] == "sampler", monitor=cfg["monitor"],
+                      batch_size=int(cfg["batch_size"]), device=dev, fingerprint=fingerprint)
+    fit = engine.fit(model, task, optimizer, _engine_settings(cfg, model), out_dir, checkpoint_path=ckpt_path,
+                     seed=seed, device=dev, deterministic=deterministic, progress=progress,
+                     on_epoch_end=on_epoch_end)
+    if best_val_scores is not None:
+        _keep_best_val_scores(best_val_scores, fit, task)
+    task.val_logits.clear()
+    summary = _summary(cfg, fit, yt, yv, pos_weight=pos_weight, params=params, seed=seed)
+    if write_summary:
+        write_json(out_dir / "train_summary.json", summary)
+    return summary
+
+
+def _pos_weight(cfg: Mapping, yt: np.ndarray, yv: np.ndarray) -> float:
+    """BCE's ``pos_weight`` (n_neg / n_pos with ``class_balance: pos_weight``, else 1), after
+    checking that the monitor and the class balance have the classes they need."""
     n_pos = int(yt.sum())
-    n_neg = n_train - n_pos
+    n_neg = len(yt) - n_pos
     if cfg["monitor"] in ("val_auc", "val_uar") and len(np.unique(yv)) < 2:
         raise ValueError(f"monitor {cfg['monitor']!r} needs both classes in the validation set")
     if cfg["class_balance"] == "pos_weight":
@@ -236,11 +264,12 @@ def train_binary(
     if cfg["class_balance"] == "sampler" and (n_pos == 0 or n_neg == 0):
         raise ValueError(f"class_balance 'sampler' needs both classes in the training set "
                          f"(n_pos={n_pos}, n_neg={n_neg})")
+    return pos_weight
 
-    dev, deterministic = engine.setup(seed, device, deterministic)
-    model.to(dev)
-    head_only = cfg["trainable"] == "head"
-    if head_only:
+
+def _trainable_params(model: nn.Module, cfg: Mapping) -> list[nn.Parameter]:
+    """The parameters to optimize; ``trainable: head`` freezes ``model.backbone`` first."""
+    if cfg["trainable"] == "head":
         if not hasattr(model, "backbone") or not hasattr(model, "head"):
             raise AttributeError("trainable 'head' needs a model with .backbone and .head")
         for p in model.backbone.parameters():
@@ -248,34 +277,36 @@ def train_binary(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    optimizer = engine.make_optimizer(params, optimizer=cfg["optimizer"], lr=cfg["lr"],
-                                      weight_decay=cfg["weight_decay"])
-    fingerprint = {
-        "cfg": cfg, "seed": int(seed), "inputs": list(inputs), "n_train": n_train,
-        "n_val": n_val, "labels": engine.digest(yt, yv), "params": engine.param_shapes(model),
-    }
-    task = BinaryTask(train, yt, val, yv, inputs, pos_weight=pos_weight,
-                      balanced=cfg["class_balance"] == "sampler", monitor=cfg["monitor"],
-                      batch_size=int(cfg["batch_size"]), device=dev, fingerprint=fingerprint)
-    settings = engine.Settings(
+    return params
+
+
+def _engine_settings(cfg: Mapping, model: nn.Module) -> engine.Settings:
+    """The engine's settings for a (validated) training config."""
+    return engine.Settings(
         max_epochs=int(cfg["max_epochs"]), batch_size=int(cfg["batch_size"]), patience=int(cfg["patience"]),
         plateau=cfg["lr_plateau"], **engine.amp_settings(cfg["amp"], "fp16"),
-        frozen=model.backbone if head_only else None,
+        frozen=model.backbone if cfg["trainable"] == "head" else None,
         bn_recalibrate_batches=int(cfg["bn_recalibrate_batches"]), history_columns=HISTORY_COLUMNS,
         max_steps=cfg.get("max_steps"),
     )
-    fit = engine.fit(model, task, optimizer, settings, out_dir, checkpoint_path=ckpt_path, seed=seed,
-                     device=dev, deterministic=deterministic, progress=progress, on_epoch_end=on_epoch_end)
+
+
+def _keep_best_val_scores(best_val_scores: dict, fit: engine.Fit, task: BinaryTask) -> None:
+    """Put the selected epoch's validation scores in ``best_val_scores["scores"]`` when that
+    epoch ran in this process."""
+    # the selected weights are the model as it was evaluated at best_epoch (eval mode,
+    # the same batches), so that pass's logits are the returned model's
+    i = int(fit.state["best_epoch"]) - int(fit.resumed_from or 0) - 1
+    if 0 <= i < len(task.val_logits):
+        best_val_scores["scores"] = 1.0 / (1.0 + np.exp(-task.val_logits[i]))
+
+
+def _summary(cfg: Mapping, fit: engine.Fit, yt: np.ndarray, yv: np.ndarray, *, pos_weight: float,
+             params: list[nn.Parameter], seed: int) -> dict[str, Any]:
+    """``train_summary.json``: the selected epoch, how the run ended, the data and the config."""
     st = fit.state
-    if best_val_scores is not None:
-        # the selected weights are the model as it was evaluated at best_epoch (eval mode,
-        # the same batches), so that pass's logits are the returned model's
-        i = int(st["best_epoch"]) - int(fit.resumed_from or 0) - 1
-        if 0 <= i < len(task.val_logits):
-            best_val_scores["scores"] = 1.0 / (1.0 + np.exp(-task.val_logits[i]))
-    task.val_logits.clear()
     best_row = fit.best_row()
-    summary: dict[str, Any] = {
+    return {
         "best_epoch": st["best_epoch"],
         "best_val_auc": best_row["val_auc"],
         "best_val_loss": best_row["val_loss"],
@@ -287,9 +318,9 @@ def train_binary(
         "steps_run": st["steps"],
         "max_steps": cfg.get("max_steps"),
         "stopped_at_max_steps": st["stopped_at_max_steps"],
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_pos_train": n_pos,
+        "n_train": len(yt),
+        "n_val": len(yv),
+        "n_pos_train": int(yt.sum()),
         "pos_weight": pos_weight,
         "class_balance": cfg["class_balance"],
         "trainable": cfg["trainable"],
@@ -299,6 +330,3 @@ def train_binary(
         "amp_dtype": fit.amp_dtype,
         **fit.run_record(seed),
     }
-    if write_summary:
-        write_json(out_dir / "train_summary.json", summary)
-    return summary
