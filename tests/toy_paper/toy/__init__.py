@@ -1,8 +1,15 @@
-"""A toy fourth paper, registered from tests/ (params ``paper_modules: [toy]``): logistic
-regression on the floor's MFCC + log-mel statistics of PhysioNet 2016, one training job per
-(variant, seed) that also scores the official test records, and one table ``toy_t1``. It
-exists to show that a paper needs no edit of shared code: this module, its rule file
-(``toy.smk``), its params block (``overlay.yaml``) and its paper values (below)."""
+"""A toy fourth paper, one folder shaped like a built-in one (``src/auscult/papers/<name>/``)
+and registered from outside the package (params ``paper_modules: [toy]``, this folder's parent
+on ``PYTHONPATH``): a small numpy MLP of its own (:mod:`toy.model`) on the floor's MFCC +
+log-mel statistics of PhysioNet 2016, under its own protocol (:mod:`toy.protocol`: train /
+validation carved from the official training records, threshold on validation, official test
+records scored), one training job per (variant, seed), and one table ``toy_t1`` with the
+reference floor's row (:mod:`toy.floor`, the same protocol) and checked claims.
+
+What the folder holds: this module (the hooks), ``rules.smk`` (its rules), ``schema.yaml``
+(its params block), ``paper_values.yaml`` and ``claims.yaml``, ``dvc.yaml`` (its DVC stages),
+and its model, protocol, training and floor modules. Its params block: ``../overlay.yaml``.
+"""
 
 from __future__ import annotations
 
@@ -10,37 +17,27 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from auscult import layout
-from auscult.papers._shared import data_kind, mentioned_rows, unknown_rows
+from auscult.papers._shared import (
+    data_kind,
+    mentioned_rows,
+    reserved_floor,
+    row_budgets,
+    unknown_rows,
+)
+from auscult.params import deep_merge
 
 NAME = "toy"
-RULES = Path(__file__).with_name("toy.smk")
-FLOOR_TABLES: tuple[str, ...] = ()
-FLOOR_FILES: tuple[tuple[str, str], ...] = ()
-CROSS_FAMILY = False
-CROSS_FLOOR = False
+RULES = Path(__file__).with_name("rules.smk")  # included by the Snakefile, as a built-in paper's
+TRAIN = "toy.train:train"  # what its rule toy_train runs
+FLOOR = "toy.floor:run_floor"  # the reference floor under its protocol (rule floor_toy_run)
+FLOOR_OUTPUTS = ("metrics.json", "predictions.csv")  # what its floor job writes, as a training job
+FLOOR_TABLES = ("t1",)  # its tables that get the floor's row
+FLOOR_FILES = (("metrics", "json"), ("predictions", "csv"))
 TABLE = f"{NAME}_t1"
-# its published values (what paper_values.yaml holds for the built-in papers)
-PAPER_VALUES = {TABLE: {"title": "Toy T1: logistic regression on MFCC + log-mel statistics (a test paper)",
-                        "source": "none: a test of the paper registry", "rows": {"logreg": {"auc": 0.5}}}}
-
-SCHEMA = {
-    "type": "object", "additionalProperties": False,
-    "required": ["train_dataset", "features", "split", "seeds", "variants", "tables"],
-    "properties": {
-        "train_dataset": {"const": "physionet2016"},
-        "features": {"const": "floor_stats"},
-        "split": {"type": "object", "additionalProperties": False, "required": ["val_fraction", "seed"],
-                  "properties": {"val_fraction": {"type": "number"}, "seed": {"type": "integer"}}},
-        "seeds": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
-        "variants": {"type": "object", "minProperties": 1, "additionalProperties": {
-            "type": "object", "additionalProperties": False, "required": ["C"],
-            "properties": {"C": {"type": "number", "exclusiveMinimum": 0}}}},
-        "tables": {"type": "object", "additionalProperties": False, "required": ["t1"],
-                   "properties": {"t1": {"type": "array", "items": {"type": "string"}}}},
-    },
-}
+# CROSS_FAMILY, CROSS_FLOOR, figure hooks: absent (no cross-dataset runs, no figures)
 
 
+# ---------------------------------------------------------------- variants and parameter slices
 def variants(config: Mapping) -> list[str]:
     return list(config[NAME]["variants"])
 
@@ -54,12 +51,14 @@ def table_variants(config: Mapping) -> list[str]:
 
 
 def model_config(config: Mapping, variant: str) -> dict:
-    return {"kind": "logreg", "logreg": {"C": config[NAME]["variants"][variant]["C"], "max_iter": 500},
-            "class_weight": "balanced"}
+    """The shared MLP settings (``toy.model``) with the variant's overrides."""
+    return deep_merge(config[NAME]["model"], config[NAME]["variants"][variant])
 
 
 def train_slice(config: Mapping, variant: str) -> dict:
-    return {"model": model_config(config, variant), "split": config[NAME]["split"]}
+    p = config[NAME]
+    return {"model": model_config(config, variant), "split": p["split"], "max_train_records": p["max_train_records"],
+            "threshold_rule": p["threshold_rule"]}
 
 
 def variant_path(config: Mapping, variant: str) -> str:
@@ -74,27 +73,29 @@ def datasets(config: Mapping) -> list[str]:
     return [config[NAME]["train_dataset"]]
 
 
-def floor_protocol(config: Mapping) -> dict:
-    return {}
-
-
-def floor_dir(config: Mapping, d: str, seed: int) -> str:
-    raise ValueError("the toy paper has no floor")
-
-
-def cross_variants(config: Mapping) -> list[str]:
-    return []
-
-
-def cross_slice(config: Mapping) -> dict:
-    return {}
-
-
 def check(config: Mapping) -> None:
     if NAME in config:
         unknown_rows(config, NAME, config[NAME]["variants"], "variant(s)")
+        reserved_floor(NAME, "variants", config[NAME]["variants"])
 
 
+# ---------------------------------------------------------------- reference floor
+def floor_protocol(config: Mapping) -> dict:
+    """What the floor reads of this protocol besides split and caps: the threshold rule."""
+    return {"threshold_rule": config[NAME]["threshold_rule"]}
+
+
+def floor_dir(config: Mapping, d: str, seed: int) -> str:
+    """``runs/toy/floor/<d>/seed<k>`` (metrics.json, predictions.csv, as a training job)."""
+    return f"runs/{NAME}/{layout.FLOOR}/{d}/seed{seed}"
+
+
+def floor_files(config: Mapping) -> dict[str, list[str]]:
+    return {f"{NAME}_{n}_{layout.FLOOR}": [f"{floor_dir(config, layout.floor_digest(config, NAME), s)}/{n}.{ext}"
+                                           for s in seeds(config)] for n, ext in FLOOR_FILES}
+
+
+# ---------------------------------------------------------------- reports
 def cost_jobs(config: Mapping):
     jobs = [{"stage": "train", "variant": v, "tables": {TABLE},
              "path": layout.benchmark_path(layout.run_dir(config, NAME, v, s))}
@@ -103,73 +104,38 @@ def cost_jobs(config: Mapping):
 
 
 def table_files(config: Mapping) -> dict[str, list[str]]:
-    return {f"{NAME}_metrics_{v}": [f"{layout.run_dir(config, NAME, v, s)}/metrics.json" for s in seeds(config)]
-            for v in table_variants(config)}
-
-
-def figure_files(config: Mapping) -> dict[str, list[str]]:
-    return {}
-
-
-def floor_files(config: Mapping) -> dict[str, list[str]]:
-    return {}
+    """Per-variant run files over seeds, keyed ``toy_metrics_<v>``, ``toy_predictions_<v>``."""
+    return {f"{NAME}_{n}_{v}": [f"{layout.run_dir(config, NAME, v, s)}/{n}.{ext}" for s in seeds(config)]
+            for v in table_variants(config) for n, ext in FLOOR_FILES}
 
 
 def table_params(config: Mapping) -> dict:
     p = config[NAME]
-    return {"seeds": p["seeds"], "variants": table_variants(config), "datasets": datasets(config),
-            "data": data_kind(config, datasets(config))}
-
-
-def figure_params(config: Mapping | None) -> dict:
-    return {}
-
-
-# ---------------------------------------------------------------- the job and the table
-def train(features_dir: str, train_params: Mapping, seed: int, out_metrics: str) -> dict:
-    """Fit on the PhysioNet training part (validation carved out, threshold chosen on it)
-    and score the official test records."""
-    import numpy as np
-
-    from auscult.atomic import write_json
-    from auscult.evaluation.metrics import binary_metrics, choose_threshold
-    from auscult.features.store import load_arrays, read_index
-    from auscult.papers.audiofuse import train as af_protocol
-    from auscult.training import floor
-
-    parts = af_protocol.protocol_splits(read_index(features_dir), train_params["split"], None)
-    x = {k: load_arrays(features_dir, [floor.KEY], df["record_id"].tolist(), dtype="float64")[1][floor.KEY]
-         for k, df in parts.items()}
-    y = {k: df["label"].to_numpy() for k, df in parts.items()}
-    model = floor.fit(x["train"], y["train"], train_params["model"], seed)
-    thr = choose_threshold(y["val"], floor.scores(model, x["val"]), "youden")
-    test = binary_metrics(y["test"], floor.scores(model, x["test"]), thr)
-    overlap = set(parts["train"]["record_id"]) & set(parts["test"]["record_id"])
-    out = {"seed": int(seed), "n_train": len(y["train"]), "n_test": len(y["test"]), "threshold": float(thr),
-           "train_test_overlap": len(overlap), "physionet_test": {k: float(v) for k, v in test.items()
-                                                                   if isinstance(v, (int, float, np.floating))}}
-    write_json(out_metrics, out)
-    return out
+    return {"seeds": p["seeds"], "variants": table_variants(config), "tables": p["tables"],
+            "datasets": datasets(config), "data": data_kind(config, datasets(config)),
+            "floor": NAME in layout.floor_papers(config), "budgets": row_budgets(config, NAME, table_variants(config))}
 
 
 def build_tables(ctx, pp: Mapping) -> None:
-    import json
+    """T1 (:func:`toy.tables.build`), with the floor's row; its runs registered for the claims."""
+    from auscult.reporting import floor
+    from toy import tables
 
-    from auscult.reporting.tables import Cell
-
-    ctx.paper.update(PAPER_VALUES)
-    cells = []
-    for v in pp["variants"]:
-        runs = [json.loads(open(f).read()) for f in ctx.inputs[f"{NAME}_metrics_{v}"]]
-        for metric in ("auc", "mcc"):
-            cells.append(Cell(TABLE, v, v, metric, "test, threshold from validation split",
-                              [r["physionet_test"][metric] for r in runs],
-                              paper=PAPER_VALUES[TABLE]["rows"].get(v, {}).get(metric)))
-    prov = ctx.common_provenance(pp, "rule `tables` → tests/toy_paper/toy.py build_tables; runs of rule `toy_train`",
-                                 NAME)
-    ctx.write_all({TABLE: cells}, {TABLE: ["A test paper: logistic regression on the floor's features."]},
-                  {"data": pp["data"], "weights": "scratch", "budget": ctx.budget}, prov, pp)
-
-
-def build_figures(inputs: Mapping, params: Mapping, tables, out, plots) -> None:
-    return None
+    runs = {v: tables.SeedRuns(ctx.inputs[f"{NAME}_metrics_{v}"], ctx.inputs[f"{NAME}_predictions_{v}"])
+            for v in pp["variants"]}
+    tables_cfg, notes = dict(pp["tables"]), list(tables.NOTES)
+    if pp["floor"]:  # the reference floor: one more row, under the same protocol
+        runs[layout.FLOOR] = tables.SeedRuns(ctx.inputs[f"{NAME}_metrics_{layout.FLOOR}"],
+                                             ctx.inputs[f"{NAME}_predictions_{layout.FLOOR}"])
+        tables_cfg = floor.with_floor(tables_cfg, list(FLOOR_TABLES))
+        notes.append(floor.note(runs[layout.FLOOR].metrics[0]["model"], "the toy protocol (the same "
+                                "train / validation / test records, threshold from validation)"))
+    cells = tables.cells(runs, tables_cfg["t1"], ctx.paper[TABLE])
+    ctx.add_runs({TABLE: {v: {tables.PROTOCOL: runs[v].paired()} for v in tables_cfg["t1"]}},
+                 {TABLE: pp["budgets"]})
+    devices = {m.get("device_name", "?") for r in runs.values() for m in r.metrics}
+    wall = sum(m.get("wall_s", 0) for r in runs.values() for m in r.metrics)
+    prov = ctx.run_provenance(pp, "rule `tables` → toy.build_tables; runs of rules `toy_train` (toy.train) and "
+                              "`floor_toy_run` (toy.floor)", NAME, devices, f"training {wall:.1f} s")
+    ctx.write_all({TABLE: cells}, {TABLE: notes}, {"data": pp["data"], "weights": "scratch", "budget": ctx.budget},
+                  prov, pp)
