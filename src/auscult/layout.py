@@ -396,12 +396,12 @@ def cross_families() -> list[str]:
     """Every model family the cross-dataset table can score: each paper whose module says
     ``CROSS_FAMILY``, and the reference floor (fitted under the protocol of the paper whose
     module says ``CROSS_FLOOR``)."""
-    return [n for n, m in registry.REGISTRY.items() if m.CROSS_FAMILY] + [FLOOR]
+    return [n for n, m in registry.REGISTRY.items() if getattr(m, "CROSS_FAMILY", False)] + [FLOOR]
 
 
 def cross_floor_paper() -> str:
     """The paper under whose protocol the floor the cross-dataset table scores was fitted."""
-    return next(n for n, m in registry.REGISTRY.items() if m.CROSS_FLOOR)
+    return next(n for n, m in registry.REGISTRY.items() if getattr(m, "CROSS_FLOOR", False))
 
 
 def cross_targets(config: Mapping) -> list[tuple[str, str, str]]:

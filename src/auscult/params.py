@@ -109,7 +109,8 @@ def paper_schema(module) -> dict:
 
 def _add_paper(schema: dict, module) -> None:
     """Close the schema over one paper: its block, its name in ``papers`` (and in
-    ``cross_dataset.models`` when the cross-dataset table scores it), its recipes, its $defs."""
+    ``cross_dataset.models`` when the cross-dataset table scores it, in ``floor.papers`` when
+    its module has a ``FLOOR``), its recipes, its $defs."""
     part, props = paper_schema(module), schema["properties"]
     props[module.NAME] = part["block"]
     schema["required"] = [*schema["required"], module.NAME]
@@ -117,6 +118,9 @@ def _add_paper(schema: dict, module) -> None:
     if getattr(module, "CROSS_FAMILY", False):
         models = props["cross_dataset"]["properties"]["models"]["items"]
         models["enum"] = [*models["enum"], module.NAME]
+    floor_papers = schema.get("$defs", {}).get("floor", {}).get("properties", {}).get("papers", {}).get("items")
+    if getattr(module, "FLOOR", None) and floor_papers is not None:  # the floor can run under its protocol
+        floor_papers["enum"] = [*floor_papers["enum"], module.NAME]
     features = props["features"]
     for recipe, sub in (part.get("features") or {}).items():
         features["properties"][recipe] = sub

@@ -29,8 +29,9 @@ def register(module: ModuleType) -> ModuleType:
 def load(module_name: str) -> ModuleType:
     """Import a paper module defined outside the package (``paper_modules`` in params.yaml,
     a name on ``sys.path``) and register it. Such a module defines, besides the names every
-    paper defines, ``SCHEMA`` (the JSON schema of its params block) and ``RULES`` (the path of
-    its Snakemake rule file, included by the Snakefile)."""
+    paper defines, ``RULES`` (the path of its Snakemake rule file, included by the Snakefile)
+    and the schema of its params block: a ``schema.yaml`` beside it (as a built-in paper's
+    folder has) or ``SCHEMA``."""
     import importlib
 
     try:
@@ -38,9 +39,12 @@ def load(module_name: str) -> ModuleType:
     except Exception as e:  # a missing module, or one that fails while importing (syntax, its own imports)
         raise ImportError(f"paper module {module_name!r} (params paper_modules) cannot be imported: "
                           f"{type(e).__name__}: {e}") from e
-    for attr in ("NAME", "SCHEMA", "RULES"):
+    for attr in ("NAME", "RULES"):
         if not hasattr(module, attr):
             raise ValueError(f"paper module {module_name!r} defines no {attr} (see docs/adding_a_paper.md)")
+    if not hasattr(module, "SCHEMA") and not _beside(module, "schema.yaml").is_file():
+        raise ValueError(f"paper module {module_name!r} has neither a schema.yaml beside it nor SCHEMA "
+                         "(see docs/adding_a_paper.md)")
     if module.NAME in REGISTRY and REGISTRY[module.NAME] is not module and is_builtin(REGISTRY[module.NAME]):
         raise ValueError(f"paper module {module_name!r}: {module.NAME!r} is a built-in paper")
     return register(module)
@@ -93,14 +97,18 @@ def resolve(spec: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def _beside(module: ModuleType, name: str):
+    from pathlib import Path
+
+    return Path(module.__file__).with_name(name)
+
+
 def paper_files(name: str) -> list[str]:
     """``name`` (``paper_values.yaml``, ``claims.yaml``) beside each registered paper's module,
     where it has one: a paper's published numbers and claims live in its own folder."""
-    from pathlib import Path
-
     out = []
     for module in REGISTRY.values():
-        f = Path(module.__file__).with_name(name)
+        f = _beside(module, name)
         if f.is_file():
             out.append(str(f))
     return out

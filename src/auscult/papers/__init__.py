@@ -15,21 +15,24 @@ defines:
   ``result_dir(config, variant, seed)`` (evaluated results, or ``None`` when the training
   job writes them);
 - ``datasets(config)``: the datasets it reads (train first);
-- ``FLOOR_TABLES``, ``FLOOR_FILES``, ``floor_protocol(config)``, ``floor_dir(config,
-  digest, seed)``: how the reference floor runs under its protocol (empty ``FLOOR_TABLES``:
-  no floor);
+- ``FLOOR`` (``"module:run_floor"``), ``FLOOR_OUTPUTS``, ``FLOOR_TABLES``, ``FLOOR_FILES``,
+  ``floor_protocol(config)``, ``floor_dir(config, digest, seed)``, ``floor_files(config)``:
+  how the reference floor runs under its protocol (no ``FLOOR``: no floor, none of these
+  needed);
 - ``CROSS_FAMILY`` and ``cross_variants(config)``, ``cross_slice(config)``: the runs the
-  cross-dataset table scores (``CROSS_FAMILY = False``: none);
+  cross-dataset table scores (``CROSS_FAMILY`` false or absent: none, and no
+  ``cross_variants``/``cross_slice`` needed); ``CROSS_FLOOR``: the floor the cross-dataset
+  table scores is fitted under this paper's protocol (absent: not);
 - ``check(config)``: cross-reference checks the JSON schema cannot express;
 - ``cost_jobs(config)``: its training/evaluation jobs and their benchmark files;
 - optional ``train_job(config, variant)`` and ``train_job_artifact(config, variant, seed)``:
   where one training job trains several variants (Koike: a model on every input), the job's
   name and the path its log and benchmark are named after (default: the variant and its run
   folder; ``auscult.layout.train_job``, ``train_benchmark``);
-- ``table_files(config)``, ``figure_files(config)``, ``table_params(config)``,
-  ``figure_params(config)``: what its tables and figures read;
-- ``build_tables(ctx, pp)`` and ``build_figures(inputs, params, tables, out, plots)``: its
-  tables and figures (a built-in paper's builders are in its ``tables`` module);
+- ``table_files(config)``, ``table_params(config)`` and ``build_tables(ctx, pp)``: what its
+  tables read and its tables (a built-in paper's builders are in its ``tables`` module);
+- optional ``figure_files(config)``, ``figure_params(config)`` and ``build_figures(inputs,
+  params, tables, out, plots)``: what its figures read and its figures (absent: none);
 - what it brings to the shared layers, each optional (``"module:attribute"`` specs are
   imported on first use): ``FEATURE_RECIPES`` / ``SEGMENT_RECIPES`` and ``MODELS`` (entries of
   the shared recipe and architecture tables), ``TRAIN`` (its ``run_training``) and

@@ -48,8 +48,9 @@ def cross_score_files(config: Mapping) -> dict[str, str]:
 
 def figure_inputs(config: Mapping) -> dict[str, list[str]]:
     out: dict = {}
-    for p in registry.enabled(config):
-        out.update(p.figure_files(config))
+    for p in registry.enabled(config):  # a paper without figures defines no figure_files
+        if hasattr(p, "figure_files"):
+            out.update(p.figure_files(config))
     return out
 
 
@@ -93,8 +94,10 @@ def figure_params(config: Mapping) -> dict:
     """Each paper's figure parameters (its variant lists; empty lists when it is off)."""
     on = {p.NAME for p in registry.enabled(config)}
     out: dict = {}
-    for name, p in registry.REGISTRY.items():
-        out.update(p.figure_params(config if name in on else None))
+    for name, p in registry.REGISTRY.items():  # a paper without figures defines no figure_params
+        hook = getattr(p, "figure_params", None)
+        if hook is not None:
+            out.update(hook(config if name in on else None))
     return out
 
 
@@ -261,5 +264,6 @@ def build_all_figures(inputs: Mapping, params: Mapping, outputs: Mapping, config
                 xt, out / "cross_dataset.png",
                 title=f"Zero-shot AUC per model and target ({xt['data'].iloc[0]} data, {xt['budget'].iloc[0]} budget)")
     for paper in registry.REGISTRY.values():
-        paper.build_figures(inputs, params, tables, out, plots)
+        if hasattr(paper, "build_figures"):  # a paper without figures defines none
+            paper.build_figures(inputs, params, tables, out, plots)
     log.info("figures written to %s", out)
