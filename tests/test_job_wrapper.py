@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted([*REPO.glob("workflow/scripts/*.py"), *REPO.glob("src/auscult/papers/*/scripts/*.py")])
+SCRIPTS = sorted([*REPO.glob("workflow/scripts/*.py"), *REPO.glob("src/auscult/papers/*/scripts/*.py"),
+                  *REPO.glob("tests/toy_paper/*/scripts/*.py")])
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))

@@ -1,8 +1,6 @@
 # The toy paper's rules (tests/toy_paper/toy): one training job per (variant, seed) that also
 # scores the test records (toy.train); its floor runs through the shared rule floor_toy_run.
 # DVC stage `toy_train@<variant>` (dvc.yaml beside this file) runs toy_train_<variant>.
-from pathlib import Path
-
 import toy as toy_paper
 
 TOY_DIR = toy_paper.RULES.parent
@@ -16,17 +14,14 @@ rule toy_train:
         metrics="runs/toy/{toyvar}/{dig}/seed{seed}/metrics.json",
         predictions="runs/toy/{toyvar}/{dig}/seed{seed}/predictions.csv",
     log:
-        "runs/toy/{toyvar}/logs/{dig}-seed{seed}.log",
-    benchmark:
-        "runs/toy/{toyvar}/benchmarks/{dig}-seed{seed}.tsv"
+        layout.log_path("runs/toy/{toyvar}/{dig}/seed{seed}"),
+        benchmark=layout.benchmark_path("runs/toy/{toyvar}/{dig}/seed{seed}"),
     wildcard_constraints:
         toyvar="|".join(toy_paper.variants(config)),
     params:
         train=lambda w: layout.train_slice(config, "toy", w.toyvar),
-    run:
-        registry.resolve(toy_paper.TRAIN)(
-            input.features, params.train, int(wildcards.seed), Path(output.metrics).parent
-        )
+    script:
+        "scripts/train.py"
 
 
 for _v in toy_paper.variants(config):
