@@ -1,6 +1,7 @@
 """runlog.end_job: a finished job exits 0 at once, with its log and streams flushed and its
 benchmark record written; every workflow script ends with it (and only there)."""
 
+import math
 import time
 from pathlib import Path
 
@@ -76,3 +77,20 @@ def test_end_job_writes_the_benchmark_record_compute_cost_reads(tmp_path):
 def test_end_job_writes_no_record_for_a_rule_without_one(tmp_path):
     out = _run(f"from auscult import runlog\nrunlog.setup({str(tmp_path / 'j.log')!r})\nrunlog.end_job()\n")
     assert out.returncode == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["j.log"]
+
+
+def test_a_training_jobs_record_has_its_steps_and_seconds_per_step(tmp_path, monkeypatch):
+    """One model trained on two inputs in one job: the record sums their steps and step time."""
+    from auscult import runlog
+    from auscult.reporting.compute_cost import read_benchmark
+
+    monkeypatch.setattr(runlog, "_TRAINING", {"steps": 0, "step_s": 0.0, "gpu_mb": None})
+    runlog.write_benchmark(tmp_path / "plain.tsv")
+    assert "steps" not in (tmp_path / "plain.tsv").read_text()  # not a training job: no such columns
+    runlog.note_training({"steps_run": 4, "s_per_step": 0.5, "gpu_max_memory_mb": None})
+    runlog.note_training({"steps_run": 2, "s_per_step": 2.0, "gpu_max_memory_mb": 1234.5})
+    runlog.write_benchmark(tmp_path / "train.tsv")
+    b = read_benchmark(tmp_path / "train.tsv")
+    assert b["steps"] == 6 and b["s_per_step"] == pytest.approx((4 * 0.5 + 2 * 2.0) / 6)
+    assert b["gpu_max_mem_mb"] == pytest.approx(1234.5)
+    assert math.isnan(read_benchmark(tmp_path / "plain.tsv")["s_per_step"])

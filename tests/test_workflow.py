@@ -146,6 +146,12 @@ def test_demo_t6_and_compute_cost(demo_run):
     assert total["n_missing"] == 0 and total["wall_s"] > 0 and total["cpu_s"] > 0
     tables = set(cost.loc[cost["scope"] == "table", "name"])
     assert {*TABLES, "koike_t4_uar", "koike_t5_spec_sens_f1", "ast_sam_t6_ablation"} <= tables
+    # every deep training job (not the floor, which takes no optimizer steps): peak memory
+    # and seconds per optimizer step
+    jobs = cost[(cost["scope"] == "job") & ~cost["name"].str.startswith("floor")]
+    assert len(jobs) >= 10 and (jobs["peak_rss_mb"] > 0).all() and (jobs["steps"] > 0).all(), jobs
+    assert (jobs["s_per_step"] > 0).all(), jobs
+    assert "seconds per optimizer step" in (demo_run / "reports" / "tables" / "compute_cost.md").read_text()
 
 
 def test_demo_numbers_vary_between_seeds_and_rows(demo_run):

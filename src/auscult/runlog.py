@@ -95,6 +95,23 @@ def job_benchmark(smk) -> str | None:
 
 
 BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "mean_load", "cpu_time")
+# what a training job adds (note_training): its optimizer steps, seconds per step (training
+# passes only) and, on CUDA, torch's peak allocated GPU memory (MB); empty for other jobs
+TRAINING_COLUMNS = ("steps", "s_per_step", "gpu_max_mem_mb")
+_TRAINING: dict = {"steps": 0, "step_s": 0.0, "gpu_mb": None}
+
+
+def note_training(summary: dict) -> None:
+    """Add one finished run's steps, step time and GPU memory (its training summary's
+    ``steps_run``, ``s_per_step``, ``gpu_max_memory_mb``) to this job's benchmark record; a job
+    that trains several runs (one model on each input) sums their steps and step time."""
+    steps, per = summary.get("steps_run"), summary.get("s_per_step")
+    if steps and per is not None:
+        _TRAINING["steps"] += int(steps)
+        _TRAINING["step_s"] += float(per) * int(steps)
+    gpu = summary.get("gpu_max_memory_mb")
+    if gpu is not None:
+        _TRAINING["gpu_mb"] = max(float(gpu), _TRAINING["gpu_mb"] or 0.0)
 
 
 def write_benchmark(path: str | os.PathLike) -> dict:
@@ -120,10 +137,15 @@ def write_benchmark(path: str | os.PathLike) -> dict:
     # cpu_time as precise as s: at 2 decimals a 0.4 s job's load could not be rebuilt from them
     rec = {"s": round(wall, 4), "h:m:s": hms, "max_rss": round(peak_mb, 2),
            "mean_load": round(100 * cpu / wall, 2) if wall > 0 else 0.0, "cpu_time": round(cpu, 4)}
+    columns = BENCHMARK_COLUMNS
+    if _TRAINING["steps"]:
+        columns += TRAINING_COLUMNS
+        gpu = _TRAINING["gpu_mb"]
+        rec.update(steps=_TRAINING["steps"], s_per_step=round(_TRAINING["step_s"] / _TRAINING["steps"], 5),
+                   gpu_max_mem_mb="" if gpu is None else round(gpu, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".tsv") as tmp:
-        Path(tmp).write_text("\t".join(BENCHMARK_COLUMNS) + "\n"
-                             + "\t".join(str(rec[c]) for c in BENCHMARK_COLUMNS) + "\n")
+        Path(tmp).write_text("\t".join(columns) + "\n" + "\t".join(str(rec[c]) for c in columns) + "\n")
     return rec
 
 

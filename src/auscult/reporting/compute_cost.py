@@ -26,7 +26,8 @@ from auscult import layout
 from auscult.atomic import write_csv, write_text
 from auscult.reporting import markdown as md
 
-COLUMNS = ["scope", "name", "stage", "n_jobs", "n_missing", "wall_s", "cpu_s", "peak_rss_mb", "device"]
+COLUMNS = ["scope", "name", "stage", "n_jobs", "n_missing", "wall_s", "cpu_s", "peak_rss_mb", "device",
+           "steps", "s_per_step", "gpu_max_mem_mb"]
 
 
 def read_benchmark(path: str | Path) -> dict | None:
@@ -45,6 +46,7 @@ def read_benchmark(path: str | Path) -> dict | None:
 
     # the file is written when the job ends: its mtime dates the job (for the elapsed span)
     return {"wall_s": num("s"), "cpu_s": num("cpu_time"), "peak_rss_mb": num("max_rss"),
+            "steps": num("steps"), "s_per_step": num("s_per_step"), "gpu_max_mem_mb": num("gpu_max_mem_mb"),
             "ended": path.stat().st_mtime}
 
 
@@ -123,6 +125,15 @@ def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".")
             part = [r for r in rows if r["variant"] == v and r["stage"] == stage]
             if part:
                 records.append({"scope": "model", "name": v, "stage": stage, **_sum(part, device)})
+    for r in rows:  # every training job: its peak memory and seconds per optimizer step
+        if r["stage"] == "train" and r["bench"] is not None:
+            b = r["bench"]
+            records.append({"scope": "job", "name": f"{r['variant']} ({Path(r['path']).stem})", "stage": "train",
+                            "n_jobs": 1, "n_missing": 0, "wall_s": round(b["wall_s"], 2),
+                            "cpu_s": round(b["cpu_s"], 2), "peak_rss_mb": round(b["peak_rss_mb"], 1),
+                            "device": device, "steps": b.get("steps", float("nan")),
+                            "s_per_step": b.get("s_per_step", float("nan")),
+                            "gpu_max_mem_mb": b.get("gpu_max_mem_mb", float("nan"))})
     total = _sum(rows, device)
     records.append({"scope": "total", "name": "all jobs", "stage": "all", **total})
     records.append({"scope": "total", "name": ELAPSED, "stage": "all", **total,
@@ -162,14 +173,31 @@ def render_markdown(df: pd.DataFrame, *, provenance: Mapping) -> str:
              "`dvc pull`).", "",
              "| scope | name | stage | jobs | missing | wall (min) | CPU (min) | peak RSS (MB) | device |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for _, r in df.iterrows():
+    for _, r in df[df["scope"] != "job"].iterrows():
         cells = [r["scope"], r["name"], r["stage"], r["n_jobs"], r["n_missing"], f"{r['wall_s'] / 60:.2f}",
                  _minutes(r["cpu_s"]), f"{r['peak_rss_mb']:.0f}", r["device"]]
         lines.append("| " + " | ".join(md.cell(c) for c in cells) + " |")
+    jobs_ = df[df["scope"] == "job"]
+    if len(jobs_):
+        lines += ["", "## Training jobs: peak memory and seconds per optimizer step", "",
+                  "One row per training job (a job may train several runs: one model on each input). "
+                  "Peak RSS is host memory of the job's process; seconds per step time the training "
+                  "passes only (no validation, no BatchNorm recalibration), from the runs' summaries; "
+                  "GPU memory is torch's peak allocation, on CUDA only.", "",
+                  "| job | wall (s) | peak RSS (MB) | steps | s per step | GPU memory (MB) | device |",
+                  "|---|---|---|---|---|---|---|"]
+        for _, r in jobs_.iterrows():
+            cells = [r["name"], f"{r['wall_s']:.1f}", f"{r['peak_rss_mb']:.0f}", _num(r["steps"], "{:.0f}"),
+                     _num(r["s_per_step"], "{:.3f}"), _num(r["gpu_max_mem_mb"], "{:.0f}"), r["device"]]
+            lines.append("| " + " | ".join(md.cell(c) for c in cells) + " |")
     lines += ["", "<details><summary>Provenance</summary>", ""]
     lines += [f"- **{md.text(k)}**: {md.text(v)}" for k, v in provenance.items()]
     lines += ["", "</details>", ""]
     return "\n".join(lines)
+
+
+def _num(value, fmt: str) -> str:
+    return "–" if pd.isna(value) else fmt.format(value)
 
 
 def _minutes(seconds: float) -> str:

@@ -400,6 +400,11 @@ class Fit:
             "seed": int(seed),
             "wall_s": st["wall_seconds"],
             "samples_per_s": st["samples_seen"] / st["train_seconds"] if st["train_seconds"] else None,
+            # seconds per optimizer step (the training passes only: no validation, no BN recalibration)
+            "s_per_step": st["train_seconds"] / st["steps"] if st["steps"] else None,
+            # peak GPU memory torch allocated in this process (CUDA only), MB
+            "gpu_max_memory_mb": (torch.cuda.max_memory_allocated(self.device) / 2**20
+                                  if self.device.type == "cuda" else None),
             "device": str(self.device),
             "device_name": device_name(self.device),
             "deterministic": bool(self.deterministic),

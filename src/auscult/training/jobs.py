@@ -59,6 +59,9 @@ def _train(smk, paper: str, log, *, variant: str, train_params, out_dir, checkpo
         card_context=card_context(getattr(smk, "config", None), paper, variant, log),
     )
     log.info("trained %s seed %s: %s", variant, smk.wildcards.seed, describe(paper, summary))
+    from auscult import runlog
+
+    runlog.note_training(summary)  # steps and seconds per step in the job's benchmark record
     return summary
 
 
