@@ -55,6 +55,20 @@ def main() -> None:
     print()
     print(forecast.forecast_frame(jobs).round(2).to_string(index=False))
 
+    rehearsal = config_for("rehearsal")
+    steps = forecast.measured_step_forecast(jobs, rehearsal, REPO, threads=args.threads)
+    print("\n== from the rehearsal's measured seconds per optimizer step (paper shapes and batch sizes on "
+          "this machine; `make rehearsal` first)")
+    if steps["measured_s_per_step_cpu"].notna().any():
+        print(steps.round(4).to_string(index=False))
+        found = steps.dropna(subset=["measured_s_per_step_cpu"])
+        print(f"\nmeasured for {len(found)} of {len(steps)} (table, model) rows: {found['gpu_h'].sum():.2f} "
+              f"H100-hours at the expected stop ({found['cpu_h'].sum():.1f} hours on this CPU), against "
+              f"{found['gpu_h_from_flops'].sum():.2f} "
+              "from the FLOP count (training and evaluation)")
+    else:
+        print("no rehearsal training runs with a step time in this tree")
+
     check = config_for(args.check)
     measured = forecast.measured_vs_forecast(check, forecast.jobs(check, REPO), REPO, threads=args.threads)
     print(f"\n== check on this CPU, budget {args.check} (runs found in this working tree)")

@@ -3,6 +3,7 @@
 import copy
 from pathlib import Path
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -146,3 +147,29 @@ def test_synthetic_icbhi_size_is_the_expected_cycle_count(demo):
     size = forecast.dataset_size(demo, "icbhi2017", REPO / "no-such-root")
     cycles = s["n_patients"] * sum(s["recordings_per_patient"]) / 2 * sum(s["cycles_per_recording"]) / 2
     assert size["records"] == round(cycles) and size["test"] == round(cycles * s["test_fraction"])
+
+
+def test_gpu_hours_from_measured_seconds_per_step(repo_root, tmp_path):
+    """A training job's measured s/step (its benchmark record) x its steps at the budget, scaled
+    by the stated CPU/GPU rate ratio; rows without a measured run stay NaN, not guessed."""
+    import math
+
+    from auscult import forecast, layout
+    from auscult.params import load_params
+
+    cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
+    jobs = [j for j in forecast.jobs(cfg, repo_root) if j.paper == "audiofuse"]
+    j = jobs[0]
+    bench = tmp_path / layout.train_benchmark(cfg, j.paper, j.variant, layout.seeds(cfg, j.paper, j.variant)[0])
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\tmax_rss\tmean_load\tcpu_time\tsteps\ts_per_step\tgpu_max_mem_mb\n"
+                     "10.0\t00:00:10\t500.0\t100.0\t10.0\t4\t0.25\t\n")
+    df = forecast.measured_step_forecast(jobs, cfg, tmp_path, threads=1)
+    row = df[(df["table"] == j.table) & (df["variant"] == j.variant)].iloc[0]
+    steps = j.steps_per_epoch * j.train_epochs(j.expected_epochs) * j.seeds
+    assert row["paper_steps"] == steps and row["cpu_h"] == pytest.approx(steps * 0.25 / 3600)
+    assert row["gpu_h"] == pytest.approx(row["cpu_h"] * row["cpu_over_gpu_rate"]) and row["gpu_h"] > 0
+    assert row["gpu_mem_from"] == "estimate" and row["jobs_per_80gb_gpu"] >= 1
+    others = df[df["variant"] != j.variant]
+    assert others["measured_s_per_step_cpu"].isna().all() and others["gpu_h"].isna().all()
+    assert not math.isnan(row["gpu_h_from_flops"])

@@ -462,3 +462,36 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
                          "ratio_forecast_over_measured": at_peak / b["wall_s"] if b["wall_s"] else float("nan"),
                          "cpu_matmul_tflops": peak})
     return pd.DataFrame(rows)
+
+
+def measured_step_forecast(paper_jobs: list[Job], measured_config: Mapping, root: str | Path = ".",
+                           threads: int = 1, cpu_efficiency: float = 0.167) -> pd.DataFrame:
+    """GPU-hours per table from *measured* seconds per optimizer step: a budget that keeps the
+    paper's shapes and batch sizes (the rehearsal) ran each training job here, and its benchmark
+    record holds the job's seconds per step (:func:`auscult.runlog.note_training`). Per job:
+    paper steps (steps per epoch x expected epochs x seeds) x measured s/step on this CPU = CPU
+    hours; x (this CPU's effective rate / the H100's) = GPU hours, where the CPU's effective rate
+    is ``cpu_efficiency`` x its measured fp32 matmul rate and the H100's its bf16 peak x the
+    utilisation assumed for the job's size (:data:`UTILISATION`). Where a CUDA run measured its
+    GPU memory, ``gpu_mem_gb`` is that; else the counted estimate (``peak_bytes``)."""
+    from auscult.reporting.compute_cost import read_benchmark
+
+    cpu_tflops = cpu_matmul_tflops(threads) * cpu_efficiency
+    rows = []
+    for j in paper_jobs:
+        seed = layout.seeds(measured_config, j.paper, j.variant)[0]
+        b = read_benchmark(Path(root) / layout.train_benchmark(measured_config, j.paper, j.variant, seed))
+        per_step = b["s_per_step"] if b is not None else float("nan")
+        steps = j.steps_per_epoch * j.train_epochs(j.expected_epochs) * j.seeds
+        cpu_h = steps * per_step / 3600
+        ratio = cpu_tflops / (H100_BF16_DENSE_TFLOPS * utilisation(j.n_params))
+        measured_gpu = b["gpu_max_mem_mb"] / 1024 if b is not None else float("nan")
+        rows.append({"table": j.table, "paper": j.paper, "variant": j.variant, "paper_steps": steps,
+                     "measured_s_per_step_cpu": per_step, "cpu_h": cpu_h, "gpu_h": cpu_h * ratio,
+                     "gpu_h_from_flops": j.flops(j.expected_epochs) * j.seeds
+                     / (H100_BF16_DENSE_TFLOPS * 1e12 * utilisation(j.n_params)) / 3600,
+                     "cpu_over_gpu_rate": ratio, "gpu_mem_gb": measured_gpu if measured_gpu == measured_gpu
+                     else j.peak_bytes / 1e9, "gpu_mem_from": "measured (CUDA)" if measured_gpu == measured_gpu
+                     else "estimate", "jobs_per_80gb_gpu": jobs_per_gpu(
+                         measured_gpu * 1e9 if measured_gpu == measured_gpu else j.peak_bytes)})
+    return pd.DataFrame(rows)
