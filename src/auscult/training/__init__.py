@@ -1,13 +1,13 @@
-"""Training: seeding, the training engine with exact resume, the papers' trainers, prediction.
+"""Training: seeding, the training engine with exact resume, the shared trainers, prediction.
 
 ``engine`` runs every paper's epochs (selection, early stopping, LR plateau, AMP, SAM,
-samplers, BatchNorm recalibration, checkpoints); ``binary.train_binary`` (AudioFuse, Koike)
-and ``ast_sam.train_cycles`` (AST+SAM) are its thin trainers, ``jobs.run_job`` the body of
-the workflow's training scripts. Imports only torch, numpy, pandas, tqdm and the standard
-library (plus auscult.atomic, auscult.splits and auscult.evaluation.metrics), so it runs on a
-GPU machine without the audio stack. The names below are loaded lazily, so that torch-free
-modules of this package (the protocol splits of ``audiofuse`` and ``koike``, the classical
-``floor``) import without torch.
+samplers, BatchNorm recalibration, checkpoints); ``binary.train_binary`` is the binary
+heart-sound trainer on it (each paper's ``papers/<name>/train.py`` holds its protocol and its
+``run_training``), ``jobs.run_job`` the body of the papers' training scripts. Imports only
+torch, numpy, pandas, tqdm and the standard library (plus auscult.atomic, auscult.splits and
+auscult.evaluation.metrics), so it runs on a GPU machine without the audio stack. The names
+below are loaded lazily, so that the torch-free ``floor`` (numpy, scikit-learn) imports
+without torch.
 """
 
 from __future__ import annotations
