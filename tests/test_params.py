@@ -95,3 +95,19 @@ def test_committed_json_schema_is_the_composed_one():
 
     committed = json.loads((Path(__file__).parents[1] / "src/auscult/schemas/params.schema.json").read_text())
     assert committed == full_schema(), "params.schema.json is stale: python -m auscult.params > src/auscult/schemas/params.schema.json"
+
+
+def test_a_broken_paper_schema_part_is_one_clear_error(tmp_path):
+    from types import SimpleNamespace
+
+    from auscult.params import ParamsError, paper_schema
+
+    (tmp_path / "p.py").write_text("")
+    module = SimpleNamespace(__file__=str(tmp_path / "p.py"), SCHEMA={"type": "object"})
+    assert paper_schema(module) == {"block": {"type": "object"}}
+    (tmp_path / "schema.yaml").write_text("block: [unclosed\n")
+    with pytest.raises(ParamsError, match="schema.yaml: not valid YAML"):
+        paper_schema(module)
+    (tmp_path / "schema.yaml").write_text("features: {}\n")
+    with pytest.raises(ParamsError, match="needs a `block`"):
+        paper_schema(module)

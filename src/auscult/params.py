@@ -102,9 +102,15 @@ def paper_schema(module) -> dict:
     """A paper's part of the schema: ``{"block": ..., "features": {recipe: ...}, "$defs": ...}``
     from the ``schema.yaml`` beside its module, else its ``SCHEMA`` (the block only)."""
     f = Path(module.__file__).with_name("schema.yaml")
-    if f.is_file():
-        return yaml.safe_load(f.read_text(encoding="utf-8"))
-    return {"block": module.SCHEMA}
+    if not f.is_file():
+        return {"block": module.SCHEMA}
+    try:
+        part = yaml.safe_load(f.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{f}: not valid YAML ({e})") from None
+    if not isinstance(part, dict) or "block" not in part:
+        raise ParamsError(f"{f}: a paper's schema part needs a `block` (its params block), got {type(part).__name__}")
+    return part
 
 
 def _add_paper(schema: dict, module) -> None:

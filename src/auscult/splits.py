@@ -165,6 +165,23 @@ def assert_disjoint(
             raise AssertionError(f"{what}: patient(s) in both parts, e.g. {sorted(pa & pb)[:3]}")
 
 
+def official_test_splits(index: pd.DataFrame, split_cfg: Mapping, max_train_records: int | None,
+                         what: str = "") -> dict[str, pd.DataFrame]:
+    """train / val / test record tables: test = the dataset's official test records, val carved
+    from its official training records (``split_cfg``: ``val_fraction``, ``seed``), train the
+    rest, capped at ``max_train_records``; the three checked disjoint."""
+    test = index[index["official_split"] == "test"].reset_index(drop=True)
+    pool = index[index["official_split"] == "train"].reset_index(drop=True)
+    if test.empty or pool.empty:
+        raise ValueError(f"feature index needs official_split 'train' and 'test' rows{what}")
+    rest, val = carve(pool, split_cfg["val_fraction"], split_cfg["seed"])
+    train = subsample(rest, max_train_records, split_cfg["seed"])
+    assert_disjoint(train, val, what="train/val")
+    assert_disjoint(train, test, what="train/test")
+    assert_disjoint(val, test, what="val/test")
+    return {"train": train, "val": val, "test": test}
+
+
 def icbhi_protocol_splits(index: pd.DataFrame, split_cfg: Mapping) -> dict[str, pd.DataFrame]:
     """train / val / test cycle tables: test = official test recordings; val carved from the
     official training recordings grouped by patient; optional stratified caps (demo/quick)."""

@@ -23,16 +23,7 @@ log = logging.getLogger(__name__)
 
 def protocol_splits(index: pd.DataFrame, split_cfg: dict, max_train_records: int | None) -> dict[str, pd.DataFrame]:
     """train / val / test record tables for the AudioFuse PhysioNet protocol."""
-    test = index[index["official_split"] == "test"].reset_index(drop=True)
-    pool = index[index["official_split"] == "train"].reset_index(drop=True)
-    if test.empty or pool.empty:
-        raise ValueError("feature index needs official_split 'train' and 'test' rows (PhysioNet protocol)")
-    rest, val = splits.carve(pool, split_cfg["val_fraction"], split_cfg["seed"])
-    train = splits.subsample(rest, max_train_records, split_cfg["seed"])
-    splits.assert_disjoint(train, val, what="train/val")
-    splits.assert_disjoint(train, test, what="train/test")
-    splits.assert_disjoint(val, test, what="val/test")
-    return {"train": train, "val": val, "test": test}
+    return splits.official_test_splits(index, split_cfg, max_train_records, what=" (PhysioNet protocol)")
 
 
 # PASCAL head-retrained protocols: name -> patient grouping of the carve (None = by recording,
