@@ -3,6 +3,7 @@ sized by its model; without one, jobs ask for none (CPU runs unchanged). Dry run
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -59,3 +60,53 @@ def test_cpu_runs_ask_for_no_gpu(work):
         pytest.skip("this machine has nvidia-smi")
     out = dry_run(work, None, "audiofuse_train_audiofuse")
     assert all(v == {0} for v in slots_by_rule(out).values())
+
+
+# --------------------------------------------------------------------------- measured memory
+def _tree_with_rehearsal_record(repo_root: Path, root: Path, gpu_mb: str) -> dict:
+    """``root``: params.yaml, the rehearsal overlay and one rehearsal benchmark record of the
+    AudioFuse training job with ``gpu_mb`` in its gpu_max_mem_mb column."""
+    import shutil
+
+    from auscult import layout
+    from auscult.forecast import REHEARSAL_OVERLAY
+    from auscult.params import load_params
+
+    (root / "config").mkdir(parents=True)
+    shutil.copy(repo_root / "params.yaml", root / "params.yaml")
+    shutil.copy(repo_root / REHEARSAL_OVERLAY, root / REHEARSAL_OVERLAY)
+    rehearsal = load_params(root / "params.yaml", [root / REHEARSAL_OVERLAY])
+    seed = layout.seeds(rehearsal, "audiofuse", "audiofuse")[0]
+    record = root / layout.train_benchmark(rehearsal, "audiofuse", "audiofuse", seed)
+    record.parent.mkdir(parents=True)
+    record.write_text("s\th:m:s\tmax_rss\tmean_load\tcpu_time\tsteps\ts_per_step\tgpu_max_mem_mb\n"
+                      f"100.0\t0:01:40\t9000.0\t180.0\t180.0\t2\t40.0\t{gpu_mb}\n")
+    return rehearsal
+
+
+def test_slots_come_from_the_rehearsals_measured_gpu_memory(repo_root, tmp_path):
+    from auscult import forecast
+    from auscult.params import load_params
+
+    _tree_with_rehearsal_record(repo_root, tmp_path, "40000.0")
+    paper = load_params(repo_root / "params.yaml")
+    measured = forecast.measured_gpu_bytes(paper, "audiofuse", "audiofuse", tmp_path)
+    assert measured == 40000.0 * 2**20
+    # 41.9 GB x 1.1 + 1 GB of CUDA context = 47.1 GB: 3 of 4 slots of an 80 GB GPU
+    assert forecast.job_gpu_slots(paper, "audiofuse", "audiofuse", root=tmp_path) == 3
+    # without a measurement the counted estimate and the parameters size it: 1 slot (2.6 M parameters)
+    assert forecast.job_gpu_slots(paper, "audiofuse", "audiofuse") == 1
+    # another variant has no record: counted
+    assert math.isnan(forecast.measured_gpu_bytes(paper, "audiofuse", "vit_only", tmp_path))
+
+
+def test_a_measurement_at_other_shapes_or_on_a_cpu_does_not_count(repo_root, tmp_path):
+    from auscult import forecast
+    from auscult.params import load_params
+
+    _tree_with_rehearsal_record(repo_root, tmp_path / "gpu", "40000.0")
+    cpu = load_params(repo_root / "params.yaml", [repo_root / "config/cpu.yaml"])  # smaller inputs and models
+    assert math.isnan(forecast.measured_gpu_bytes(cpu, "audiofuse", "audiofuse", tmp_path / "gpu"))
+    _tree_with_rehearsal_record(repo_root, tmp_path / "cpu", "")  # a CPU run records no GPU memory
+    paper = load_params(repo_root / "params.yaml")
+    assert math.isnan(forecast.measured_gpu_bytes(paper, "audiofuse", "audiofuse", tmp_path / "cpu"))

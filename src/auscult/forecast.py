@@ -64,6 +64,11 @@ EXPECTED_STOP_PATIENCES = 3
 # context, cuBLAS/cuDNN workspaces: an assumption of the usual order, not measured here)
 GPU_MEMORY_BYTES = 80e9
 CUDA_OVERHEAD_BYTES = 1.0e9
+# measured GPU memory (torch.cuda.max_memory_allocated) x this = what the caching allocator
+# holds (freed blocks it keeps, fragmentation): an allowance, not measured here
+GPU_MEMORY_MARGIN = 1.10
+# the budget whose runs measure GPU memory at the paper's shapes (gpu_slots, make forecast)
+REHEARSAL_OVERLAY = "config/rehearsal.yaml"
 BYTES_PER_TRAINABLE = 16  # fp32 weight + gradient + Adam/AdamW exp_avg and exp_avg_sq
 BYTES_PER_FROZEN = 4
 BYTES_SAM_COPY = 4  # SAM keeps each weight's value while it steps to w + e
@@ -105,15 +110,77 @@ def _model_params(config_json: str, paper: str, variant: str) -> int:
         return int(count_trainable(build_model(cfg)))
 
 
-def job_gpu_slots(config: Mapping, paper: str, variant: str) -> int:
-    """gpu_slots a training/evaluation job of ``variant`` asks for (rules, where a GPU is visible):
-    the larger of its share by parameters and its share of :data:`GPU_MEMORY_BYTES` by the
-    estimated peak memory (:func:`job_peak_bytes`; a paper this module cannot size: by parameters)."""
+def job_gpu_slots(config: Mapping, paper: str, variant: str, root: str | Path | None = None) -> int:
+    """gpu_slots a training/evaluation job of ``variant`` asks for (rules, where a GPU is visible).
+
+    Where a CUDA run of a job with the same shapes measured its GPU memory
+    (:func:`measured_gpu_bytes`, looked up under ``root``): its share of
+    :data:`GPU_MEMORY_BYTES` by that measurement (:func:`measured_slots`). Otherwise the larger
+    of its share by parameters and its share by the *counted* peak memory
+    (:func:`job_peak_bytes`; a paper this module cannot size: by parameters)."""
+    if root is not None and _hooks(paper) is not None:
+        measured = measured_gpu_bytes(config, paper, variant, root)
+        if not math.isnan(measured):
+            return measured_slots(measured)
     key = json.dumps(config, sort_keys=True, default=str)
     by_params = gpu_slots(_model_params(key, paper, variant))
     if _hooks(paper) is None:
         return by_params
     return max(by_params, memory_slots(_job_peak_bytes(key, paper, variant)))
+
+
+def measured_slots(measured_bytes: float) -> int:
+    """gpu_slots for a job whose CUDA run measured ``measured_bytes``
+    (``torch.cuda.max_memory_allocated``): that x :data:`GPU_MEMORY_MARGIN` (what the caching
+    allocator holds beyond it) + :data:`CUDA_OVERHEAD_BYTES` (the context, which the
+    measurement leaves out)."""
+    return memory_slots(measured_need(measured_bytes))
+
+
+def measured_need(measured_bytes: float) -> float:
+    """GPU memory a job needs, from its measured ``torch.cuda.max_memory_allocated``."""
+    return measured_bytes * GPU_MEMORY_MARGIN + CUDA_OVERHEAD_BYTES
+
+
+def _memory_shape(config: Mapping, paper: str, variant: str) -> str:
+    """What a job's GPU memory depends on: its model, input shapes, batch size and SAM."""
+    batch, sam = _train_settings(config, paper, variant)
+    return json.dumps({"model": _shape_only(layout.variant_model_config(config, paper, variant)),
+                       "inputs": input_shapes(config, paper), "batch": batch, "sam": sam},
+                      sort_keys=True, default=str)
+
+
+def measured_gpu_bytes(config: Mapping, paper: str, variant: str, root: str | Path = ".") -> float:
+    """Peak GPU memory (bytes) that a CUDA run measured for a job of ``variant`` with these
+    shapes: the ``gpu_max_mem_mb`` of this budget's own benchmark record (its first seed, from an
+    earlier run), else of the rehearsal's (``config/rehearsal.yaml`` over ``params.yaml`` under
+    ``root``), which counts only where its model, input shapes, batch size and SAM setting
+    equal this budget's. NaN where no CUDA run measured it (a CPU run records no GPU memory)."""
+    from auscult.reporting.compute_cost import read_benchmark
+
+    root = Path(root)
+    candidates = [config]
+    if (root / REHEARSAL_OVERLAY).is_file() and (root / "params.yaml").is_file():
+        from auscult.params import ParamsError, load_params
+
+        try:
+            candidates.append(load_params(root / "params.yaml", [root / REHEARSAL_OVERLAY]))
+        except ParamsError:
+            pass  # a broken overlay measures nothing; the run itself reports params errors
+    shape = None
+    for c in candidates:
+        try:
+            if c is not config:
+                shape = shape or _memory_shape(config, paper, variant)
+                if _memory_shape(c, paper, variant) != shape:
+                    continue
+            seed = layout.seeds(c, paper, variant)[0]
+            b = read_benchmark(root / layout.train_benchmark(c, paper, variant, seed))
+        except (KeyError, ValueError):  # the variant is not part of that budget
+            continue
+        if b is not None and not math.isnan(b["gpu_max_mem_mb"]):
+            return b["gpu_max_mem_mb"] * 2**20
+    return float("nan")
 
 
 def memory_slots(peak_bytes: float) -> int:
@@ -473,7 +540,10 @@ def measured_step_forecast(paper_jobs: list[Job], measured_config: Mapping, root
     hours; x (this CPU's effective rate / the H100's) = GPU hours, where the CPU's effective rate
     is ``cpu_efficiency`` x its measured fp32 matmul rate and the H100's its bf16 peak x the
     utilisation assumed for the job's size (:data:`UTILISATION`). Where a CUDA run measured its
-    GPU memory, ``gpu_mem_gb`` is that; else the counted estimate (``peak_bytes``)."""
+    GPU memory, ``gpu_mem_gb`` (what the job needs), ``jobs_per_80gb_gpu`` and ``gpu_slots`` come
+    from that (:func:`measured_need`, as the rules size them); else from the counted estimate
+    (``peak_bytes``). ``peak_rss_gb_cpu`` is the job's host memory here (GiB): on a CPU it holds
+    the model, activations and the cached features, so it bounds, but is not, GPU memory."""
     from auscult.reporting.compute_cost import read_benchmark
 
     cpu_tflops = cpu_matmul_tflops(threads) * cpu_efficiency
@@ -485,13 +555,16 @@ def measured_step_forecast(paper_jobs: list[Job], measured_config: Mapping, root
         steps = j.steps_per_epoch * j.train_epochs(j.expected_epochs) * j.seeds
         cpu_h = steps * per_step / 3600
         ratio = cpu_tflops / (H100_BF16_DENSE_TFLOPS * utilisation(j.n_params))
-        measured_gpu = b["gpu_max_mem_mb"] / 1024 if b is not None else float("nan")
+        gpu_bytes = b["gpu_max_mem_mb"] * 2**20 if b is not None else float("nan")
+        measured = not math.isnan(gpu_bytes)
+        need = measured_need(gpu_bytes) if measured else j.peak_bytes
         rows.append({"table": j.table, "paper": j.paper, "variant": j.variant, "paper_steps": steps,
                      "measured_s_per_step_cpu": per_step, "cpu_h": cpu_h, "gpu_h": cpu_h * ratio,
                      "gpu_h_from_flops": j.flops(j.expected_epochs) * j.seeds
                      / (H100_BF16_DENSE_TFLOPS * 1e12 * utilisation(j.n_params)) / 3600,
-                     "cpu_over_gpu_rate": ratio, "gpu_mem_gb": measured_gpu if measured_gpu == measured_gpu
-                     else j.peak_bytes / 1e9, "gpu_mem_from": "measured (CUDA)" if measured_gpu == measured_gpu
-                     else "estimate", "jobs_per_80gb_gpu": jobs_per_gpu(
-                         measured_gpu * 1e9 if measured_gpu == measured_gpu else j.peak_bytes)})
+                     "cpu_over_gpu_rate": ratio,
+                     "peak_rss_gb_cpu": b["peak_rss_mb"] / 1024 if b is not None else float("nan"),
+                     "gpu_mem_gb": need / 1e9, "gpu_mem_from": "measured (CUDA)" if measured else "estimate",
+                     "jobs_per_80gb_gpu": jobs_per_gpu(need),
+                     "gpu_slots": memory_slots(need) if measured else job_slots(j)})
     return pd.DataFrame(rows)

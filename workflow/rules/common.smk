@@ -29,9 +29,11 @@ DATASETS = list(config["datasets"])
 PAPERS = config["papers"]
 
 # Runtime setting, not a parameter: where a GPU is visible, each training/evaluation job asks
-# for its share of one in `gpu_slots` (of auscult.forecast.GPU_SLOTS_PER_GPU per GPU, sized by
-# the model's parameter count), so several small jobs run on one GPU at once; the profile
-# says how many slots the node has. Without a GPU jobs ask for none: CPU runs are unchanged.
+# for its share of one in `gpu_slots` (of auscult.forecast.GPU_SLOTS_PER_GPU per GPU), so several
+# small jobs run on one GPU at once; the profile says how many slots the node has. The share
+# comes from the GPU memory a CUDA run of the same shapes measured (`make rehearsal` on the GPU
+# first), else from the counted memory and parameters (auscult.forecast.job_gpu_slots). Without
+# a GPU jobs ask for none: CPU runs are unchanged.
 GPU_VISIBLE = shutil.which("nvidia-smi") is not None
 
 
@@ -45,7 +47,7 @@ def gpu_slots(paper, variants=None):
         from auscult import forecast
 
         runs = [wildcards.variant] if variants is None else variants
-        return max(forecast.job_gpu_slots(config, paper, v) for v in runs)
+        return max(forecast.job_gpu_slots(config, paper, v, root=".") for v in runs)
 
     return slots
 
