@@ -55,6 +55,10 @@ def test_its_params_block_is_validated_by_its_schema(repo_root, toy_registered):
     assert registry.external() == [toy]
     assert layout.floor_capable()[-1] == "toy" and layout.floor_papers(cfg) == ["toy"]
     assert layout.floor_dir(cfg, "toy", 42).startswith("runs/toy/floor/")
+    # the shared floor rule's code input names the toy's own floor and protocol files
+    code = layout.floor_code("toy")
+    assert str(TOY / "toy" / "floor.py") in code and str(TOY / "toy" / "train.py") in code
+    assert "training/floor" in code and layout.floor_code("audiofuse")[-1] == "papers/audiofuse/train"
     assert str(TOY / "toy" / "claims.yaml") in registry.paper_files("claims.yaml")
     assert str(TOY / "toy" / "paper_values.yaml") in registry.paper_files("paper_values.yaml")
     assert not hasattr(toy, "figure_files") and not hasattr(toy, "CROSS_FAMILY")  # optional hooks

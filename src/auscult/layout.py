@@ -352,11 +352,21 @@ def floor_template(config: Mapping, paper: str) -> str:
 
 
 def floor_code(paper: str) -> list[str]:
-    """The modules (``src/auscult/<m>.py``) a floor job of ``paper`` runs: the shared floor,
-    and a built-in paper's floor and protocol (``papers/<name>/floor``, ``papers/<name>/train``)."""
+    """The code a floor job of ``paper`` runs: the shared floor (``src/auscult/<m>.py`` as
+    ``<m>``), and the paper's floor and protocol: a built-in paper's ``papers/<name>/floor`` and
+    ``papers/<name>/train``; an external paper's files (paths ending ``.py``) of the modules its
+    ``FLOOR`` and ``PROTOCOL`` (else ``TRAIN``) name."""
     out = ["training/floor", "evaluation/metrics", "splits", "features/store"]
-    if registry.is_builtin(_paper(paper)):
-        out += [f"papers/{paper}/floor", f"papers/{paper}/train"]
+    module = _paper(paper)
+    if registry.is_builtin(module):
+        return [*out, f"papers/{paper}/floor", f"papers/{paper}/train"]
+    import importlib.util
+
+    for attr in ("FLOOR", "PROTOCOL" if getattr(module, "PROTOCOL", None) else "TRAIN"):
+        spec = getattr(module, attr, None)
+        found = importlib.util.find_spec(spec.partition(":")[0]) if isinstance(spec, str) else None
+        if found is not None and found.origin and found.origin not in out:
+            out.append(found.origin)
     return out
 
 

@@ -24,12 +24,13 @@ def cross_stages(files: Mapping) -> dict:
 
 
 def src_files(*modules):
-    """Library modules a rule runs. Listed so the DAG names its code; checkout mtimes are
+    """Library modules a rule runs (``x/y`` for ``src/auscult/x/y.py``; a path ending ``.py``,
+    an external paper's file, as it is). Listed so the DAG names its code; checkout mtimes are
     arbitrary, so they never trigger re-runs here: DVC tracks their content (dvc.yaml deps),
     and `snakemake -R <rule>` forces a re-run after editing them outside DVC."""
     from snakemake.io import ancient
 
-    return [ancient(f"src/auscult/{m}.py") for m in modules]
+    return [ancient(m if m.endswith(".py") else f"src/auscult/{m}.py") for m in modules]
 
 
 def rule_code(rule: str):
