@@ -678,8 +678,7 @@ def _write_outputs(model: nn.Module, task: Task, settings: Settings, st: dict, o
     model.load_state_dict(st[f"{primary.name}_state"])
     model.eval()
     for sel in task.selections:
-        with atomic_path(out_dir / sel.file, suffix=".pt") as tmp:
-            torch.save(st[f"{sel.name}_state"], tmp)
+        save_torch(st[f"{sel.name}_state"], out_dir / sel.file)
     columns = list(settings.history_columns) if settings.history_columns is not None else None
     write_csv(out_dir / "history.csv", pd.DataFrame(st["history"], columns=columns))
 
@@ -717,8 +716,17 @@ def _save_checkpoint(ckpt_path: Path, task, st: dict, model, optimizer, schedule
         if scaler is not None:
             ckpt["scaler"] = scaler.state_dict()
         ckpt["rng"] = get_rng_state(gen)
-    with atomic_path(ckpt_path, suffix=".pt") as tmp:
-        torch.save(ckpt, tmp)
+    save_torch(ckpt, ckpt_path)
+
+
+def save_torch(obj, path: Path) -> None:
+    """``torch.save`` atomically and byte-reproducibly. Given a path, torch names the zip's
+    root folder after the file, here the temporary one (pid, random suffix), so equal weights
+    gave different bytes, and DVC saw a changed ``model.pt`` after every re-run; through a file
+    object the folder is always ``archive``."""
+    with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+
 
 def device_name(dev: torch.device) -> str:
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
