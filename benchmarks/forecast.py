@@ -55,22 +55,28 @@ def main() -> None:
     print()
     print(forecast.forecast_frame(jobs).round(2).to_string(index=False))
 
+    check = config_for(args.check)
+    measured = forecast.measured_vs_forecast(check, forecast.jobs(check, REPO), REPO, threads=args.threads)
+    efficiency, source = 0.167, "the cpu budget's share of matmul peak (README)"
+    if args.check == "rehearsal" and not measured.empty:
+        efficiency = measured["forecast_at_peak_s"].sum() / measured["measured_s"].sum()
+        source = "the share of matmul peak this rehearsal's training jobs reached (check below)"
+
     rehearsal = config_for("rehearsal")
-    steps = forecast.measured_step_forecast(jobs, rehearsal, REPO, threads=args.threads)
+    steps = forecast.measured_step_forecast(jobs, rehearsal, REPO, threads=args.threads, cpu_efficiency=efficiency)
     print("\n== from the rehearsal's measured seconds per optimizer step (paper shapes and batch sizes on "
-          "this machine; `make rehearsal` first)")
+          f"this machine; `make rehearsal` first). CPU rate = {efficiency:.3f} x its matmul peak: {source}")
     if steps["measured_s_per_step_cpu"].notna().any():
         print(steps.round(4).to_string(index=False))
         found = steps.dropna(subset=["measured_s_per_step_cpu"])
-        print(f"\nmeasured for {len(found)} of {len(steps)} (table, model) rows: {found['gpu_h'].sum():.2f} "
-              f"H100-hours at the expected stop ({found['cpu_h'].sum():.1f} hours on this CPU), against "
-              f"{found['gpu_h_from_flops'].sum():.2f} "
-              "from the FLOP count (training and evaluation)")
+        once = found.drop_duplicates(["paper", "variant"])  # tables that share a job count it once
+        print(f"\nmeasured for {len(found)} of {len(steps)} (table, model) rows; each job once: "
+              f"{once['gpu_h'].sum():.2f} H100-hours at the expected stop ({once['cpu_h'].sum():.1f} hours on this "
+              f"CPU), against {once['gpu_h_from_flops'].sum():.2f} from the FLOP count (training and evaluation). "
+              "A job that trains several runs (Koike: one model on both inputs) records one mean s/step for them.")
     else:
         print("no rehearsal training runs with a step time in this tree")
 
-    check = config_for(args.check)
-    measured = forecast.measured_vs_forecast(check, forecast.jobs(check, REPO), REPO, threads=args.threads)
     print(f"\n== check on this CPU, budget {args.check} (runs found in this working tree)")
     if measured.empty:
         print(f"no measured {args.check} training runs here: run `make {args.check}` first")

@@ -170,6 +170,14 @@ def test_gpu_hours_from_measured_seconds_per_step(repo_root, tmp_path):
     assert row["paper_steps"] == steps and row["cpu_h"] == pytest.approx(steps * 0.25 / 3600)
     assert row["gpu_h"] == pytest.approx(row["cpu_h"] * row["cpu_over_gpu_rate"]) and row["gpu_h"] > 0
     assert row["gpu_mem_from"] == "estimate" and row["jobs_per_80gb_gpu"] >= 1
+    assert row["peak_rss_gb_cpu"] == pytest.approx(500.0 / 1024)
     others = df[df["variant"] != j.variant]
     assert others["measured_s_per_step_cpu"].isna().all() and others["gpu_h"].isna().all()
     assert not math.isnan(row["gpu_h_from_flops"])
+    # a CUDA run's torch.cuda.max_memory_allocated sizes the job, as the rules' gpu_slots do
+    bench.write_text("s\th:m:s\tmax_rss\tmean_load\tcpu_time\tsteps\ts_per_step\tgpu_max_mem_mb\n"
+                     "10.0\t00:00:10\t500.0\t100.0\t10.0\t4\t0.25\t30000.0\n")
+    row = forecast.measured_step_forecast(jobs, cfg, tmp_path, threads=1).query("variant == @j.variant").iloc[0]
+    need = 30000.0 * 2**20 * forecast.GPU_MEMORY_MARGIN + forecast.CUDA_OVERHEAD_BYTES
+    assert row["gpu_mem_from"] == "measured (CUDA)" and row["gpu_mem_gb"] == pytest.approx(need / 1e9)
+    assert row["jobs_per_80gb_gpu"] == 2 and row["gpu_slots"] == forecast.measured_slots(30000.0 * 2**20) == 2
