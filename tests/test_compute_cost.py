@@ -70,3 +70,16 @@ def test_elapsed_is_the_union_of_job_intervals(demo, tmp_path):
     elapsed = df[(df.scope == "total") & (df.name == cc.ELAPSED)].iloc[0]
     assert elapsed.wall_s == pytest.approx(25.0)
     assert df[(df.scope == "total") & (df.name == "all jobs")].iloc[0].wall_s == pytest.approx(30.0)
+
+
+def test_each_training_job_row_names_its_own_device(demo, tmp_path):
+    """A job row says cuda only where its record holds GPU memory (a CUDA run always records
+    it), not the union of the build's devices."""
+    jobs = [j for j in cc.jobs(demo) if j["stage"] == "train"][:2]
+    header = "s\th:m:s\tmax_rss\tmean_load\tcpu_time\tsteps\ts_per_step\tgpu_max_mem_mb\n"
+    for j, gpu in zip(jobs, ("", "2048.0"), strict=True):
+        (tmp_path / j["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / j["path"]).write_text(header + f"10.0\t0:00:10\t100.0\t100.0\t10.0\t4\t0.5\t{gpu}\n")
+    df = cc.cost_frame(jobs, device="CPU (x86_64, scikit-learn), cpu, cuda", root=tmp_path)
+    rows = df[df.scope == "job"]
+    assert rows["device"].tolist() == ["cpu", "cuda"] and rows["s_per_step"].tolist() == [0.5, 0.5]

@@ -128,12 +128,14 @@ def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".")
     for r in rows:  # every training job: its peak memory and seconds per optimizer step
         if r["stage"] == "train" and r["bench"] is not None:
             b = r["bench"]
+            gpu = b.get("gpu_max_mem_mb", float("nan"))
+            # its own device: a CUDA run always records its GPU memory; the tables' union of
+            # devices would label a CPU-only job with every device of the build
             records.append({"scope": "job", "name": f"{r['variant']} ({Path(r['path']).stem})", "stage": "train",
                             "n_jobs": 1, "n_missing": 0, "wall_s": round(b["wall_s"], 2),
                             "cpu_s": round(b["cpu_s"], 2), "peak_rss_mb": round(b["peak_rss_mb"], 1),
-                            "device": device, "steps": b.get("steps", float("nan")),
-                            "s_per_step": b.get("s_per_step", float("nan")),
-                            "gpu_max_mem_mb": b.get("gpu_max_mem_mb", float("nan"))})
+                            "device": "cpu" if gpu != gpu else "cuda", "steps": b.get("steps", float("nan")),
+                            "s_per_step": b.get("s_per_step", float("nan")), "gpu_max_mem_mb": gpu})
     total = _sum(rows, device)
     records.append({"scope": "total", "name": "all jobs", "stage": "all", **total})
     records.append({"scope": "total", "name": ELAPSED, "stage": "all", **total,
