@@ -15,9 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from auscult.configcheck import check_keys
-
-ICBHI_SPLIT_KEYS = {"val_fraction", "seed", "max_train_cycles", "max_val_cycles", "max_test_cycles"}
+from auscult import configcheck
 
 
 def carve(
@@ -184,8 +182,9 @@ def official_test_splits(index: pd.DataFrame, split_cfg: Mapping, max_train_reco
 
 def icbhi_protocol_splits(index: pd.DataFrame, split_cfg: Mapping) -> dict[str, pd.DataFrame]:
     """train / val / test cycle tables: test = official test recordings; val carved from the
-    official training recordings grouped by patient; optional stratified caps (demo/quick)."""
-    check_keys("icbhi split config", "split", split_cfg, ICBHI_SPLIT_KEYS)
+    official training recordings grouped by patient; optional stratified caps (demo/quick).
+    ``split_cfg``: the params schema's ``$defs/icbhi_split``."""
+    configcheck.check("icbhi split config", split_cfg, "icbhi_split")
     test = index[index["official_split"] == "test"].reset_index(drop=True)
     pool = index[index["official_split"] == "train"].reset_index(drop=True)
     if test.empty or pool.empty:

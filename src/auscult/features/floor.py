@@ -16,21 +16,8 @@ every deep model in the tables should beat. Per recording:
   max, p10, p50, p90), concatenated in that order: block-major, then statistic, then band.
 
 Stored as ``stats`` (N, D) with D = ``n_features(cfg)``; ``feature_names(cfg)`` names the
-columns. Configuration (``features.floor_stats``; every key required, unknown keys rejected)::
-
-    sample_rate: 2000
-    clip_seconds: 5.0
-    n_fft: 256
-    hop_length: 64
-    n_mels: 40
-    fmin: 20.0
-    fmax: 1000.0
-    n_mfcc: 20
-    deltas: true
-    db_ref: max
-    stats: [mean, std]
-    store_dtype: float32
-    shard_size: 1024
+columns. Configuration: ``features.floor_stats`` in params.yaml, checked against the params
+schema's ``$defs/floor_features`` (every key required, unknown keys rejected).
 """
 
 from __future__ import annotations
@@ -39,12 +26,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from auscult.configcheck import check_keys
+from auscult import configcheck
 
-KEYS = {
-    "sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "fmin", "fmax", "n_mfcc",
-    "deltas", "db_ref", "stats", "store_dtype", "shard_size",
-}
 STATS = {
     "mean": lambda a: a.mean(axis=1),
     "std": lambda a: a.std(axis=1),
@@ -54,29 +37,18 @@ STATS = {
     "p50": lambda a: np.percentile(a, 50, axis=1),
     "p90": lambda a: np.percentile(a, 90, axis=1),
 }
-DB_REFS = ("max", "one")
 AMIN = 1e-10
 
 
 def validate_config(cfg: Mapping) -> None:
-    """Check a ``features.floor_stats`` config; raise KeyError/ValueError naming the key."""
-    check_keys("floor features config", "<top level>", cfg, KEYS)
-    for k in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc", "shard_size"):
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"floor features config: {k} must be a positive integer, got {v!r}")
+    """Check a ``features.floor_stats`` config (the schema's ``floor_features``, then the
+    cross-key rules); raise KeyError/ValueError naming the key."""
+    configcheck.check("floor features config", cfg, "floor_features")
     if cfg["n_mfcc"] > cfg["n_mels"]:
         raise ValueError(f"floor features config: n_mfcc ({cfg['n_mfcc']}) must be <= n_mels ({cfg['n_mels']})")
     if not 0 <= cfg["fmin"] < cfg["fmax"] <= cfg["sample_rate"] / 2:
         raise ValueError(f"floor features config: need 0 <= fmin < fmax <= sample_rate/2, got fmin "
                          f"{cfg['fmin']}, fmax {cfg['fmax']}, sample_rate {cfg['sample_rate']}")
-    stats = cfg["stats"]
-    if isinstance(stats, str) or not stats or any(s not in STATS for s in stats) or len(set(stats)) != len(stats):
-        raise ValueError(f"floor features config: stats must be distinct items of {list(STATS)}, got {stats!r}")
-    if cfg["db_ref"] not in DB_REFS:
-        raise ValueError(f"floor features config: db_ref must be one of {list(DB_REFS)}, got {cfg['db_ref']!r}")
-    if np.dtype(cfg["store_dtype"]).kind != "f":
-        raise ValueError(f"floor features config: store_dtype must be a float type, got {cfg['store_dtype']!r}")
 
 
 def blocks(cfg: Mapping) -> list[tuple[str, int]]:

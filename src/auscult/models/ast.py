@@ -6,23 +6,11 @@ distillation tokens included; not the (cls + dist)/2 pooler of the original AST,
 ``pooling: cls_dist`` here), ``Dropout(head_dropout)``, ``Linear(hidden, n_classes)``.
 Input: the cached ``fbank`` (B, frames, mel bins), see ``auscult.papers.ast_sam.features``.
 
-Model config (every key required, unknown keys rejected)::
-
-    arch: ast
-    hidden_size: 768
-    num_layers: 12
-    num_heads: 12
-    intermediate_size: 3072
-    patch_size: 16
-    fstride: 10
-    tstride: 10
-    max_length: 798          # frames (8 s at 10 ms)
-    num_mel_bins: 128
-    dropout: 0.0             # hidden and attention dropout inside the encoder
-    head_dropout: 0.3
-    pooling: mean            # mean (paper) | cls_dist (original AST pooler)
-    n_classes: 4
-    pretrained: true         # AudioSet weights (MIT/ast-finetuned-audioset-10-10-0.4593)
+Model config: ``ast_sam.model`` in params.yaml with a variant's overrides, checked against
+the params schema's ``$defs/ast_model`` (every key required, unknown keys rejected).
+``dropout`` is the hidden and attention dropout inside the encoder, ``pooling`` ``mean`` (the
+paper) or ``cls_dist`` (the original AST pooler), ``max_length`` counts frames;
+``pretrained: true`` loads the AudioSet weights (``CHECKPOINT``).
 
 Pretrained weights are machine state: the checkpoint folder (HF hub layout, config.json +
 model.safetensors or pytorch_model.bin) is looked up as
@@ -47,7 +35,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from auscult.configcheck import check_keys
+from auscult import configcheck
 
 from .weights import (
     LoadReport,
@@ -58,32 +46,14 @@ from .weights import (
     weights_dir,
 )
 
-KEYS = {
-    "arch", "hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size",
-    "fstride", "tstride", "max_length", "num_mel_bins", "dropout", "head_dropout", "pooling",
-    "n_classes", "pretrained",
-}
-POOLING = ("mean", "cls_dist")
 CHECKPOINT = "MIT/ast-finetuned-audioset-10-10-0.4593"
 _PREFIX = "audio_spectrogram_transformer."
 _POS = "embeddings.position_embeddings"
 
 
 def validate_config(cfg: Mapping) -> None:
-    check_keys("ast model config", "<top level>", cfg, KEYS)
-    for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "patch_size",
-                "fstride", "tstride", "max_length", "num_mel_bins", "n_classes"):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"ast model config: {key} must be a positive integer, got {v!r}")
-    for key in ("dropout", "head_dropout"):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise ValueError(f"ast model config: {key} must be in [0, 1), got {v!r}")
-    if cfg["pooling"] not in POOLING:
-        raise ValueError(f"ast model config: pooling must be one of {list(POOLING)}, got {cfg['pooling']!r}")
-    if not isinstance(cfg["pretrained"], bool):
-        raise ValueError(f"ast model config: pretrained must be true or false, got {cfg['pretrained']!r}")
+    """Check an AST config (the schema's ``ast_model``, then the shape rules)."""
+    configcheck.check("ast model config", cfg, "ast_model")
     if cfg["hidden_size"] % cfg["num_heads"]:
         raise ValueError("ast model config: hidden_size must be divisible by num_heads")
     if cfg["max_length"] < cfg["patch_size"] or cfg["num_mel_bins"] < cfg["patch_size"]:

@@ -36,19 +36,11 @@ ReLU, dropout -> the 2048-d ``embedding`` (what ``Transfer_Cnn14`` feeds its new
 The time and frequency axes are each pooled by 2^5: inputs need >= 32 frames and >= 32 mel
 bins. No mixup (the paper balances classes by sampling instead).
 
-Configuration (every key required; unknown keys rejected)::
-
-    arch: cnn14
-    sample_rate: 2000       # the waveform's rate; nothing is resampled in the model
-    window_size: 400        # n_fft = win_length
-    hop_size: 400
-    mel_bins: 64
-    fmin: 0
-    fmax: 1000
-    block_dropout: 0.2      # after each ConvBlock (PANNs: 0.2)
-    fc_dropout: 0.5         # before fc1 and on the embedding (PANNs: 0.5)
-    spec_augment: {time_drop_width: 64, time_stripes_num: 2,
-                   freq_drop_width: 8, freq_stripes_num: 2}   # PANNs values; or null
+Configuration: a ``koike.models.<name>.config`` with ``arch: cnn14``, checked against the
+params schema's ``$defs/cnn14_config`` (every key required; unknown keys rejected):
+``sample_rate`` is the waveform's rate (nothing is resampled in the model), ``window_size`` is
+n_fft = win_length, ``block_dropout`` follows each ConvBlock, ``fc_dropout`` precedes fc1 and
+acts on the embedding, ``spec_augment`` holds the stripe widths and counts, or null.
 
 Input: ``batch['wave']`` of shape (B, L) (or (B, 1, L)), mono, at ``sample_rate``.
 ``model.backbone(batch) -> (B, 2048)``, ``model.head(z) -> (B,)`` logits (fp32),
@@ -75,12 +67,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-ARCH = "cnn14"
-KEYS = {
-    "arch", "sample_rate", "window_size", "hop_size", "mel_bins", "fmin", "fmax",
-    "block_dropout", "fc_dropout", "spec_augment",
-}
-SPEC_AUGMENT_KEYS = {"time_drop_width", "time_stripes_num", "freq_drop_width", "freq_stripes_num"}
+from auscult import configcheck
+
 CHANNELS = (64, 128, 256, 512, 1024, 2048)
 EMBED_DIM = 2048
 AMIN = 1e-10  # torchlibrosa LogmelFilterBank amin; ref = 1.0, top_db = None
@@ -98,71 +86,18 @@ IGNORED_PREFIXES = ("fc_audioset.",)
 
 
 # --------------------------------------------------------------------------- config checks
-def _err(msg: str) -> str:
-    return f"cnn14 config: {msg}"
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(_err(f"{name} must be a positive integer, got {value!r}"))
-    return value
-
-
-def _number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(_err(f"{name} must be a number, got {value!r}"))
-    return float(value)
-
-
-def _probability(name: str, value) -> float:
-    v = _number(name, value)
-    if not 0 <= v < 1:
-        raise ValueError(_err(f"{name} must be in [0, 1), got {value!r}"))
-    return v
-
-
 def validate_config(cfg: Mapping) -> None:
-    """Check a CNN14 config; raise KeyError/ValueError naming the offending key."""
-    if not isinstance(cfg, Mapping):
-        raise ValueError(f"cnn14 config must be a mapping, got {type(cfg).__name__}")
-    missing = sorted(KEYS - set(cfg))
-    if missing:
-        raise KeyError(_err(f"missing key(s) {missing}"))
-    unknown = sorted(set(cfg) - KEYS)
-    if unknown:
-        raise ValueError(_err(f"unknown key(s) {unknown}"))
-    if cfg["arch"] != ARCH:
-        raise ValueError(_err(f"arch must be '{ARCH}', got {cfg['arch']!r}"))
-    sr = _positive_int("sample_rate", cfg["sample_rate"])
-    win = _positive_int("window_size", cfg["window_size"])
-    _positive_int("hop_size", cfg["hop_size"])
-    if win < 2:
-        raise ValueError(_err(f"window_size must be >= 2, got {win}"))
-    mels = _positive_int("mel_bins", cfg["mel_bins"])
-    if mels < MIN_FRAMES:
-        raise ValueError(_err(f"mel_bins must be >= {MIN_FRAMES} (five 2x2 pools), got {mels}"))
-    fmin, fmax = _number("fmin", cfg["fmin"]), _number("fmax", cfg["fmax"])
+    """Check a CNN14 config (the schema's ``cnn14_config``, then what the network needs);
+    raise KeyError/ValueError naming the offending key."""
+    configcheck.check("cnn14 config", cfg, "cnn14_config")
+    if cfg["window_size"] < 2:
+        raise ValueError(f"cnn14 config: window_size must be >= 2, got {cfg['window_size']}")
+    if cfg["mel_bins"] < MIN_FRAMES:
+        raise ValueError(f"cnn14 config: mel_bins must be >= {MIN_FRAMES} (five 2x2 pools), got {cfg['mel_bins']}")
+    sr, fmin, fmax = cfg["sample_rate"], cfg["fmin"], cfg["fmax"]
     if not 0 <= fmin < fmax <= sr / 2:
-        raise ValueError(
-            _err(f"need 0 <= fmin < fmax <= sample_rate/2 = {sr / 2:g}, got fmin {fmin:g}, "
-                 f"fmax {fmax:g}")
-        )
-    _probability("block_dropout", cfg["block_dropout"])
-    _probability("fc_dropout", cfg["fc_dropout"])
-    sa = cfg["spec_augment"]
-    if sa is not None:
-        if not isinstance(sa, Mapping):
-            raise ValueError(_err(f"spec_augment must be a mapping or null, got {sa!r}"))
-        miss = sorted(SPEC_AUGMENT_KEYS - set(sa))
-        if miss:
-            raise KeyError(_err(f"missing key(s) in 'spec_augment': {miss}"))
-        unk = sorted(set(sa) - SPEC_AUGMENT_KEYS)
-        if unk:
-            raise ValueError(_err(f"unknown key(s) in 'spec_augment': {unk}"))
-        for k in sorted(SPEC_AUGMENT_KEYS):
-            v = sa[k]
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(_err(f"spec_augment.{k} must be an integer >= 0, got {v!r}"))
+        raise ValueError(f"cnn14 config: need 0 <= fmin < fmax <= sample_rate/2 = {sr / 2:g}, got fmin {fmin:g}, "
+                         f"fmax {fmax:g}")
 
 
 # --------------------------------------------------------------------------- DSP (numpy)

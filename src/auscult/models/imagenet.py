@@ -34,13 +34,10 @@ Adaptation (the same for every network):
   512 (VGG, ResNet18), 1280 (MobileNetV2), 2048 (ResNeXt);
 - ``head`` = Dropout(``dropout``) -> Linear(D, 1), logits (B,) in fp32.
 
-Configuration (every key required; unknown keys rejected)::
-
-    arch: imagenet
-    name: vgg16            # one of NAMES
-    input: logmel          # logmel | linear  (the feature key read from the batch)
-    input_norm: batchnorm  # batchnorm | none
-    dropout: 0.5           # before the binary Linear
+Configuration: a ``koike.models.<name>.config`` with ``arch: imagenet`` plus the ``input`` its
+variant reads (``auscult.papers.koike.variant_model``), checked against the params schema's
+``$defs/imagenet_model`` (every key required; unknown keys rejected); ``name`` is one of
+:data:`NAMES`.
 
 Parameter counts (millions of elements; ``count_trainable`` for our models, BN statistics
 are buffers and never counted):
@@ -84,14 +81,9 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from auscult.configcheck import check_keys
+from auscult import configcheck
 
 from .cnn14 import BinaryHead
-
-ARCH = "imagenet"
-KEYS = {"arch", "name", "input", "input_norm", "dropout"}
-INPUTS = ("logmel", "linear")
-INPUT_NORMS = ("batchnorm", "none")
 
 # name -> (family, torchvision builder or VGG config letter, classifier prefix, first conv key)
 NAMES: dict[str, tuple[str, str, str, str]] = {
@@ -106,22 +98,9 @@ NAMES: dict[str, tuple[str, str, str, str]] = {
 
 
 def validate_config(cfg: Mapping) -> None:
-    """Check an ImageNet-model config; raise KeyError/ValueError naming the key."""
-    check_keys("imagenet config", "<top level>", cfg, KEYS)
-    if cfg["arch"] != ARCH:
-        raise ValueError(f"imagenet config: arch must be '{ARCH}', got {cfg['arch']!r}")
-    if cfg["name"] not in NAMES:
-        raise ValueError(f"imagenet config: name must be one of {list(NAMES)}, got {cfg['name']!r}")
-    if cfg["input"] not in INPUTS:
-        raise ValueError(f"imagenet config: input must be one of {list(INPUTS)}, got {cfg['input']!r}")
-    if cfg["input_norm"] not in INPUT_NORMS:
-        raise ValueError(
-            f"imagenet config: input_norm must be one of {list(INPUT_NORMS)}, "
-            f"got {cfg['input_norm']!r}"
-        )
-    d = cfg["dropout"]
-    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
-        raise ValueError(f"imagenet config: dropout must be a number in [0, 1), got {d!r}")
+    """Check an ImageNet-model config (the schema's ``imagenet_model``); raise KeyError/ValueError
+    naming the key."""
+    configcheck.check("imagenet config", cfg, "imagenet_model")  # its `name` list is NAMES (a test checks)
 
 
 def sum_rgb_kernel(weight: Tensor) -> Tensor:

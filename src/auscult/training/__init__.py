@@ -4,10 +4,10 @@
 samplers, BatchNorm recalibration, checkpoints); ``binary.train_binary`` is the binary
 heart-sound trainer on it (each paper's ``papers/<name>/train.py`` holds its protocol and its
 ``run_training``), ``jobs.run_job`` the body of the papers' training scripts. Imports only
-torch, numpy, pandas, tqdm and the standard library (plus auscult.atomic, auscult.splits and
-auscult.evaluation.metrics), so it runs on a GPU machine without the audio stack. The names
-below are loaded lazily, so that the torch-free ``floor`` (numpy, scikit-learn) imports
-without torch.
+torch, numpy, pandas, tqdm and the standard library (plus auscult.atomic, auscult.splits,
+auscult.configcheck and auscult.evaluation.metrics), so it runs on a GPU machine without the
+audio stack. The names below are loaded lazily, so that the torch-free ``floor`` (numpy,
+scikit-learn) imports without torch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import importlib
 
 _LAZY = {
     "HISTORY_COLUMNS": "binary",
-    "TRAIN_KEYS": "binary",
     "Selection": "engine",
     "Settings": "engine",
     "Task": "engine",

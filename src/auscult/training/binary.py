@@ -1,28 +1,24 @@
 """Binary training (AudioFuse, Koike): BCE on :mod:`auscult.training.engine`.
 
-Training config (every key required; unknown keys are rejected)::
+Training config: a paper's ``training`` block (``audiofuse.training``, ``koike.training``,
+``audiofuse.head_retrain.training``) deep-merged with a variant's or model's overrides, checked
+against the params schema's ``$defs/training`` (every key required but the optional
+``max_steps``; unknown keys rejected). Meanings:
 
-    optimizer: adamw             # adamw | adam  (torch defaults for betas and eps)
-    lr: 3.0e-4
-    weight_decay: 1.0e-4
-    batch_size: 32
-    max_epochs: 100
-    patience: 15                 # early stopping: epochs without improvement of the monitor
-    monitor: val_auc             # val_auc | val_uar (higher is better) | val_loss (lower)
-    lr_plateau: {factor: 0.5, patience: 10, min_lr: 1.0e-6}
-    class_balance: pos_weight    # pos_weight (BCE pos_weight = n_neg / n_pos)
-                                 # | sampler (each epoch draws n_train indices with
-                                 #   replacement, both classes equally likely) | none
-    amp: true                    # fp16 autocast + GradScaler on CUDA; ignored on CPU. fp16 | bf16:
-                                 # that autocast on any device, CPU included (fp16 with
-                                 # torch.amp.GradScaler("cpu"): tests, CPU rehearsals)
-    trainable: all               # all | head (freeze model.backbone, keep it in eval mode)
-    bn_recalibrate_batches: 0    # 0: keep BatchNorm's running statistics as trained. N > 0:
-                                 # after every epoch, before validation, recompute them as the
-                                 # exact average over N training batches (see below)
-    max_steps: 500               # optional (absent or null: no cap): stop after this many
-                                 # optimizer steps; the epoch in progress ends early, its
-                                 # validation and checkpoint selection still run
+- ``optimizer``: adamw | adam (torch defaults for betas and eps);
+- ``patience``: early stopping, epochs without improvement of ``monitor`` (``val_auc`` and
+  ``val_uar``: higher is better; ``val_loss``: lower); ``lr_plateau``: ReduceLROnPlateau;
+- ``class_balance``: ``pos_weight`` (BCE pos_weight = n_neg / n_pos) | ``sampler`` (each epoch
+  draws n_train indices with replacement, both classes equally likely) | ``none``;
+- ``amp``: true = fp16 autocast + GradScaler on CUDA, ignored on CPU; ``fp16`` | ``bf16``: that
+  autocast on any device, CPU included (fp16 with torch.amp.GradScaler("cpu"): tests, CPU
+  rehearsals);
+- ``trainable``: all | head (freeze model.backbone, keep it in eval mode);
+- ``bn_recalibrate_batches``: 0 keeps BatchNorm's running statistics as trained; N > 0
+  recomputes them after every epoch, before validation, as the exact average over N training
+  batches (see below);
+- ``max_steps`` (absent or null: no cap): stop after this many optimizer steps; the epoch in
+  progress ends early, its validation and checkpoint selection still run.
 
 "Improvement" is strict for both early stopping and ReduceLROnPlateau (threshold 0, so a
 tie keeps the earlier best epoch). The validation loss uses the same pos_weight as the
@@ -58,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from auscult.configcheck import check_keys
+from auscult import configcheck
 
 from ..atomic import write_json
 from ..evaluation.metrics import roc_auc
@@ -72,51 +68,20 @@ from .engine import (
 )
 
 __all__ = [
-    "HISTORY_COLUMNS", "TRAIN_KEYS", "batchnorm_layers", "class_balanced_draws", "predict_logits",
+    "HISTORY_COLUMNS", "batchnorm_layers", "class_balanced_draws", "predict_logits",
     "predict_scores", "recalibrate_batchnorm", "train_binary", "uar", "validate_train_cfg",
     "validation_scores",
 ]
 
-TRAIN_KEYS = {
-    "optimizer", "lr", "weight_decay", "batch_size", "max_epochs", "patience", "monitor",
-    "lr_plateau", "class_balance", "amp", "trainable", "bn_recalibrate_batches",
-}
-# optional keys: absent means the default (no step cap), so a budget without them keeps its digests
-OPTIONAL_TRAIN_KEYS = {"max_steps"}
-PLATEAU_KEYS = {"factor", "patience", "min_lr"}
-OPTIMIZERS = ("adamw", "adam")
-MONITORS = ("val_auc", "val_uar", "val_loss")
-CLASS_BALANCE = ("pos_weight", "sampler", "none")
-TRAINABLE = ("all", "head")
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "val_uar", "lr", "seconds"]
 CHECKPOINT_FORMAT = engine.CHECKPOINT_FORMAT
-_num = engine.check_number
 
 
 # --------------------------------------------------------------------------- config
 def validate_train_cfg(cfg: Mapping) -> None:
-    """Raise KeyError / ValueError naming the first missing, unknown or invalid key."""
-    check_keys("training config", "<top level>", cfg, TRAIN_KEYS | (OPTIONAL_TRAIN_KEYS & set(cfg)))
-    for key, allowed in (("optimizer", OPTIMIZERS), ("monitor", MONITORS),
-                         ("class_balance", CLASS_BALANCE), ("trainable", TRAINABLE)):
-        if cfg[key] not in allowed:
-            raise ValueError(f"training config: {key} must be one of {list(allowed)}, "
-                             f"got {cfg[key]!r}")
-    _num("lr", cfg["lr"])
-    _num("weight_decay", cfg["weight_decay"], low_inclusive=True)
-    _num("batch_size", cfg["batch_size"], integer=True)
-    _num("max_epochs", cfg["max_epochs"], integer=True)
-    _num("patience", cfg["patience"], integer=True)
-    _num("bn_recalibrate_batches", cfg["bn_recalibrate_batches"], integer=True, low_inclusive=True)
-    engine.check_amp("training config", cfg["amp"])
-    engine.check_max_steps("training config", cfg.get("max_steps"))
-    p = cfg["lr_plateau"]
-    check_keys("training config", "lr_plateau", p, PLATEAU_KEYS)
-    _num("lr_plateau.factor", p["factor"])
-    if p["factor"] >= 1:
-        raise ValueError(f"training config: lr_plateau.factor must be < 1, got {p['factor']!r}")
-    _num("lr_plateau.patience", p["patience"], integer=True, low_inclusive=True)
-    _num("lr_plateau.min_lr", p["min_lr"], low_inclusive=True)
+    """Raise KeyError / ValueError naming the first missing, unknown or invalid key (the
+    params schema's ``$defs/training``)."""
+    configcheck.check("training config", cfg, "training")
 
 
 # --------------------------------------------------------------------------- data helpers

@@ -86,34 +86,12 @@ def checkpoint_every_s() -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{CHECKPOINT_EVERY_ENV}={raw!r} must be a finite number of seconds >= 0")
     return value
+
+
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-# a training config's ``amp``: true = the paper's dtype on CUDA only, false, or a dtype on any device
-AMP_MODES = (True, False, "fp16", "bf16")
 
 
 # --------------------------------------------------------------------------- config helpers
-def check_number(name: str, v: Any, *, integer: bool = False, low: float = 0.0,
-                 low_inclusive: bool = False, what: str = "training config") -> None:
-    """Raise ValueError unless ``v`` is a number (an integer) > ``low`` (>= if inclusive)."""
-    ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if isinstance(v, bool) or not ok_type or not (v >= low if low_inclusive else v > low):
-        kind = "an integer" if integer else "a number"
-        rel = ">=" if low_inclusive else ">"
-        raise ValueError(f"{what}: {name} must be {kind} {rel} {low}, got {v!r}")
-
-
-def check_amp(what: str, amp: Any) -> None:
-    """``amp``: true (the paper's: CUDA only), false, or 'fp16' / 'bf16' (on any device)."""
-    if not (isinstance(amp, bool) or (isinstance(amp, str) and amp in AMP_MODES)):
-        raise ValueError(f"{what}: amp must be true, false, 'fp16' or 'bf16', got {amp!r}")
-
-
-def check_max_steps(what: str, max_steps: Any) -> None:
-    """``max_steps``: None (no cap) or a positive integer."""
-    if max_steps is not None:
-        check_number("max_steps", max_steps, integer=True, what=what)
-
-
 def amp_settings(amp: bool | str, paper_dtype: str) -> dict:
     """engine.Settings' ``amp`` and ``amp_on_cpu`` for a config's ``amp``: true = the paper's
     ``paper_dtype`` on CUDA only, a dtype name = that autocast on any device, false = none."""

@@ -19,17 +19,10 @@ which leaves it at False; a test checks it.) The paper fed the HF extractor's de
 the pretrained position embeddings are cropped (``auscult.models.ast``), as the original
 AST does.
 
-Configuration (``features.ast_sam``; every key required, unknown keys rejected)::
-
-    sample_rate: 16000
-    clip_seconds: 8.0
-    pad_mode: repeat          # repeat | end (zero-pad at the end) | center
-    num_mel_bins: 128
-    frame_shift_ms: 10.0
-    norm_mean: -4.2677393
-    norm_std: 4.5689974
-    store_dtype: float16      # float16 halves the cache; float32 for exact tests
-    shard_size: 512
+Configuration: ``features.ast_sam`` in params.yaml, checked against the params schema's
+``$defs/icbhi_features`` (every key required, unknown keys rejected); ``pad_mode`` is one of
+:data:`auscult.audio.FIX_LENGTH_MODES` (``repeat``: the paper's cyclic padding), ``norm_mean``
+and ``norm_std`` the normalisation statistics, ``store_dtype`` the cache's precision.
 """
 
 from __future__ import annotations
@@ -39,24 +32,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from auscult.configcheck import check_keys
-
-KEYS = {
-    "sample_rate", "clip_seconds", "pad_mode", "num_mel_bins", "frame_shift_ms", "norm_mean",
-    "norm_std", "store_dtype", "shard_size",
-}
+from auscult import configcheck
 
 
 def validate_config(cfg: Mapping) -> None:
-    from auscult.audio import FIX_LENGTH_MODES
-
-    check_keys("ast_sam features config", "<top level>", cfg, KEYS)
-    if cfg["pad_mode"] not in FIX_LENGTH_MODES:
-        raise ValueError(f"ast_sam features config: pad_mode must be one of {FIX_LENGTH_MODES}, "
-                         f"got {cfg['pad_mode']!r}")
-    for key in ("sample_rate", "clip_seconds", "num_mel_bins", "frame_shift_ms", "norm_std", "shard_size"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or cfg[key] <= 0:
-            raise ValueError(f"ast_sam features config: {key} must be a positive number, got {cfg[key]!r}")
+    """Check a ``features.ast_sam`` config against the schema's ``icbhi_features``."""
+    configcheck.check("ast_sam features config", cfg, "icbhi_features")
 
 
 def n_frames(cfg: Mapping) -> int:

@@ -1,24 +1,16 @@
 """4-class ICBHI cycle training (paper P3): CE + label smoothing, AdamW, optional WRS and SAM.
 
-Training config (``ast_sam.training`` deep-merged with the variant's overrides; every key
-required, unknown keys rejected)::
-
-    lr: 1.0e-5
-    weight_decay: 1.0e-4
-    batch_size: 8
-    epochs: 20                   # fixed number of epochs (no early stopping, as the paper)
-    label_smoothing: 0.1
-    sampler: uniform             # uniform (shuffle) | weighted (WRS: weight 1/count[class],
-                                 #   n_train draws with replacement, seeded generator)
-    sam: {enabled: false, rho: 0.05, adaptive: false}   # pytorch_optimizer.SAM around AdamW
-    amp: true                    # bf16 autocast on CUDA (no GradScaler); ignored on CPU. bf16 |
-                                 #   fp16: that autocast on any device (fp16: GradScaler, not
-                                 #   with SAM: refused)
-    monitor: score_exact         # validation metric for the clean selection: score_exact | score_any
-    paper_protocol: true         # also score the test set after every epoch (history columns
-                                 #   test_*), only to report the paper's test-selected epoch
-    max_steps: 500               # optional (absent or null: no cap): stop after this many
-                                 #   optimizer steps (a SAM pair is one)
+Training config: ``ast_sam.training`` deep-merged with the variant's overrides, checked
+against the params schema's ``$defs/ast_training`` (every key required but the optional
+``max_steps``; unknown keys rejected). ``epochs`` is a fixed number of epochs (no early
+stopping, as the paper); ``sampler``: ``uniform`` (shuffle) | ``weighted`` (WRS: weight
+1/count[class], n_train draws with replacement, seeded generator); ``sam``: pytorch_optimizer.SAM
+around AdamW when enabled; ``amp``: true = bf16 autocast on CUDA (no GradScaler), ignored on
+CPU, ``bf16`` | ``fp16``: that autocast on any device (fp16: GradScaler, refused with SAM);
+``monitor``: the validation metric of the clean selection; ``paper_protocol``: also score the
+test set after every epoch (history columns test_*), only to report the paper's test-selected
+epoch; ``max_steps`` (absent or null: no cap): stop after this many optimizer steps (a SAM
+pair is one).
 
 Selection. ``clean``: the epoch with the best validation ``monitor`` (strict improvement, so
 ties keep the earlier epoch); the validation split is carved from the official *training*
@@ -53,11 +45,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from auscult import configcheck
 from auscult.atomic import write_csv, write_json
-from auscult.configcheck import check_keys
 from auscult.evaluation.metrics import ICBHI_N_CLASSES as N_CLASSES
 from auscult.evaluation.metrics import icbhi_metrics
-from auscult.splits import ICBHI_SPLIT_KEYS as SPLIT_KEYS
 from auscult.splits import icbhi_protocol_splits as protocol_splits
 from auscult.training import engine
 from auscult.training.engine import predict_logits
@@ -65,45 +56,21 @@ from auscult.training.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 
-__all__ = ["METRIC_COLS", "SPLIT_KEYS", "TRAIN_KEYS", "epoch_order", "make_optimizer", "protocol_splits", "run_training",
+__all__ = ["METRIC_COLS", "epoch_order", "make_optimizer", "protocol_splits", "run_training",
            "train_cycles", "validate_train_cfg"]
 
-TRAIN_KEYS = {
-    "lr", "weight_decay", "batch_size", "epochs", "label_smoothing", "sampler", "sam", "amp",
-    "monitor", "paper_protocol",
-}
-OPTIONAL_TRAIN_KEYS = {"max_steps"}
-SAM_KEYS = {"enabled", "rho", "adaptive"}
 SAM_FP16 = ("SAM with amp: fp16 is not supported (its two passes per step cannot share one GradScaler "
             "step); use amp: bf16")
-SAMPLERS = ("uniform", "weighted")
-MONITORS = ("score_exact", "score_any")
 METRIC_COLS = ("loss", "sp", "se_exact", "se_any", "score_exact", "score_any")
 CHECKPOINT_FORMAT = engine.CHECKPOINT_FORMAT
-_num = engine.check_number
 
 
 def validate_train_cfg(cfg: Mapping) -> None:
-    check_keys("ast_sam training config", "<top level>", cfg, TRAIN_KEYS | (OPTIONAL_TRAIN_KEYS & set(cfg)))
-    check_keys("ast_sam training config", "sam", cfg["sam"], SAM_KEYS)
-    if cfg["sampler"] not in SAMPLERS:
-        raise ValueError(f"ast_sam training config: sampler must be one of {list(SAMPLERS)}, got {cfg['sampler']!r}")
-    if cfg["monitor"] not in MONITORS:
-        raise ValueError(f"ast_sam training config: monitor must be one of {list(MONITORS)}, got {cfg['monitor']!r}")
-    _num("lr", cfg["lr"])
-    _num("weight_decay", cfg["weight_decay"], low_inclusive=True)
-    _num("batch_size", cfg["batch_size"], integer=True)
-    _num("epochs", cfg["epochs"], integer=True)
-    _num("label_smoothing", cfg["label_smoothing"], low_inclusive=True)
-    _num("sam.rho", cfg["sam"]["rho"])
-    engine.check_amp("ast_sam training config", cfg["amp"])
-    engine.check_max_steps("ast_sam training config", cfg.get("max_steps"))
-    if cfg["sam"]["enabled"] is True and cfg["amp"] == "fp16":
+    """The params schema's ``$defs/ast_training``, and no SAM with fp16 (one GradScaler step
+    cannot serve SAM's two passes)."""
+    configcheck.check("ast_sam training config", cfg, "ast_training")
+    if cfg["sam"]["enabled"] and cfg["amp"] == "fp16":
         raise ValueError(f"ast_sam training config: {SAM_FP16}")
-    for key, v in (("paper_protocol", cfg["paper_protocol"]),
-                   ("sam.enabled", cfg["sam"]["enabled"]), ("sam.adaptive", cfg["sam"]["adaptive"])):
-        if not isinstance(v, bool):
-            raise ValueError(f"ast_sam training config: {key} must be true or false, got {v!r}")
 
 
 def _labels(name: str, data: Mapping[str, np.ndarray], y, inputs: tuple[str, ...]) -> np.ndarray:
@@ -267,7 +234,7 @@ def run_training(
     from auscult.features.store import load_arrays, read_index
     from auscult.models import build_model
 
-    check_keys("ast_sam train params", "<top level>", train_params, {"model", "training", "split"})
+    configcheck.check_keys("ast_sam train params", "<top level>", train_params, {"model", "training", "split"})
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = Path(out_dir)

@@ -7,18 +7,12 @@ The model is split into ``backbone`` (everything up to the pooled branch vectors
 head-retraining protocol can freeze the backbone: in the Keras original exactly these three
 Dense layers (6 tensors) were trainable (the official model).
 
-Configuration (every key is required; unknown keys are rejected)::
-
-    arch: audiofuse
-    branches: [spec, wave]          # or [spec] (ViT-only baseline), [wave] (1D-CNN-only)
-    vit: {img_size, patch, width, depth, heads, mlp_dim, dropout, attn_dropout,
-          pos_emb: frozen_random | learnable | none, ln_eps}
-    wave_cnn: {channels: [c1, c2, c3], kernel, stride, pool, out_dim, bn_momentum, bn_eps}
-    head: {hidden, dropout}
-    init: glorot | torch
-
-``vit`` is required only when ``spec`` is a branch and ``wave_cnn`` only when ``wave`` is;
-a block for an unused branch is rejected, so a config never carries dead settings.
+Configuration: the variant's model (``auscult.papers.audiofuse.variant_model``: ``audiofuse.model``
+with the variant's overrides), checked against the params schema's ``$defs/audiofuse_model``
+(every key required; unknown keys rejected). ``branches`` is ``[spec, wave]`` (fusion),
+``[spec]`` (ViT-only baseline) or ``[wave]`` (1D-CNN-only); ``vit`` is required only when
+``spec`` is a branch and ``wave_cnn`` only when ``wave`` is; a block for an unused branch is
+rejected, so a config never carries dead settings.
 
 Parameter counts with the paper config (PyTorch ``count_trainable``). Keras ``count_params``
 also counts the 896 BatchNorm moving statistics of the wave branch (2 x (64 + 128 + 256)),
@@ -36,116 +30,42 @@ which are buffers in PyTorch, so PyTorch = Keras - 896 whenever the wave branch 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
-from auscult.configcheck import check_keys
+from auscult import configcheck
+from auscult.papers.audiofuse import BRANCH_SECTIONS  # the config block each branch needs
 
-ARCH = "audiofuse"
-BRANCHES = ("spec", "wave")
-POS_EMB = ("frozen_random", "learnable", "none")
-INITS = ("glorot", "torch")
-TOP_KEYS = {"arch", "branches", "init", "head"}
-VIT_KEYS = {
-    "img_size", "patch", "width", "depth", "heads", "mlp_dim",
-    "dropout", "attn_dropout", "pos_emb", "ln_eps",
-}
-WAVE_KEYS = {"channels", "kernel", "stride", "pool", "out_dim", "bn_momentum", "bn_eps"}
-HEAD_KEYS = {"hidden", "dropout"}
+BRANCHES = ("spec", "wave")  # canonical order
 
 # Keras Embedding default initialiser: RandomUniform(-0.05, 0.05).
 POS_EMB_LIMIT = 0.05
 
 
 # --------------------------------------------------------------------------- config checks
-def _check_keys(section: str, got: Mapping, required: set[str]) -> None:
-    check_keys("audiofuse config", section, got, required)
-
-
 def validate_config(cfg: Mapping) -> tuple[str, ...]:
-    """Check an AudioFuse config; return the tuple of branches (in canonical order)."""
-    if not isinstance(cfg, Mapping):
-        raise ValueError(f"audiofuse config must be a mapping, got {type(cfg).__name__}")
-    if "branches" not in cfg:
-        raise KeyError("audiofuse config: missing key 'branches'")
-    branches = cfg["branches"]
-    if (
-        isinstance(branches, str)
-        or not isinstance(branches, Sequence)
-        or not branches
-        or any(b not in BRANCHES for b in branches)
-        or len(set(branches)) != len(branches)
-    ):
-        raise ValueError(
-            f"audiofuse config: 'branches' must be a non-empty list of distinct items from "
-            f"{list(BRANCHES)}, got {branches!r}"
-        )
-    branches = tuple(b for b in BRANCHES if b in branches)
-    required = set(TOP_KEYS)
-    if "spec" in branches:
-        required.add("vit")
-    if "wave" in branches:
-        required.add("wave_cnn")
-    _check_keys("<top level>", cfg, required)
-    if cfg["arch"] != ARCH:
-        raise ValueError(f"audiofuse config: arch must be '{ARCH}', got {cfg['arch']!r}")
-    if cfg["init"] not in INITS:
-        raise ValueError(f"audiofuse config: init must be one of {list(INITS)}, got {cfg['init']!r}")
-    _check_keys("head", cfg["head"], HEAD_KEYS)
-    _positive_int("head.hidden", cfg["head"]["hidden"])
-    _probability("head.dropout", cfg["head"]["dropout"])
+    """Check an AudioFuse config (the schema's ``audiofuse_model``, then the blocks its
+    branches need and the shapes); return the tuple of branches (in canonical order)."""
+    what = "audiofuse config"
+    configcheck.check(what, cfg, "audiofuse_model")
+    branches = tuple(b for b in BRANCHES if b in cfg["branches"])
+    missing = [block for b, block in BRANCH_SECTIONS.items() if b in branches and block not in cfg]
+    if missing:
+        raise KeyError(f"{what}: missing key(s) in '<top level>': {missing} (branches {list(branches)})")
+    unused = [block for b, block in BRANCH_SECTIONS.items() if b not in branches and block in cfg]
+    if unused:
+        raise ValueError(f"{what}: unknown key(s) in '<top level>': {unused} (a block of a branch not in "
+                         f"branches {list(branches)})")
     if "spec" in branches:
         v = cfg["vit"]
-        _check_keys("vit", v, VIT_KEYS)
-        for k in ("img_size", "patch", "width", "depth", "heads", "mlp_dim"):
-            _positive_int(f"vit.{k}", v[k])
         if v["img_size"] % v["patch"]:
-            raise ValueError(
-                f"audiofuse config: vit.img_size ({v['img_size']}) must be a multiple of "
-                f"vit.patch ({v['patch']})"
-            )
+            raise ValueError(f"{what}: vit.img_size ({v['img_size']}) must be a multiple of vit.patch ({v['patch']})")
         if v["width"] % v["heads"]:
-            raise ValueError(
-                f"audiofuse config: vit.width ({v['width']}) must be divisible by vit.heads "
-                f"({v['heads']}) (key_dim = width / heads)"
-            )
-        _probability("vit.dropout", v["dropout"])
-        _probability("vit.attn_dropout", v["attn_dropout"])
-        if v["pos_emb"] not in POS_EMB:
-            raise ValueError(
-                f"audiofuse config: vit.pos_emb must be one of {list(POS_EMB)}, got {v['pos_emb']!r}"
-            )
-        _positive_float("vit.ln_eps", v["ln_eps"])
-    if "wave" in branches:
-        w = cfg["wave_cnn"]
-        _check_keys("wave_cnn", w, WAVE_KEYS)
-        ch = w["channels"]
-        if isinstance(ch, str) or not isinstance(ch, Sequence) or not ch:
-            raise ValueError(f"audiofuse config: wave_cnn.channels must be a list, got {ch!r}")
-        for i, c in enumerate(ch):
-            _positive_int(f"wave_cnn.channels[{i}]", c)
-        for k in ("kernel", "stride", "pool", "out_dim"):
-            _positive_int(f"wave_cnn.{k}", w[k])
-        _probability("wave_cnn.bn_momentum", w["bn_momentum"])
-        _positive_float("wave_cnn.bn_eps", w["bn_eps"])
+            raise ValueError(f"{what}: vit.width ({v['width']}) must be divisible by vit.heads ({v['heads']}) "
+                             f"(key_dim = width / heads)")
     return branches
-
-
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"audiofuse config: {name} must be a positive integer, got {value!r}")
-
-
-def _positive_float(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"audiofuse config: {name} must be a positive number, got {value!r}")
-
-
-def _probability(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"audiofuse config: {name} must be a number in [0, 1), got {value!r}")
 
 
 # --------------------------------------------------------------------------- ViT branch

@@ -27,21 +27,10 @@ paper's Table I "120000 frames" is the number of samples. With ``pad_mode: refle
 ``wave``: the 120 000 samples at 2 kHz, the CNN14 input (its STFT and mel layers are part
 of the model).
 
-Configuration (``features.koike`` in params.yaml; every key required, unknown keys
-rejected)::
-
-    sample_rate: 2000
-    clip_seconds: 60.0
-    n_fft: 400            # = window length
-    hop_length: 400
-    pad_mode: reflect     # reflect | constant (centre padding of the STFT)
-    n_mels: 64
-    fmin: 0.0
-    fmax: 1000.0
-    amin: 1.0e-10         # log offset: 10 log10(max(x, amin)), ref 1 (PANNs)
-    outputs: [wave, logmel, linear]
-    store_dtype: float32
-    shard_size: 256
+Configuration: ``features.koike`` in params.yaml, checked against the params schema's
+``$defs/koike_features`` (every key required, unknown keys rejected); ``n_fft`` is also the
+window length, ``pad_mode`` the STFT's centre padding, ``amin`` the log offset
+(``10 log10(max(x, amin))``, ref 1, as PANNs).
 """
 
 from __future__ import annotations
@@ -50,62 +39,20 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from auscult.configcheck import check_keys
+from auscult import configcheck
 from auscult.features.spectral import hann_window, mel_basis
-
-KEYS = {
-    "sample_rate", "clip_seconds", "n_fft", "hop_length", "pad_mode", "n_mels", "fmin",
-    "fmax", "amin", "outputs", "store_dtype", "shard_size",
-}
-OUTPUTS = ("wave", "logmel", "linear")
-PAD_MODES = ("reflect", "constant")
 
 
 def validate_config(cfg: Mapping) -> None:
-    """Check a ``features.koike`` config; raise KeyError/ValueError naming the key."""
-    check_keys("koike features config", "<top level>", cfg, KEYS)
-    for k in ("sample_rate", "n_fft", "hop_length", "n_mels", "shard_size"):
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"koike features config: {k} must be a positive integer, got {v!r}")
-    for k in ("clip_seconds", "amin"):
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ValueError(f"koike features config: {k} must be a positive number, got {v!r}")
+    """Check a ``features.koike`` config (the schema's ``koike_features``, then the band
+    limits); raise KeyError/ValueError naming the key."""
+    configcheck.check("koike features config", cfg, "koike_features")
     fmin, fmax = cfg["fmin"], cfg["fmax"]
-    for k, v in (("fmin", fmin), ("fmax", fmax)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"koike features config: {k} must be a number, got {v!r}")
     if not 0 <= fmin < fmax <= cfg["sample_rate"] / 2:
         raise ValueError(
             f"koike features config: need 0 <= fmin < fmax <= sample_rate/2, got fmin {fmin}, "
             f"fmax {fmax}, sample_rate {cfg['sample_rate']}"
         )
-    if cfg["pad_mode"] not in PAD_MODES:
-        raise ValueError(
-            f"koike features config: pad_mode must be one of {list(PAD_MODES)}, "
-            f"got {cfg['pad_mode']!r}"
-        )
-    outs = cfg["outputs"]
-    if (
-        isinstance(outs, str)
-        or not isinstance(outs, (list, tuple))
-        or not outs
-        or any(o not in OUTPUTS for o in outs)
-        or len(set(outs)) != len(outs)
-    ):
-        raise ValueError(
-            f"koike features config: outputs must be a non-empty list of distinct items from "
-            f"{list(OUTPUTS)}, got {outs!r}"
-        )
-    try:
-        dtype = np.dtype(cfg["store_dtype"])
-    except TypeError:
-        raise ValueError(
-            f"koike features config: store_dtype {cfg['store_dtype']!r} is not a numpy dtype"
-        ) from None
-    if dtype.kind != "f":
-        raise ValueError(f"koike features config: store_dtype must be a float type, got {dtype}")
 
 
 def n_frames(n_samples: int, hop_length: int) -> int:
