@@ -163,15 +163,22 @@ def assert_disjoint(
             raise AssertionError(f"{what}: patient(s) in both parts, e.g. {sorted(pa & pb)[:3]}")
 
 
+def official_parts(index: pd.DataFrame, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(official test rows, official training rows) of a feature index; a clear error when
+    either is empty (``what``: the rows' name in it, e.g. 'cycles (ICBHI protocol)')."""
+    test = index[index["official_split"] == "test"].reset_index(drop=True)
+    pool = index[index["official_split"] == "train"].reset_index(drop=True)
+    if test.empty or pool.empty:
+        raise ValueError(f"feature index needs official_split 'train' and 'test' {what}")
+    return test, pool
+
+
 def official_test_splits(index: pd.DataFrame, split_cfg: Mapping, max_train_records: int | None,
                          what: str = "") -> dict[str, pd.DataFrame]:
     """train / val / test record tables: test = the dataset's official test records, val carved
     from its official training records (``split_cfg``: ``val_fraction``, ``seed``), train the
     rest, capped at ``max_train_records``; the three checked disjoint."""
-    test = index[index["official_split"] == "test"].reset_index(drop=True)
-    pool = index[index["official_split"] == "train"].reset_index(drop=True)
-    if test.empty or pool.empty:
-        raise ValueError(f"feature index needs official_split 'train' and 'test' rows{what}")
+    test, pool = official_parts(index, f"rows{what}")
     rest, val = carve(pool, split_cfg["val_fraction"], split_cfg["seed"])
     train = subsample(rest, max_train_records, split_cfg["seed"])
     assert_disjoint(train, val, what="train/val")
@@ -185,10 +192,7 @@ def icbhi_protocol_splits(index: pd.DataFrame, split_cfg: Mapping) -> dict[str, 
     official training recordings grouped by patient; optional stratified caps (demo/quick).
     ``split_cfg``: the params schema's ``$defs/icbhi_split``."""
     configcheck.check("icbhi split config", split_cfg, "icbhi_split")
-    test = index[index["official_split"] == "test"].reset_index(drop=True)
-    pool = index[index["official_split"] == "train"].reset_index(drop=True)
-    if test.empty or pool.empty:
-        raise ValueError("feature index needs official_split 'train' and 'test' cycles (ICBHI protocol)")
+    test, pool = official_parts(index, "cycles (ICBHI protocol)")
     seed = int(split_cfg["seed"])
     rest, val = carve(pool, float(split_cfg["val_fraction"]), seed, group="patient_id")
     parts = {
