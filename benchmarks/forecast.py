@@ -57,9 +57,10 @@ def main() -> None:
 
     check = config_for(args.check)
     measured = forecast.measured_vs_forecast(check, forecast.jobs(check, REPO), REPO, threads=args.threads)
+    reached = measured["forecast_at_peak_s"].sum() / measured["measured_s"].sum() if not measured.empty else None
     efficiency, source = 0.167, "the cpu budget's share of matmul peak (README)"
-    if args.check == "rehearsal" and not measured.empty:
-        efficiency = measured["forecast_at_peak_s"].sum() / measured["measured_s"].sum()
+    if args.check == "rehearsal" and reached is not None:
+        efficiency = reached
         source = "the share of matmul peak this rehearsal's training jobs reached (check below)"
 
     rehearsal = config_for("rehearsal")
@@ -82,8 +83,7 @@ def main() -> None:
         print(f"no measured {args.check} training runs here: run `make {args.check}` first")
         return
     print(measured.round(4).to_string(index=False))
-    total = measured["forecast_at_peak_s"].sum() / measured["measured_s"].sum()
-    print(f"\nforecast at this CPU's matmul peak / measured wall, all {len(measured)} training jobs: {total:.3f} "
+    print(f"\nforecast at this CPU's matmul peak / measured wall, all {len(measured)} training jobs: {reached:.3f} "
           "(the fraction of matmul peak the jobs reached; the GPU forecast assumes the utilisation above)")
 
 

@@ -150,6 +150,21 @@ def _memory_shape(config: Mapping, paper: str, variant: str) -> str:
                       sort_keys=True, default=str)
 
 
+@functools.cache
+def _rehearsal_config(root: str) -> dict | None:
+    """The rehearsal budget under ``root`` (read once per process: the rules size every job
+    with it), or None where it is absent or does not validate (the run reports params errors)."""
+    from auscult.params import ParamsError, load_params
+
+    base, overlay = Path(root) / "params.yaml", Path(root) / REHEARSAL_OVERLAY
+    if not (base.is_file() and overlay.is_file()):
+        return None
+    try:
+        return load_params(base, [overlay])
+    except ParamsError:
+        return None
+
+
 def measured_gpu_bytes(config: Mapping, paper: str, variant: str, root: str | Path = ".") -> float:
     """Peak GPU memory (bytes) that a CUDA run measured for a job of ``variant`` with these
     shapes: the ``gpu_max_mem_mb`` of this budget's own benchmark record (its first seed, from an
@@ -159,14 +174,8 @@ def measured_gpu_bytes(config: Mapping, paper: str, variant: str, root: str | Pa
     from auscult.reporting.compute_cost import read_benchmark
 
     root = Path(root)
-    candidates = [config]
-    if (root / REHEARSAL_OVERLAY).is_file() and (root / "params.yaml").is_file():
-        from auscult.params import ParamsError, load_params
-
-        try:
-            candidates.append(load_params(root / "params.yaml", [root / REHEARSAL_OVERLAY]))
-        except ParamsError:
-            pass  # a broken overlay measures nothing; the run itself reports params errors
+    rehearsal = _rehearsal_config(str(root.resolve()))
+    candidates = [config] if rehearsal is None else [config, rehearsal]
     shape = None
     for c in candidates:
         try:

@@ -17,6 +17,7 @@ counted as missing, never guessed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def cost_frame(job_list: Sequence[Mapping], device: str, root: str | Path = ".")
             records.append({"scope": "job", "name": f"{r['variant']} ({Path(r['path']).stem})", "stage": "train",
                             "n_jobs": 1, "n_missing": 0, "wall_s": round(b["wall_s"], 2),
                             "cpu_s": round(b["cpu_s"], 2), "peak_rss_mb": round(b["peak_rss_mb"], 1),
-                            "device": "cpu" if gpu != gpu else "cuda", "steps": b.get("steps", float("nan")),
+                            "device": "cpu" if math.isnan(gpu) else "cuda", "steps": b.get("steps", float("nan")),
                             "s_per_step": b.get("s_per_step", float("nan")), "gpu_max_mem_mb": gpu})
     total = _sum(rows, device)
     records.append({"scope": "total", "name": "all jobs", "stage": "all", **total})
