@@ -99,6 +99,20 @@ def test_target_records_picks_a_pascal_set():
         ev.target_records(m, "set_c")
 
 
+def test_a_record_cap_scores_the_same_subsample_for_every_family(tmp_path):
+    m = pd.DataFrame({"record_id": [f"r{i:02d}" for i in range(40)], "label": [i % 4 == 0 for i in range(40)],
+                      "subset": ["set_a"] * 20 + ["set_b"] * 20, "duration_s": 1.0}).astype({"label": int})
+    m.to_csv(tmp_path / "m.csv", index=False)
+    targets = [("pascal/set_a", "pascal", "set_a"), ("pascal/set_b", "pascal", "set_b")]
+    whole = ev._targets(targets, {"pascal": tmp_path / "m.csv"})
+    a = ev._targets(targets, {"pascal": tmp_path / "m.csv"}, max_records=8)
+    b = ev._targets(targets, {"pascal": tmp_path / "m.csv"}, max_records=8)
+    assert [len(r) for *_, r in whole] == [20, 20] and [len(r) for *_, r in a] == [8, 8]
+    for (_, _, ra), (_, _, rb), (_, _, rw) in zip(a, b, whole, strict=True):
+        assert ra["record_id"].tolist() == rb["record_id"].tolist()  # one draw, whichever family asks
+        assert set(ra["record_id"]) <= set(rw["record_id"]) and ra["label"].sum() == 2  # stratified
+
+
 def test_layout_jobs_and_digests():
     from auscult import layout
     from auscult.params import load_params
@@ -117,3 +131,8 @@ def test_layout_jobs_and_digests():
     other = {**demo, "cross_dataset": {**demo["cross_dataset"], "targets": ["pascal/set_a"]}}
     assert layout.cross_scores(other, "audiofuse") != a
     assert a.startswith("results/cross_dataset/audiofuse/") and a.endswith("/scores.csv")
+    # the optional record cap: absent from the slice (and the digest) unless set
+    assert "max_records" not in layout.cross_slice(demo, "audiofuse")
+    capped = {**demo, "cross_dataset": {**demo["cross_dataset"], "max_records": 8}}
+    assert layout.cross_slice(capped, "floor")["max_records"] == 8
+    assert layout.cross_scores(capped, "audiofuse") != a

@@ -195,9 +195,12 @@ def fits(monkeypatch):
     return seen
 
 
-def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits):
+@pytest.mark.parametrize("cap", [None, 30])  # 30: a rehearsal's cap on the evaluation records
+def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits, cap):
     phys_dir, pascal_dir, phys, pas = _stores(tmp_path)
-    m = af_floor.run_floor(features=[phys_dir, pascal_dir], floor_params=AF_FLOOR, seed=42, out_dir=tmp_path / "floor")
+    capped = {} if cap is None else {"max_eval_records": cap}
+    m = af_floor.run_floor(features=[phys_dir, pascal_dir], floor_params={**AF_FLOOR, **capped}, seed=42,
+                           out_dir=tmp_path / "floor")
 
     # the deep models' evaluation on the same stores and the same protocol parameters
     import torch
@@ -214,7 +217,7 @@ def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits):
     hr = {**AF_FLOOR["head_retrain"], "training": TRAIN}
     deep = run_evaluation(model_file=tmp_path / "model.pt", train_summary=tmp_path / "train_summary.json",
                           model_cfg=cfg, eval_params={"evaluation": {"threshold_rule": "youden"}, "head_retrain": hr,
-                                                      "split": AF_FLOOR["split"]},
+                                                      "split": AF_FLOOR["split"], **capped},
                           train_features=phys_dir, transfer_features=pascal_dir, seed=42,
                           out_metrics=tmp_path / "deep" / "metrics.json",
                           out_predictions=tmp_path / "deep" / "predictions.csv", workdir=tmp_path / "deep")
@@ -228,12 +231,13 @@ def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits):
         assert sorted(fp.loc[fp["protocol"] == proto, "record_id"]) == sorted(g["record_id"]), proto
 
     # leakage: the PhysioNet fit saw only the train part, the PASCAL re-fits only their train parts
-    parts = af_protocol.protocol_splits(phys, AF_FLOOR["split"], None)
+    parts = af_protocol.protocol_splits(phys, AF_FLOOR["split"], None, cap)
+    scored = af_protocol.transfer_records(pas, cap, AF_FLOOR["split"]["seed"])
     ids = phys["record_id"].to_numpy()
     assert len(fits) == 3
     assert set(ids[fits[0]]) == set(parts["train"]["record_id"])
     for fitted, (name, group) in zip(fits[1:], af_protocol.HEAD_RETRAIN_PROTOCOLS.items(), strict=True):
-        hp = af_protocol.head_retrain_splits(pas, AF_FLOOR["head_retrain"], group)
+        hp = af_protocol.head_retrain_splits(scored, AF_FLOOR["head_retrain"], group)
         seen = set(pas["record_id"].to_numpy()[fitted])
         assert seen == set(hp["train"]["record_id"]), name
         assert not seen & set(fp.loc[fp["protocol"] == name, "record_id"])
@@ -241,7 +245,8 @@ def test_audiofuse_protocol_matches_the_deep_models_evaluation(tmp_path, fits):
     # the threshold is chosen on the validation split, never on test
     val = fp[fp["protocol"] == "physionet_val"]
     assert m["threshold"]["value"] == pytest.approx(choose_threshold(val["label"], val["score"], "youden"))
-    assert m["physionet_test"]["n"] == 40 and m["pascal_zero_shot"]["n"] == 80
+    assert m["physionet_test"]["n"] == min(40, cap or 40) and m["pascal_zero_shot"]["n"] == min(80, cap or 80)
+    assert m["physionet_val"]["n"] == len(parts["val"])
 
 
 def test_koike_protocol_writes_what_koike_train_writes(tmp_path, fits):

@@ -18,7 +18,8 @@ ALLOWED = {
     r"budget": "label",
     r"(audiofuse|koike|ast_sam)\.seeds": "seeds",
     r"(audiofuse|koike|ast_sam)\.(.+\.)?training\.max_steps": "steps",
-    r"koike\.max_eval_records": "records",
+    r"(koike|audiofuse)\.max_eval_records": "records",
+    r"cross_dataset\.max_records": "records",
     r"ast_sam\.split\.max_(val|test)_cycles": "records",
 }
 

@@ -50,6 +50,17 @@ def test_subsample_is_stratified():
     assert len(splits.subsample(df, None, seed=0)) == len(df)
 
 
+def test_an_evaluation_cap_subsamples_val_and_test_and_never_changes_train():
+    df = _frame(160).assign(official_split=["test"] * 30 + ["train"] * 130)
+    whole = splits.official_test_splits(df, {"val_fraction": 0.2, "seed": 3}, None)
+    capped = splits.official_test_splits(df, {"val_fraction": 0.2, "seed": 3}, None, max_eval_records=12)
+    assert capped["train"].equals(whole["train"])
+    for part in ("val", "test"):
+        assert len(capped[part]) == 12
+        assert set(capped[part]["record_id"]) <= set(whole[part]["record_id"])
+        assert 0 < capped[part]["label"].sum() < 12  # stratified: both classes kept
+
+
 @pytest.mark.mirror
 def test_physionet_protocol_never_trains_on_test(mirror_root):
     from auscult.datasets import physionet2016

@@ -452,6 +452,8 @@ def cross_runs(config: Mapping, family: str) -> list[tuple[str, int, str]]:
 def cross_slice(config: Mapping, family: str) -> dict:
     """The parameters a cross-dataset job of ``family`` reads (besides its runs)."""
     out = {"targets": config["cross_dataset"]["targets"]}
+    if config["cross_dataset"].get("max_records") is not None:  # a rehearsal's cap; absent otherwise
+        out["max_records"] = config["cross_dataset"]["max_records"]
     if family == FLOOR:
         out["floor"] = floor_slice(config, cross_floor_paper())
     else:

@@ -174,13 +174,17 @@ def official_parts(index: pd.DataFrame, what: str) -> tuple[pd.DataFrame, pd.Dat
 
 
 def official_test_splits(index: pd.DataFrame, split_cfg: Mapping, max_train_records: int | None,
-                         what: str = "") -> dict[str, pd.DataFrame]:
+                         what: str = "", max_eval_records: int | None = None) -> dict[str, pd.DataFrame]:
     """train / val / test record tables: test = the dataset's official test records, val carved
     from its official training records (``split_cfg``: ``val_fraction``, ``seed``), train the
-    rest, capped at ``max_train_records``; the three checked disjoint."""
+    rest, capped at ``max_train_records``; the three checked disjoint. ``max_eval_records``
+    (a rehearsal's cap) keeps a stratified subsample of val and of test; train is carved before
+    it, so the cap never changes the training records."""
     test, pool = official_parts(index, f"rows{what}")
     rest, val = carve(pool, split_cfg["val_fraction"], split_cfg["seed"])
     train = subsample(rest, max_train_records, split_cfg["seed"])
+    val = subsample(val, max_eval_records, split_cfg["seed"])
+    test = subsample(test, max_eval_records, split_cfg["seed"])
     assert_disjoint(train, val, what="train/val")
     assert_disjoint(train, test, what="train/test")
     assert_disjoint(val, test, what="val/test")

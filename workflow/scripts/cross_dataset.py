@@ -13,9 +13,10 @@ with runlog.job(smk, reap=True) as log:
     runs = [tuple(r) for r in p.runs]
     if smk.wildcards.family == "floor":
         cd.score_floor(runs=runs, train_features=smk.input.train_features, targets=targets, features=features,
-                       manifests=manifests, floor_params=p.cross["floor"], out=smk.output.scores, threads=smk.threads)
+                       manifests=manifests, floor_params=p.cross["floor"], out=smk.output.scores, threads=smk.threads,
+                       max_records=p.cross.get("max_records"))
     else:
         cd.score_deep(family=smk.wildcards.family, runs=runs, targets=targets, features=features, manifests=manifests,
                       recipe_params=p.recipe_params, threshold_rule=p.cross.get("threshold_rule"),
-                      out=smk.output.scores, threads=smk.threads)
+                      out=smk.output.scores, threads=smk.threads, max_records=p.cross.get("max_records"))
     log.info("wrote %s", smk.output.scores)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from auscult.atomic import write_csv
 from auscult.features.store import load_arrays, read_index, read_meta
+from auscult.splits import subsample
 
 log = logging.getLogger(__name__)
 COLUMNS = ["family", "variant", "seed", "target", "dataset", "record_id", "label", "score", "threshold",
@@ -63,11 +64,19 @@ def target_records(manifest: pd.DataFrame, subset: str) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
-def _targets(targets: Sequence[tuple[str, str, str]], manifests: Mapping[str, str]) -> list:
+# The seed of the optional record cap's subsample: one fixed draw per target, the same for every
+# model family, so that the families' rows stay paired recording by recording.
+CAP_SEED = 0
+
+
+def _targets(targets: Sequence[tuple[str, str, str]], manifests: Mapping[str, str],
+             max_records: int | None = None) -> list:
+    """(target, dataset, records) of every target; ``max_records`` (a rehearsal's cap) keeps a
+    stratified subsample of each target's records."""
     out = []
     for target, ds, subset in targets:
         m = pd.read_csv(manifests[ds], dtype={"record_id": str, "subset": str}, keep_default_na=False)
-        out.append((target, ds, target_records(m, subset)))
+        out.append((target, ds, subsample(target_records(m, subset), max_records, CAP_SEED)))
     return out
 
 
@@ -89,7 +98,8 @@ def _frame(family, variant, seed, target, ds, rows, scores, thr, pad, weights) -
 
 def score_deep(*, family: str, runs: Sequence[tuple[str, int, str]], targets: Sequence[tuple[str, str, str]],
                features: Mapping[str, str], manifests: Mapping[str, str], recipe_params: Mapping,
-               threshold_rule: str | None, out: str | Path, threads: int = 1, device: str | None = None) -> pd.DataFrame:
+               threshold_rule: str | None, out: str | Path, threads: int = 1, device: str | None = None,
+               max_records: int | None = None) -> pd.DataFrame:
     """Score AudioFuse or Koike runs (``(variant, seed, run_dir)``) on every target."""
     import torch
 
@@ -99,7 +109,7 @@ def score_deep(*, family: str, runs: Sequence[tuple[str, int, str]], targets: Se
     torch.set_num_threads(max(1, int(threads)))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.perf_counter()
-    tgts = _targets(targets, manifests)
+    tgts = _targets(targets, manifests, max_records)
     frames = []
     for variant, seed, run in runs:
         card, model = load_run(run)
@@ -122,7 +132,8 @@ def score_deep(*, family: str, runs: Sequence[tuple[str, int, str]], targets: Se
 
 def score_floor(*, runs: Sequence[tuple[str, int, str]], train_features: str | Path,
                 targets: Sequence[tuple[str, str, str]], features: Mapping[str, str], manifests: Mapping[str, str],
-                floor_params: Mapping, out: str | Path, threads: int = 1) -> pd.DataFrame:
+                floor_params: Mapping, out: str | Path, threads: int = 1,
+                max_records: int | None = None) -> pd.DataFrame:
     """Re-fit the floor per seed as its job did, check its validation threshold against the
     job's ``metrics.json`` and score every target."""
     from auscult import layout, registry
@@ -132,8 +143,9 @@ def score_floor(*, runs: Sequence[tuple[str, int, str]], train_features: str | P
     # the carve of the paper under whose protocol the floor was fitted (its ``PROTOCOL``)
     protocol_splits = registry.resolve(registry.get(layout.cross_floor_paper()).PROTOCOL)
 
-    tgts = _targets(targets, manifests)
-    parts = protocol_splits(read_index(train_features), floor_params["split"], floor_params["max_train_records"])
+    tgts = _targets(targets, manifests, max_records)
+    parts = protocol_splits(read_index(train_features), floor_params["split"], floor_params["max_train_records"],
+                            floor_params.get("max_eval_records"))
     x = {k: floor.load_features(train_features, df) for k, df in parts.items() if k in ("train", "val")}
     frames = []
     with floor.thread_limit(threads):

@@ -210,12 +210,16 @@ def build_all_tables(config: Mapping, inputs: Mapping, params: Mapping, outputs:
         pc = params["cross"]
         scores = xd.load_scores([inputs[f"cross_{f}"] for f in pc["families"]])
         table = xd.build_table(scores, pc["bootstrap"], targets=pc["targets"], data=pc["data"], budget=budget)
+        # the scored models' papers and the table's own block (e.g. a rehearsal's record cap)
+        prefixes = ["budget", "cross_dataset", *(f for f in pc["families"] if f in config["papers"])]
+        dev = provenance.deviations(config, ctx.base_params, prefixes)
         xd.write(outputs["tables"], table, notes=[*xd.NOTES, *xd.padding_notes(table, pc["clip_seconds"])],
                  provenance={"rule / code": "rule `tables` (workflow/rules/report.smk) → auscult.reporting."
                              "cross_dataset.build_table; scores from `results/cross_dataset/<family>/<digest>/"
                              "scores.csv`, rule `cross_dataset_score` → auscult.evaluation.cross_dataset",
                              "git commit": provenance.git_commit(),
                              "params digest": f"{provenance.config_digest(config)} (budget {budget})",
+                             "deviations from params.yaml": "; ".join(dev) if dev else "none",
                              "targets": ", ".join(pc["targets"])},
                  budget=budget)
         log.info("wrote cross_dataset (%d rows)", len(table))

@@ -106,7 +106,15 @@ def train_slice(config: Mapping, variant: str) -> dict:
     p = config[NAME]
     training = deep_merge(p["training"], (p["variants"][variant] or {}).get("training", {}))
     return {"model": model_config(config, variant), "training": training, "split": p["split"],
-            "max_train_records": p["max_train_records"]}
+            "max_train_records": p["max_train_records"], **eval_cap(config)}
+
+
+def eval_cap(config: Mapping) -> dict:
+    """``{"max_eval_records": n}`` when the config caps the evaluation records (the rehearsal
+    budget: validation, PhysioNet test and PASCAL each a stratified subsample), else ``{}``, so
+    that the paper's and the CPU budget's slices and digests have no such key."""
+    cap = config[NAME].get("max_eval_records")
+    return {} if cap is None else {"max_eval_records": cap}
 
 
 def variant_path(config: Mapping, variant: str) -> str:
@@ -116,7 +124,7 @@ def variant_path(config: Mapping, variant: str) -> str:
 def eval_slice(config: Mapping) -> dict:
     """The evaluation parameters (PhysioNet test, PASCAL zero-shot and head re-trained)."""
     p = config[NAME]
-    return {"evaluation": p["evaluation"], "head_retrain": p["head_retrain"], "split": p["split"]}
+    return {"evaluation": p["evaluation"], "head_retrain": p["head_retrain"], "split": p["split"], **eval_cap(config)}
 
 
 def eval_digest(config: Mapping, variant: str) -> str:
@@ -142,7 +150,7 @@ def floor_protocol(config: Mapping) -> dict:
     p = config[NAME]
     hr = p["head_retrain"]
     return {"threshold_rule": p["evaluation"]["threshold_rule"],
-            "head_retrain": {k: hr[k] for k in ("test_fraction", "val_fraction", "seed")}}
+            "head_retrain": {k: hr[k] for k in ("test_fraction", "val_fraction", "seed")}, **eval_cap(config)}
 
 
 def floor_dir(config: Mapping, d: str, seed: int) -> str:

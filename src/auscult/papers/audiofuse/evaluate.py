@@ -30,6 +30,7 @@ from auscult.papers.audiofuse.train import (
     HEAD_RETRAIN_PROTOCOLS,
     head_retrain_splits,
     protocol_splits,
+    transfer_records,
 )
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,13 @@ def run_evaluation(
     model.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True))
     model.eval()
     results = _Results({"seed": seed, "n_params": count_trainable(model), "train": summary})
+    cap = eval_params.get("max_eval_records")  # a rehearsal's cap; absent at every real budget
     thr = _physionet_protocols(model, results, train_features, eval_params["split"], ev["threshold_rule"],
-                               device=device)
+                               device=device, max_eval_records=cap)
 
-    # --- PASCAL zero-shot on every labelled recording
-    pascal, x_pascal = load_arrays(transfer_features, model.inputs)
+    # --- PASCAL zero-shot on every labelled recording (or the capped subsample)
+    pascal = transfer_records(read_index(transfer_features), cap, eval_params["split"]["seed"])
+    _, x_pascal = load_arrays(transfer_features, model.inputs, pascal["record_id"].tolist())
     z = embed(model, x_pascal, batch_size=_BATCH, device=device)
     zero_shot = HeadOnly(copy.deepcopy(model.head))
     s_zero = _predict_head(zero_shot, z, device)
@@ -145,13 +148,13 @@ def run_evaluation(
 
 
 def _physionet_protocols(model: nn.Module, results: _Results, train_features: str | Path,
-                         split_cfg: dict, rule: str, *, device: str) -> float:
+                         split_cfg: dict, rule: str, *, device: str, max_eval_records: int | None = None) -> float:
     """PhysioNet: the threshold chosen on the carved validation split, the official test
     scored with it. Returns that threshold."""
     from auscult.training.binary import predict_scores
 
     index = read_index(train_features)
-    parts = protocol_splits(index, split_cfg, None)
+    parts = protocol_splits(index, split_cfg, None, max_eval_records)
     scores = {}
     for part in ("val", "test"):
         _, x = load_arrays(train_features, model.inputs, parts[part]["record_id"].tolist())

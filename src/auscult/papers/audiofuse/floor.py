@@ -52,7 +52,9 @@ def run_floor(
 def _run(train_features, transfer_features, floor_params, seed, out_metrics, out_predictions, threads) -> dict:
     t0 = time.perf_counter()
     model_cfg, rule = floor_params["model"], floor_params["threshold_rule"]
-    parts = protocol.protocol_splits(read_index(train_features), floor_params["split"], floor_params["max_train_records"])
+    cap = floor_params.get("max_eval_records")  # a rehearsal's cap on val, test and PASCAL
+    parts = protocol.protocol_splits(read_index(train_features), floor_params["split"], floor_params["max_train_records"],
+                                     cap)
     x = {name: floor.load_features(train_features, df) for name, df in parts.items()}
     y = {name: df["label"].to_numpy() for name, df in parts.items()}
     model = floor.fit(x["train"], y["train"], model_cfg, seed)
@@ -74,7 +76,7 @@ def _run(train_features, transfer_features, floor_params, seed, out_metrics, out
     record("physionet_val", parts["val"], s_val, thr, "physionet2016")
     record("physionet_test", parts["test"], s_test, thr, "physionet2016")
 
-    pascal = read_index(transfer_features)
+    pascal = protocol.transfer_records(read_index(transfer_features), cap, floor_params["split"]["seed"])
     x_pascal = floor.load_features(transfer_features, pascal)
     s_zero = floor.scores(model, x_pascal)
     record("pascal_zero_shot", pascal, s_zero, thr, "pascal")

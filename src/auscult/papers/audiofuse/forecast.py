@@ -25,11 +25,12 @@ def workload(config: Mapping, variant: str, root) -> dict:
     pool = ds["records"] - ds["test"]
     n_val = round(pool * p["split"]["val_fraction"])
     n_train = cap(pool - n_val, p["max_train_records"])
+    n_val, n_test = (cap(n, p.get("max_eval_records")) for n in (n_val, ds["test"]))
     t = layout.train_slice(config, "audiofuse", variant)["training"]  # a variant may override it
     recal = min(n_train, int(t["bn_recalibrate_batches"]) * int(t["batch_size"]))
-    transfer = dataset_size(config, p["transfer_dataset"], root)["records"]
+    transfer = cap(dataset_size(config, p["transfer_dataset"], root)["records"], p.get("max_eval_records"))
     # evaluation job: validation + test + every transfer recording (head re-training is on embeddings)
-    return {"train_samples": n_train, "fwd_samples": n_val + recal, "once": n_val + ds["test"] + transfer,
+    return {"train_samples": n_train, "fwd_samples": n_val + recal, "once": n_val + n_test + transfer,
             "max_epochs": int(t["max_epochs"]), "patience": int(t["patience"]), "batch_size": int(t["batch_size"]),
             "passes": 1, "max_steps": t.get("max_steps")}
 

@@ -21,9 +21,18 @@ from auscult.features.store import load_arrays, read_index
 log = logging.getLogger(__name__)
 
 
-def protocol_splits(index: pd.DataFrame, split_cfg: dict, max_train_records: int | None) -> dict[str, pd.DataFrame]:
-    """train / val / test record tables for the AudioFuse PhysioNet protocol."""
-    return splits.official_test_splits(index, split_cfg, max_train_records, what=" (PhysioNet protocol)")
+def protocol_splits(index: pd.DataFrame, split_cfg: dict, max_train_records: int | None,
+                    max_eval_records: int | None = None) -> dict[str, pd.DataFrame]:
+    """train / val / test record tables for the AudioFuse PhysioNet protocol (``max_eval_records``:
+    the optional cap on val and test, :func:`auscult.splits.official_test_splits`)."""
+    return splits.official_test_splits(index, split_cfg, max_train_records, what=" (PhysioNet protocol)",
+                                       max_eval_records=max_eval_records)
+
+
+def transfer_records(pascal: pd.DataFrame, max_eval_records: int | None, seed: int) -> pd.DataFrame:
+    """The transfer (PASCAL) recordings every protocol scores: all of them, or a stratified
+    subsample of ``max_eval_records`` (a rehearsal's cap) drawn with the split seed."""
+    return splits.subsample(pascal, max_eval_records, seed)
 
 
 # PASCAL head-retrained protocols: name -> patient grouping of the carve (None = by recording,
@@ -73,7 +82,8 @@ def run_training(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir = Path(out_dir)
     index = read_index(features_dir)
-    parts = protocol_splits(index, train_params["split"], train_params["max_train_records"])
+    parts = protocol_splits(index, train_params["split"], train_params["max_train_records"],
+                            train_params.get("max_eval_records"))
     write_csv(
         out_dir / "split.csv",
         pd.concat([df[["record_id", "label"]].assign(part=name) for name, df in parts.items()]),
