@@ -17,7 +17,7 @@ SHARED: dict[str, tuple[str, ...]] = {
     "manifest": ("datasets/physionet2016", "datasets/pascal", "datasets/icbhi2017", "datasets/checks",
                  "datasets/pinned", "audio"),
     "features": ("features/build", "features/store", "features/floor", "audio"),
-    "cross_dataset_score": ("evaluation/cross_dataset", "cli", "cards", "training/floor"),
+    "cross_dataset_score": ("evaluation/cross_dataset", "cli", "cards", "training/floor", "splits"),
     "tables": ("reporting/build", "reporting/tables", "reporting/markdown", "reporting/compute_cost",
                "reporting/provenance", "reporting/claims", "reporting/floor", "reporting/cross_dataset",
                "reporting/snapshot"),
