@@ -181,3 +181,30 @@ def test_gpu_hours_from_measured_seconds_per_step(repo_root, tmp_path):
     need = 30000.0 * 2**20 * forecast.GPU_MEMORY_MARGIN + forecast.CUDA_OVERHEAD_BYTES
     assert row["gpu_mem_from"] == "measured (CUDA)" and row["gpu_mem_gb"] == pytest.approx(need / 1e9)
     assert row["jobs_per_80gb_gpu"] == 2 and row["gpu_slots"] == forecast.measured_slots(30000.0 * 2**20) == 2
+
+
+def test_the_optimizer_steps_share_of_peak_leaves_out_start_up_and_validation(repo_root, tmp_path, monkeypatch):
+    """measured_vs_forecast's step columns: steps run x FLOPs per step over steps x s/step,
+    so a job's start-up and validation (in its wall time) do not lower the step share."""
+    import json
+
+    from auscult import forecast, layout
+    from auscult.params import load_params
+
+    monkeypatch.setattr(forecast, "cpu_matmul_tflops", lambda threads=1: 0.1)  # 100 GFLOP/s
+    cfg = load_params(repo_root / "params.yaml", [repo_root / "config" / "demo.yaml"])
+    j = next(j for j in forecast.jobs(cfg, repo_root) if j.paper == "audiofuse")
+    seed = layout.seeds(cfg, j.paper, j.variant)[0]
+    bench = tmp_path / layout.train_benchmark(cfg, j.paper, j.variant, seed)
+    bench.parent.mkdir(parents=True)
+    step_s = j.step_flops / 1e11 / 0.5  # each step at half of the 100 GFLOP/s
+    bench.write_text("s\th:m:s\tmax_rss\tmean_load\tcpu_time\tsteps\ts_per_step\tgpu_max_mem_mb\n"
+                     f"{3 * step_s + 60}\t00:01:00\t500.0\t100.0\t10.0\t3\t{step_s}\t\n")
+    run = tmp_path / layout.run_dir(cfg, j.paper, j.variant, seed)
+    run.mkdir(parents=True)
+    (run / "train_summary.json").write_text(json.dumps({"epochs_run": 1, "steps_run": 3}))
+    row = forecast.measured_vs_forecast(cfg, [j], tmp_path, threads=1).iloc[0]
+    assert row["step_gflop"] == pytest.approx(3 * j.step_flops / 1e9)
+    assert row["step_s"] == pytest.approx(3 * step_s)
+    assert row["step_share_of_peak"] == pytest.approx(0.5)
+    assert row["ratio_forecast_over_measured"] < 0.5  # the wall time adds the 60 s of start-up

@@ -413,6 +413,11 @@ class Job:
         """Epochs (validation passes) at ``epochs``: a step cap's partial epoch is still validated."""
         return int(math.ceil(self.train_epochs(epochs)))
 
+    @property
+    def step_flops(self) -> float:
+        """FLOPs of one optimizer step (a batch's forward and backward passes, both of SAM's)."""
+        return self.train_flops_per_sample * self.train_samples_per_epoch / self.steps_per_epoch
+
     def flops(self, epochs: float) -> float:
         """Total FLOPs of one seed's training (and evaluation) job at ``epochs``."""
         return (self.train_flops_per_sample * self.train_samples_per_epoch * self.train_epochs(epochs)
@@ -514,7 +519,11 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
     """For each training job of ``config`` found here (a Koike job trains one model on all its
     inputs, so its row sums their FLOPs): counted FLOPs at the epochs it ran,
     the time they take at this CPU's matmul rate, the measured wall time (benchmark file),
-    and their ratio (= the fraction of matmul peak the job reached)."""
+    and their ratio (= the fraction of matmul peak the job reached). The ``step_*`` columns
+    are the same for the optimizer steps alone: their counted FLOPs (steps run x FLOPs per
+    step), their measured time (steps x s/step of the benchmark record: training passes only,
+    no start-up, validation or evaluation) and the share of matmul peak they reached, which
+    does not depend on how much of a short job is start-up and evaluation."""
     from auscult.reporting.compute_cost import read_benchmark
 
     peak = cpu_matmul_tflops(threads)
@@ -533,9 +542,15 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
             flops = sum(j.flops(e) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
                         for j, e in zip(js, epochs, strict=True))
             at_peak = flops / (peak * 1e12)
+            steps_run = [json.loads(f.read_text()).get("steps_run") for f in summaries]
+            step_flops = (sum(n * j.step_flops for j, n in zip(js, steps_run, strict=True))
+                          if all(steps_run) else float("nan"))
+            step_s = b.get("steps", float("nan")) * b.get("s_per_step", float("nan"))
             rows.append({"paper": paper, "variant": name, "seed": s, "epochs_run": "/".join(map(str, epochs)),
                          "gflop": flops / 1e9, "forecast_at_peak_s": at_peak, "measured_s": b["wall_s"],
                          "ratio_forecast_over_measured": at_peak / b["wall_s"] if b["wall_s"] else float("nan"),
+                         "step_gflop": step_flops / 1e9, "step_s": step_s,
+                         "step_share_of_peak": step_flops / (peak * 1e12) / step_s if step_s else float("nan"),
                          "cpu_matmul_tflops": peak})
     return pd.DataFrame(rows)
 
