@@ -118,3 +118,14 @@ def test_make_rehearsal_runs_the_overlay(repo_root):
     rule = re.search(r"^rehearsal: install\n\t(.+)$", text, re.M)
     assert rule and "--configfile config/rehearsal.yaml" in rule.group(1) and "snakemake" in rule.group(1)
     assert re.search(r"^\.PHONY:.*\brehearsal\b", text, re.M)
+
+
+def test_a_capped_evaluation_says_so_in_the_audiofuse_tables(base, rehearsal):
+    """The AudioFuse notes name the uncapped protocol's counts (301 test, 585 PASCAL); a budget
+    that caps the evaluation records gets a note saying they are subsamples, others do not."""
+    from auscult.papers import audiofuse
+    from auscult.papers.audiofuse.tables import cap_note
+
+    assert "max_eval_records" not in audiofuse.table_params(base)
+    assert audiofuse.table_params(rehearsal)["max_eval_records"] == 64
+    assert "at most 64 recordings" in cap_note(64) and "audiofuse.max_eval_records = 64" in cap_note(64)

@@ -231,6 +231,7 @@ def table_params(config: Mapping) -> dict:
         "data": data_kind(config, datasets(config)),
         "floor": NAME in layout.floor_papers(config),
         "budgets": row_budgets(config, NAME, tv),
+        **eval_cap(config),
     }
 
 
@@ -258,6 +259,9 @@ def build_tables(ctx, pp: Mapping) -> None:
         fnote = floor.note(results[FLOOR].metrics[0]["train"]["model"], "the same splits, validation threshold "
                            "and PASCAL protocols (head re-trained = the floor re-fitted on the PASCAL train part)")
         notes.update({t: [*notes[t], fnote] for t in (audiofuse.T1, audiofuse.T2)})
+    if pp.get("max_eval_records") is not None:  # a rehearsal: the counts in the notes are the uncapped ones
+        for t in notes:
+            notes[t].insert(0, audiofuse.cap_note(pp["max_eval_records"]))
     transfer = pd.read_csv(ctx.inputs[f"manifest_{pp['datasets'][1]}"], dtype={"record_id": str})
     several_sets = "subset" in transfer and transfer["subset"].nunique() > 1
     subsets = audiofuse.pascal_subsets(transfer) if several_sets else None

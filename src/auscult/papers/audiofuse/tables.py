@@ -280,6 +280,13 @@ NOTES = {
         "fewer seeds than the table's most says so).",
     ],
 }
+def cap_note(cap: int) -> str:
+    """The note of a budget that caps the evaluation records (``audiofuse.max_eval_records``)."""
+    return (f"Evaluation records capped (audiofuse.max_eval_records = {cap}, a pipeline check): the validation "
+            f"split, the PhysioNet test set and PASCAL are each a stratified subsample of at most {cap} "
+            "recordings, drawn with the split seed; the counts in the notes below are the uncapped protocol's.")
+
+
 NO_PATIENT_IDS = ("PhysioNet 2016 has no patient ids, so every PhysioNet split is by recording and a "
                   "subject may sit on both sides of it.")
 for _notes in NOTES.values():
