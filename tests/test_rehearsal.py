@@ -129,3 +129,16 @@ def test_a_capped_evaluation_says_so_in_the_audiofuse_tables(base, rehearsal):
     assert "max_eval_records" not in audiofuse.table_params(base)
     assert audiofuse.table_params(rehearsal)["max_eval_records"] == 64
     assert "at most 64 recordings" in cap_note(64) and "audiofuse.max_eval_records = 64" in cap_note(64)
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"audiofuse": {"max_eval_records": 4}}, "audiofuse.max_eval_records"),  # too few for the PASCAL carve
+    ({"cross_dataset": {"max_records": 1}}, "max_records"),                  # one record cannot hold both classes
+])
+def test_a_record_cap_too_small_for_the_splits_fails_at_configuration(repo_root, tmp_path, change, key):
+    from auscult.params import ParamsError
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(__import__("yaml").safe_dump(change))
+    with pytest.raises(ParamsError, match=key):
+        load_params(repo_root / "params.yaml", [repo_root / "config" / "rehearsal.yaml", overlay])

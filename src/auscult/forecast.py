@@ -537,12 +537,12 @@ def measured_vs_forecast(config: Mapping, job_list: list[Job], root: str | Path 
             summaries = [Path(root) / layout.run_dir(config, paper, j.variant, s) / "train_summary.json" for j in js]
             if b is None or not all(f.is_file() for f in summaries):
                 continue
-            epochs = [json.loads(f.read_text()).get("epochs_run") or j.max_epochs
-                      for j, f in zip(js, summaries, strict=True)]
+            read = [json.loads(f.read_text()) for f in summaries]
+            epochs = [r.get("epochs_run") or j.max_epochs for j, r in zip(js, read, strict=True)]
             flops = sum(j.flops(e) - j.fwd_flops_per_sample * j.fwd_samples_once  # the training job only
                         for j, e in zip(js, epochs, strict=True))
             at_peak = flops / (peak * 1e12)
-            steps_run = [json.loads(f.read_text()).get("steps_run") for f in summaries]
+            steps_run = [r.get("steps_run") for r in read]
             step_flops = (sum(n * j.step_flops for j, n in zip(js, steps_run, strict=True))
                           if all(steps_run) else float("nan"))
             step_s = b.get("steps", float("nan")) * b.get("s_per_step", float("nan"))

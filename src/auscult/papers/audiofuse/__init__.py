@@ -167,14 +167,38 @@ def cross_slice(config: Mapping) -> dict:
 
 
 def check(config: Mapping) -> None:
-    """Table rows name defined variants; no variant is called 'floor'; T3 rows have a ViT."""
+    """Table rows name defined variants; no variant is called 'floor'; T3 rows have a ViT; an
+    evaluation-record cap leaves every protocol's parts both classes."""
     af = config.get(NAME, {})
+    if af.get("max_eval_records") is not None:
+        _check_eval_cap(af["max_eval_records"], af["head_retrain"], af["split"]["seed"])
     variants_ = set(af.get("variants", {}))
     unknown_rows(config, NAME, variants_, "variant(s)")
     reserved_floor(NAME, "variants", variants_)
     for v in af.get("tables", {}).get("t3_vit_ablation", []):
         if v in variants_ and "spec" not in variant_model(af, v)["branches"]:
             raise ParamsError(f"{NAME}.tables.t3_vit_ablation: variant {v!r} has no ViT ('spec') branch")
+
+
+def _check_eval_cap(cap: int, head_retrain: Mapping, seed: int) -> None:
+    """Fail at configuration time, naming the key, where ``max_eval_records`` is too small for
+    the protocols' own carves (a balanced stand-in of ``cap`` records through the same subsample
+    and head re-training split the jobs use), not in the evaluation job after training. A
+    strongly imbalanced dataset may need a larger cap than this passes."""
+    import pandas as pd
+
+    from auscult import splits
+    from auscult.papers.audiofuse.train import head_retrain_splits
+
+    n = 2 * int(cap)
+    stand_in = pd.DataFrame({"record_id": [str(i) for i in range(n)], "label": [i % 2 for i in range(n)],
+                             "patient_id": ""})
+    try:
+        head_retrain_splits(splits.subsample(stand_in, cap, seed), head_retrain, None)
+    except ValueError as e:
+        raise ParamsError(f"{NAME}.max_eval_records: {cap} is too few records for the protocols' splits "
+                          f"(PASCAL head re-training: test_fraction {head_retrain['test_fraction']}, "
+                          f"val_fraction {head_retrain['val_fraction']}; {e})") from None
 
 
 # ---------------------------------------------------------------- reports
